@@ -1,0 +1,235 @@
+"""The append-only log: sequencing, group commit, checkpoints and proofs.
+
+Many callers ``submit`` entries concurrently; one writer thread takes whatever has queued up
+(up to ``max_batch``), gives the entries consecutive indexes, builds their leaves (each
+committing to the previous leaf's hash), integrates them into the tree, signs a checkpoint and
+commits all of it in one transaction. Only then are the callers answered: an acknowledged
+entry is durable, and a crash at any point leaves the last committed, fully consistent batch.
+
+Before signing, the writer proves the new tree consistent with the last checkpoint it signed
+(from the stored tiles, not from its own bookkeeping), so the log never signs two checkpoints
+that are not consistent with each other.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from arrears.ledger.checkpoint import Checkpoint
+from arrears.ledger.errors import (
+    ArrearsError,
+    InconsistentCheckpointError,
+    InputError,
+    StorageError,
+)
+from arrears.ledger.leaf import ZERO_HASH, Leaf
+from arrears.ledger.merkle import leaf_hash, verify_consistency
+from arrears.ledger.note import Ed25519Signer, open_note, sign_note
+from arrears.ledger.storage import Batch, Head, LogStorage
+from arrears.ledger.tiles import (
+    RightEdge,
+    consistency_proof,
+    inclusion_proof,
+    integrate,
+    overlay,
+)
+
+log = logging.getLogger("arrears.ledger.log")
+
+Clock = Callable[[], int]
+"""Returns the current time in unix microseconds."""
+
+
+def system_clock_us() -> int:
+    return time.time_ns() // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What a submitter gives the log: a key id, the signed payload and its signature."""
+
+    key_id: bytes
+    payload: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """An entry's place in the log, as committed."""
+
+    index: int
+    leaf: bytes
+    leaf_hash: bytes
+    tree_size: int
+    root: bytes
+    checkpoint: bytes
+
+
+class Log:
+    """The writer of one log. Use ``append``/``submit`` from any thread; ``close`` when done."""
+
+    def __init__(
+        self,
+        storage: LogStorage,
+        signer: Ed25519Signer,
+        *,
+        origin: str | None = None,
+        clock: Clock = system_clock_us,
+        max_batch: int = 4096,
+    ) -> None:
+        self.storage = storage
+        self.signer = signer
+        self.origin = origin or signer.name
+        self.clock = clock
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[tuple[Entry, Future[Appended]] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()  # one batch at a time, whichever thread commits it
+        self._load()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="arrears-sequencer", daemon=True)
+        self._thread.start()
+
+    # --- state ---------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        head = self.storage.head()
+        self._edge = RightEdge.load(head.size, self.storage.read_tiles)
+        if self._edge.root() != head.root:
+            raise StorageError(
+                f"stored tiles give another root than the head at size {head.size}: "
+                "run `arrears verify` on this database"
+            )
+        if head.size:
+            cp = Checkpoint.parse(open_note(head.checkpoint, [self.signer.verifier]).body)
+            if (cp.size, cp.root) != (head.size, head.root):
+                raise StorageError(f"the head's checkpoint is not for size {head.size}")
+            last = self.storage.read_leaves(head.size - 1, head.size)
+            if len(last) != 1:
+                raise StorageError(f"leaf {head.size - 1} is missing")
+            self._prev_hash = leaf_hash(last[0])
+        else:
+            self._prev_hash = ZERO_HASH
+        self._head = head
+
+    def head(self) -> Head:
+        return self._head
+
+    # --- appending -----------------------------------------------------------------------
+
+    def submit(self, entry: Entry) -> Future[Appended]:
+        """Queue an entry for the next batch; the future resolves once it is committed."""
+        if self._closed:
+            raise StorageError("log is closed")
+        fut: Future[Appended] = Future()
+        self._queue.put((entry, fut))
+        return fut
+
+    def append(self, entry: Entry, timeout: float | None = None) -> Appended:
+        return self.submit(entry).result(timeout)
+
+    def append_batch(self, entries: Sequence[Entry]) -> list[Appended]:
+        """Append entries as one batch in the calling thread (bulk loads); all or nothing."""
+        with self._lock:
+            return self._commit(entries)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(nxt)
+            live = [(e, f) for e, f in batch if f.set_running_or_notify_cancel()]
+            if not live:
+                continue
+            try:
+                with self._lock:
+                    results = self._commit([e for e, _ in live])
+            except BaseException as exc:  # every caller of the batch learns why
+                for _, f in live:
+                    f.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, f), r in zip(live, results, strict=True):
+                f.set_result(r)
+
+    def _commit(self, entries: Sequence[Entry]) -> list[Appended]:
+        head, edge = self._head, self._edge
+        now = self.clock()
+        leaves: list[bytes] = []
+        hashes: list[bytes] = []
+        prev = self._prev_hash
+        for i, e in enumerate(entries):
+            data = Leaf(head.size + i, prev, now, e.key_id, e.payload, e.signature).encode()
+            prev = leaf_hash(data)
+            leaves.append(data)
+            hashes.append(prev)
+        result = integrate(edge, hashes)
+        new_size = result.edge.size
+        if head.size:
+            proof = consistency_proof(head.size, new_size, overlay(edge.read_tiles, result.tiles))
+            try:
+                verify_consistency(head.size, new_size, head.root, result.root, proof)
+            except ArrearsError as exc:
+                raise InconsistentCheckpointError(
+                    f"refusing to sign size {new_size}: not consistent with size {head.size}"
+                ) from exc
+        body = Checkpoint(self.origin, new_size, result.root).body()
+        note = sign_note(body, [self.signer])
+        new_head = Head(new_size, result.root, note, now)
+        try:
+            self.storage.commit(Batch(head.size, leaves, result.tiles, new_head))
+        except BaseException:
+            self._reload_after_failure()
+            raise
+        self._head, self._edge, self._prev_hash = new_head, result.edge, prev
+        return [
+            Appended(head.size + i, leaves[i], hashes[i], new_size, result.root, note)
+            for i in range(len(leaves))
+        ]
+
+    def _reload_after_failure(self) -> None:
+        # The transaction may or may not have landed (e.g. a lost connection at COMMIT).
+        # Storage is the truth: start again from what it holds.
+        try:
+            self._load()
+        except Exception:
+            log.exception("could not reload the log state after a failed commit")
+
+    # --- reading -------------------------------------------------------------------------
+
+    def inclusion_proof(self, index: int, tree_size: int | None = None) -> list[bytes]:
+        size = self._head.size if tree_size is None else tree_size
+        self._check_size(size)
+        return inclusion_proof(index, size, self.storage.read_tiles)
+
+    def consistency_proof(self, size1: int, size2: int | None = None) -> list[bytes]:
+        size = self._head.size if size2 is None else size2
+        self._check_size(size)
+        return consistency_proof(size1, size, self.storage.read_tiles)
+
+    def _check_size(self, size: int) -> None:
+        if size > self._head.size:
+            raise InputError(f"tree_size: {size} is beyond the log's size {self._head.size}")
+
+    def close(self) -> None:
+        """Finish the queued batches, then stop the writer."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
+            self._thread.join()

@@ -1,0 +1,252 @@
+"""The SQLAlchemy 2.x storage driver: SQLite (WAL, the embedded default) and PostgreSQL.
+
+Hot paths stay on SQLAlchemy Core with one connection per call; a batch's leaves, tiles and
+checkpoint are written in one transaction that also moves the head with a compare-and-set
+(``UPDATE log_head ... WHERE tree_size = :from_size``), so a second writer can never fork the
+log. The schema is created and upgraded only by the Alembic migrations.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Collection, Iterator
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from arrears.ledger import schema
+from arrears.ledger.errors import StaleStateError, StorageError
+from arrears.ledger.storage import EMPTY_HEAD, Batch, Head
+from arrears.ledger.tiles import TILE_WIDTH, TileId
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+_FULL_TILE_BYTES = TILE_WIDTH * 32
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("arrears.ledger") / "migrations"))
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (default: the newest) with the Alembic migrations."""
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+
+
+def schema_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def create_engine(url: str, *, synchronous: str = "FULL", **kwargs: Any) -> Engine:
+    """An engine for ``url`` set up for the ledger.
+
+    SQLite gets WAL, ``synchronous=FULL`` by default (an acknowledged batch survives power
+    loss, not just a crash), a busy timeout, and ``BEGIN IMMEDIATE`` transactions so that two
+    writers queue instead of deadlocking on a lock upgrade.
+    """
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+class SqlStorage:
+    """``LogStorage`` on an SQLAlchemy engine. Thread-safe; full tiles are cached."""
+
+    def __init__(self, engine: Engine, *, migrate_schema: bool = True, cache_tiles: int = 4096):
+        self.engine = engine
+        self._is_pg = engine.dialect.name == "postgresql"
+        try:
+            if migrate_schema:
+                migrate(engine)
+            current = schema_revision(engine)
+        except OperationalError as e:
+            raise StorageError(f"cannot open the ledger database: {e.orig}") from e
+        if current != head_revision():
+            raise StorageError(
+                f"ledger schema is at revision {current}, this version needs {head_revision()}"
+            )
+        self._cache: OrderedDict[TileId, bytes] = OrderedDict()
+        self._cache_size = cache_tiles
+        self._cache_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, url: str, **kwargs: Any) -> SqlStorage:
+        return cls(create_engine(url, **kwargs))
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def head(self) -> Head:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(
+                    schema.log_head.c.tree_size,
+                    schema.log_head.c.root,
+                    schema.log_head.c.note,
+                    schema.log_head.c.signed_at_us,
+                ).where(schema.log_head.c.id == 1)
+            ).first()
+        if row is None:
+            return EMPTY_HEAD
+        return Head(row[0], bytes(row[1]), bytes(row[2]), row[3])
+
+    def read_tiles(self, ids: Collection[TileId]) -> dict[TileId, bytes]:
+        out: dict[TileId, bytes] = {}
+        missing: list[TileId] = []
+        with self._cache_lock:
+            for t in ids:
+                data = self._cache.get(t)
+                if data is None:
+                    missing.append(t)
+                else:
+                    self._cache.move_to_end(t)
+                    out[t] = data
+        if not missing:
+            return out
+        tt = schema.tiles
+        cond = sa.tuple_(tt.c.level, tt.c.idx).in_([(t.level, t.index) for t in missing])
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(tt.c.level, tt.c.idx, tt.c.hashes).where(cond)).all()
+        with self._cache_lock:
+            for level, idx, data in rows:
+                tid, blob = TileId(level, idx), bytes(data)
+                out[tid] = blob
+                if len(blob) == _FULL_TILE_BYTES:  # full tiles never change
+                    self._cache[tid] = blob
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return out
+
+    def read_leaves(self, start: int, end: int) -> list[bytes]:
+        lv = schema.leaves
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(lv.c.leaf).where(lv.c.idx >= start, lv.c.idx < end).order_by(lv.c.idx)
+            ).scalars()
+            return [bytes(r) for r in rows]
+
+    def iter_leaves(self, start: int, end: int, chunk: int = 10_000) -> Iterator[list[bytes]]:
+        """Leaves in chunks, each chunk one query on the primary key."""
+        pos = start
+        while pos < end:
+            got = self.read_leaves(pos, min(end, pos + chunk))
+            if not got:
+                return
+            yield got
+            pos += len(got)
+
+    def checkpoint_at(self, size: int) -> bytes | None:
+        cp = schema.checkpoints
+        with self.engine.connect() as conn:
+            note = conn.execute(sa.select(cp.c.note).where(cp.c.tree_size == size)).scalar()
+        return None if note is None else bytes(note)
+
+    # --- the one write -------------------------------------------------------------------
+
+    def commit(self, batch: Batch) -> None:
+        try:
+            with self.engine.begin() as conn:
+                self._move_head(conn, batch)
+                if batch.leaves:
+                    self._insert_leaves(conn, batch)
+                self._upsert_tiles(conn, batch)
+                conn.execute(
+                    schema.checkpoints.insert(),
+                    {
+                        "tree_size": batch.head.size,
+                        "root": batch.head.root,
+                        "note": batch.head.checkpoint,
+                        "signed_at_us": batch.head.signed_at_us,
+                    },
+                )
+        except StaleStateError:
+            raise
+        except SQLAlchemyError as e:
+            raise StorageError(f"commit of batch at {batch.from_size} failed: {e}") from e
+
+    def _move_head(self, conn: Connection, batch: Batch) -> None:
+        h = schema.log_head
+        values = {
+            "tree_size": batch.head.size,
+            "root": batch.head.root,
+            "note": batch.head.checkpoint,
+            "signed_at_us": batch.head.signed_at_us,
+        }
+        if batch.from_size == 0:
+            exists = conn.execute(sa.select(h.c.tree_size).where(h.c.id == 1)).scalar()
+            if exists is None:
+                conn.execute(h.insert(), {"id": 1, **values})
+                return
+        moved = conn.execute(
+            h.update().where(h.c.id == 1, h.c.tree_size == batch.from_size).values(**values)
+        ).rowcount
+        if moved != 1:
+            actual = conn.execute(sa.select(h.c.tree_size).where(h.c.id == 1)).scalar()
+            raise StaleStateError("commit refused", expected=batch.from_size, actual=actual or 0)
+
+    def _insert_leaves(self, conn: Connection, batch: Batch) -> None:
+        first = batch.from_size
+        if self._is_pg:
+            # COPY is the fastest way into PostgreSQL; binary format carries bytes as they are.
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with raw.cursor() as cur, cur.copy("COPY leaves (idx, leaf) FROM STDIN") as copy:
+                for i, leaf in enumerate(batch.leaves):
+                    copy.write_row((first + i, leaf))
+            return
+        conn.execute(
+            schema.leaves.insert(),
+            [{"idx": first + i, "leaf": leaf} for i, leaf in enumerate(batch.leaves)],
+        )
+
+    def _upsert_tiles(self, conn: Connection, batch: Batch) -> None:
+        if not batch.tiles:
+            return
+        rows = [{"level": t.level, "idx": t.index, "hashes": h} for t, h in batch.tiles.items()]
+        stmt: Any
+        if self._is_pg:
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(schema.tiles)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(schema.tiles)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["level", "idx"], set_={"hashes": stmt.excluded.hashes}
+        )
+        conn.execute(stmt, rows)
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,111 @@
+"""The storage contract of the log, and an in-memory driver for tests.
+
+The core never talks to a database: it reads and writes through ``LogStorage``. A batch of
+leaves, the tiles it changed and the checkpoint signed over it are committed together, in one
+transaction, or not at all; ``commit`` refuses a batch that does not start at the stored size,
+so two writers can never interleave. The SQLAlchemy driver lives in ``arrears.ledger.sql``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from arrears.ledger.errors import InputError, StaleStateError
+from arrears.ledger.merkle import EMPTY_ROOT
+from arrears.ledger.tiles import TileId
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The latest committed state: tree size, root, and the checkpoint note signed over it."""
+
+    size: int
+    root: bytes
+    checkpoint: bytes
+    signed_at_us: int = 0
+
+
+EMPTY_HEAD = Head(0, EMPTY_ROOT, b"", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Everything one append transaction writes."""
+
+    from_size: int
+    leaves: Sequence[bytes]
+    tiles: Mapping[TileId, bytes]
+    head: Head
+
+    def __post_init__(self) -> None:
+        if self.head.size != self.from_size + len(self.leaves):
+            raise InputError(
+                f"batch: head size {self.head.size} != {self.from_size} + {len(self.leaves)} leaves"
+            )
+
+
+class LogStorage(Protocol):
+    """What the log needs from a storage driver."""
+
+    def head(self) -> Head:
+        """The latest committed head (``EMPTY_HEAD`` for an empty log)."""
+        ...
+
+    def read_tiles(self, ids: Collection[TileId]) -> dict[TileId, bytes]:
+        """The stored tiles among ``ids``; absent ones are left out."""
+        ...
+
+    def read_leaves(self, start: int, end: int) -> list[bytes]:
+        """Leaves ``start <= index < end`` (as many as exist), in order, exact bytes."""
+        ...
+
+    def checkpoint_at(self, size: int) -> bytes | None:
+        """The checkpoint note signed when the log reached ``size``, if one was."""
+        ...
+
+    def commit(self, batch: Batch) -> None:
+        """Write the batch atomically; StaleStateError if the log is not at ``from_size``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class MemoryStorage:
+    """``LogStorage`` in a few dicts, for unit tests and the testing harness."""
+
+    leaves: list[bytes] = field(default_factory=list)
+    tiles: dict[TileId, bytes] = field(default_factory=dict)
+    checkpoints: dict[int, bytes] = field(default_factory=dict)
+    _head: Head = EMPTY_HEAD
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def head(self) -> Head:
+        return self._head
+
+    def read_tiles(self, ids: Collection[TileId]) -> dict[TileId, bytes]:
+        tiles = self.tiles
+        return {t: tiles[t] for t in ids if t in tiles}
+
+    def read_leaves(self, start: int, end: int) -> list[bytes]:
+        return self.leaves[max(start, 0) : max(end, 0)]
+
+    def checkpoint_at(self, size: int) -> bytes | None:
+        return self.checkpoints.get(size)
+
+    def commit(self, batch: Batch) -> None:
+        with self._lock:
+            if batch.from_size != self._head.size:
+                raise StaleStateError(
+                    "commit refused", expected=batch.from_size, actual=self._head.size
+                )
+            self.leaves.extend(batch.leaves)
+            self.tiles.update(batch.tiles)
+            self.checkpoints[batch.head.size] = batch.head.checkpoint
+            self._head = batch.head
+
+    def close(self) -> None:
+        pass

@@ -25,7 +25,7 @@ from arrears.ledger.storage import EMPTY_HEAD, Batch, Head
 from arrears.ledger.tiles import TILE_WIDTH, TileId
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 
 _FULL_TILE_BYTES = TILE_WIDTH * 32
 
@@ -192,7 +192,7 @@ class SqlStorage:
                 )
         except StaleStateError:
             raise
-        except SQLAlchemyError as e:
+        except Exception as e:  # SQLAlchemy's and the driver's own (COPY) errors alike
             raise StorageError(f"commit of batch at {batch.from_size} failed: {e}") from e
 
     def _move_head(self, conn: Connection, batch: Batch) -> None:

@@ -23,17 +23,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from .gotool import build_verifier, go_available, go_verify
+from .gotool import go_verify
 
 pytestmark = pytest.mark.interop
-
-
-@pytest.fixture(scope="module")
-def go() -> Path:
-    reason = go_available()
-    if reason is not None:
-        pytest.skip(reason)
-    return build_verifier()
 
 
 # --- published vectors -------------------------------------------------------------------------

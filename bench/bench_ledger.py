@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
 from arrears.ledger import tiles
 from arrears.ledger.log import Appended, Entry, Log
 from arrears.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
@@ -38,7 +39,6 @@ from arrears.ledger.note import Ed25519Signer
 from arrears.ledger.sql import SqlStorage
 from arrears.ledger.storage import MemoryStorage
 from arrears.ledger.verify import verify_log
-
 from bench import report
 
 BATCH = 10_000

@@ -12,7 +12,6 @@ import time
 
 from arrears.ledger import oprf
 from arrears.ledger.oprf import Mode, ServerKey
-
 from bench import report
 
 CLIENT_ROUNDS = 3000

@@ -26,10 +26,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from arrears.ledger.errors import NoteError, SignatureError
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from arrears.ledger.errors import NoteError, SignatureError
 
 ALG_ED25519 = 0x01
 ALG_COSIGNATURE_V1 = 0x04

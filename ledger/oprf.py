@@ -36,6 +36,7 @@ from functools import lru_cache
 from typing import Final
 
 import pysodium
+
 from arrears.ledger.errors import InputError, OprfError
 
 __all__ = [

@@ -19,13 +19,14 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
 from arrears.ledger import schema
 from arrears.ledger.errors import StaleStateError, StorageError
 from arrears.ledger.storage import EMPTY_HEAD, Batch, Head
 from arrears.ledger.tiles import TILE_WIDTH, TileId
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
 
 _FULL_TILE_BYTES = TILE_WIDTH * 32
 

@@ -1,6 +1,7 @@
 """Alembic environment: migrations run on a connection handed in by ``arrears.ledger.sql``."""
 
 from alembic import context
+
 from arrears.ledger.schema import metadata
 
 connection = context.config.attributes["connection"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from arrears.ledger.errors import IdentifierError, InputError
 from arrears.ledger.identifiers import (
     ICAO_ISSUER_CODES,
@@ -19,8 +22,6 @@ from arrears.ledger.identifiers import (
     normalize_resident_id,
     parse_subject,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 TODAY = date(2025, 6, 1)
 DIGITS = "0123456789"

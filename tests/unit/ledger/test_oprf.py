@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from arrears.ledger import oprf
 from arrears.ledger.errors import InputError, OprfError
 from arrears.ledger.oprf import Mode, ServerKey
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 VECTORS_PATH = Path(__file__).resolve().parents[2] / "vectors" / "oprf" / "ristretto255-sha512.json"
 VECTORS: dict[str, Any] = json.loads(VECTORS_PATH.read_text())

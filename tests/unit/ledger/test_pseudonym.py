@@ -6,6 +6,9 @@ import hashlib
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from arrears.ledger import oprf
 from arrears.ledger.errors import InputError
 from arrears.ledger.pseudonym import (
@@ -15,8 +18,6 @@ from arrears.ledger.pseudonym import (
     new_salt,
     subject_commitment,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 OUTPUT = bytes(range(64))
 SALT = b"\xaa" * 32

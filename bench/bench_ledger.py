@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -97,7 +98,7 @@ def _entries(count: int) -> list[Entry]:
 # --- the appends -------------------------------------------------------------------------
 
 
-def _build(log: Log, total: int) -> None:
+def _build(label: str, log: Log, total: int) -> None:
     """Bring the log to ``total`` entries in batches of BATCH; print the rate of the appends."""
     spent = 0.0
     done = log.head().size
@@ -114,7 +115,7 @@ def _build(log: Log, total: int) -> None:
             next_report += step
     value = report.rate(total, spent)
     report.figure(
-        f"durable append_batch, {BATCH:,} per batch, to {total:,}",
+        f"{label}: durable append_batch of {BATCH:,}, to {total:,}",
         value,
         "leaves/s",
         f"≥ {APPEND_BATCH_TARGET:,.0f}/s",
@@ -122,7 +123,7 @@ def _build(log: Log, total: int) -> None:
     )
 
 
-def _group_commit(log: Log, count: int) -> None:
+def _group_commit(label: str, log: Log, count: int) -> None:
     """``count`` appends, one per call, from THREADS threads at once."""
     per_thread = [count // THREADS + (1 if i < count % THREADS else 0) for i in range(THREADS)]
     work = [_entries(n) for n in per_thread]
@@ -154,7 +155,7 @@ def _group_commit(log: Log, count: int) -> None:
         raise errors[0]
     value = report.rate(count, seconds)
     report.figure(
-        f"group commit, {THREADS} threads x Log.append, {count:,} appends",
+        f"{label}: group commit, {THREADS} threads, {count:,} appends",
         value,
         "appends/s",
         f"≥ {GROUP_COMMIT_TARGET:,.0f}/s",
@@ -204,7 +205,7 @@ _COLD_CHILD = (
 )
 
 
-def _cold_proof_figures(url: str, size: int) -> None:
+def _cold_proof_figures(label: str, url: str, size: int) -> None:
     for kind in ("inclusion", "consistency"):
         args = [url, kind, str(size), str(PROOFS), str(random.randrange(1 << 30))]
         done = subprocess.run(
@@ -221,7 +222,7 @@ def _cold_proof_figures(url: str, size: int) -> None:
         samples = [s * 1e3 for s in out["samples"]]
         p99 = report.percentile(samples, 99)
         report.figure(
-            f"{kind} proof p99, cold process, {PROOFS:,} random at {size:,}",
+            f"{label}: {kind} proof p99, cold, at {size:,}",
             p99,
             "ms",
             f"≤ {PROOF_P99_TARGET_MS:g} ms",
@@ -277,7 +278,7 @@ def _verification(storage: SqlStorage, log: Log) -> None:
 # --- the whole log again -----------------------------------------------------------------
 
 
-def _verify_whole(url: str, signer: Ed25519Signer) -> None:
+def _verify_whole(label: str, url: str, signer: Ed25519Signer) -> None:
     storage = SqlStorage.open(url)
     try:
         t0 = time.perf_counter()
@@ -287,7 +288,7 @@ def _verify_whole(url: str, signer: Ed25519Signer) -> None:
         storage.close()
     value = report.rate(verified.size, seconds)
     report.figure(
-        f"verify_log, whole log of {verified.size:,}",
+        f"{label}: verify_log, {verified.size:,} entries",
         value,
         "entries/s",
         f"≥ {VERIFY_LOG_TARGET:,.0f}/s",
@@ -298,19 +299,19 @@ def _verify_whole(url: str, signer: Ed25519Signer) -> None:
 # --- one backend -------------------------------------------------------------------------
 
 
-def _backend(url: str, sizes: Sizes, *, verification: bool) -> int:
+def _backend(label: str, url: str, sizes: Sizes, *, verification: bool) -> int:
     """Build, append, prove and verify on ``url``; return the final log size."""
     signer = Ed25519Signer.generate("bench.arrears.example/log")
     storage = SqlStorage.open(url)
     log = Log(storage, signer)
     try:
         progress(f"building the log to {sizes.entries:,} entries")
-        _build(log, sizes.entries)
+        _build(label, log, sizes.entries)
         progress(f"{sizes.group_appends:,} appends from {THREADS} threads")
-        _group_commit(log, sizes.group_appends)
+        _group_commit(label, log, sizes.group_appends)
         size = log.head().size
         progress(f"cold proofs at {size:,}, each kind in a new process")
-        _cold_proof_figures(url, size)
+        _cold_proof_figures(label, url, size)
         if verification:
             progress("proof verification")
             _verification(storage, log)
@@ -318,7 +319,7 @@ def _backend(url: str, sizes: Sizes, *, verification: bool) -> int:
         log.close()
         storage.close()
     progress(f"verify_log over {size:,} entries")
-    _verify_whole(url, signer)
+    _verify_whole(label, url, signer)
     return size
 
 
@@ -326,7 +327,7 @@ def _sqlite(sizes: Sizes) -> None:
     report.section(f"Ledger on SQLite (file, WAL, synchronous=FULL), {sizes.entries:,} entries")
     with tempfile.TemporaryDirectory(prefix="arrears-bench-") as tmp:
         path = Path(tmp) / "ledger.db"
-        size = _backend(f"sqlite:///{path}", sizes, verification=True)
+        size = _backend("SQLite", f"sqlite:///{path}", sizes, verification=True)
         on_disk = sum(
             p.stat().st_size for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()
         )
@@ -334,7 +335,7 @@ def _sqlite(sizes: Sizes) -> None:
         info("  per entry", on_disk / size, "bytes")
 
 
-def _pg_admin() -> psycopg.Connection[tuple[object, ...]] | None:
+def _pg_admin() -> psycopg.Connection[tuple[Any, ...]] | None:
     try:
         return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
     except Exception as exc:
@@ -359,9 +360,9 @@ def _postgres(sizes: Sizes) -> None:
         admin.execute(f'CREATE DATABASE "{name}"')
         try:
             base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-            size = _backend(f"{base}/{name}", sizes, verification=False)
+            size = _backend("PG", f"{base}/{name}", sizes, verification=False)
             row = admin.execute("SELECT pg_database_size(%s)", (name,)).fetchone()
-            on_disk = row[0] if row else 0
+            on_disk = int(row[0]) if row else 0
             info("pg_database_size", on_disk / 2**20, "MiB")
             info("  per entry", on_disk / size, "bytes")
         finally:
@@ -388,7 +389,7 @@ def _memory_tree(leaves: int) -> MemoryStorage:
         edge = result.edge
         done += n
         if done >= next_report and leaves >= 1_000_000:
-            progress(f"{done:>12,} leaf hashes integrated, {time.perf_counter() - t0:.0f} s")
+            progress(f"{done:>12,} leaf hashes integrated, {time.perf_counter() - t0:.1f} s")
             next_report += step
     return storage
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.errors import (
@@ -60,6 +61,52 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Replay:
+    """A submission that is already in the log, at ``index``: answer with that entry."""
+
+    index: int
+
+
+Outcome = int | Replay | BaseException
+"""Per submitted item: its position among the batch's new entries, a replay, or the error."""
+
+
+@dataclass
+class Sequenced:
+    """What a sequencer made of a batch of submitted items."""
+
+    entries: list[Entry]
+    outcomes: list[Outcome]
+    changes: Any = None  # projection changes committed with the leaves (see Batch.changes)
+
+
+class Sequencer(Protocol):
+    """Turns submitted items into entries, in order, inside the writer (one batch at a time).
+
+    ``sequence`` sees the items, the index the first new entry will get and the integration
+    time; ``committed`` is called after the batch is durable, ``aborted`` if it was not."""
+
+    def sequence(self, items: Sequence[Any], first_index: int, now_us: int) -> Sequenced: ...
+
+    def committed(self, batch: Sequenced) -> None: ...
+
+    def aborted(self, batch: Sequenced) -> None: ...
+
+
+class PlainEntries:
+    """The default sequencer: every item is an ``Entry`` and is appended as it is."""
+
+    def sequence(self, items: Sequence[Any], first_index: int, now_us: int) -> Sequenced:
+        return Sequenced(list(items), list(range(len(items))))
+
+    def committed(self, batch: Sequenced) -> None:
+        pass
+
+    def aborted(self, batch: Sequenced) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
 class Appended:
     """An entry's place in the log, as committed."""
 
@@ -82,13 +129,15 @@ class Log:
         origin: str | None = None,
         clock: Clock = system_clock_us,
         max_batch: int = 4096,
+        sequencer: Sequencer | None = None,
     ) -> None:
         self.storage = storage
         self.signer = signer
         self.origin = origin or signer.name
         self.clock = clock
         self.max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[Entry, Future[Appended]] | None] = queue.SimpleQueue()
+        self.sequencer: Sequencer = sequencer or PlainEntries()
+        self._queue: queue.SimpleQueue[tuple[Any, Future[Appended]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()  # one batch at a time, whichever thread commits it
         self._load()
         self._closed = False
@@ -122,21 +171,27 @@ class Log:
 
     # --- appending -----------------------------------------------------------------------
 
-    def submit(self, entry: Entry) -> Future[Appended]:
-        """Queue an entry for the next batch; the future resolves once it is committed."""
+    def submit(self, entry: Any) -> Future[Appended]:
+        """Queue an item for the next batch; the future resolves once it is committed (or
+        with the error the sequencer refused it with)."""
         if self._closed:
             raise StorageError("log is closed")
         fut: Future[Appended] = Future()
         self._queue.put((entry, fut))
         return fut
 
-    def append(self, entry: Entry, timeout: float | None = None) -> Appended:
+    def append(self, entry: Any, timeout: float | None = None) -> Appended:
         return self.submit(entry).result(timeout)
 
-    def append_batch(self, entries: Sequence[Entry]) -> list[Appended]:
-        """Append entries as one batch in the calling thread (bulk loads); all or nothing."""
+    def append_batch(self, items: Sequence[Any]) -> list[Appended]:
+        """Append items as one batch in the calling thread (bulk loads). Raises the first
+        refusal, if any, after committing the accepted items."""
         with self._lock:
-            return self._commit(entries)
+            results = self._commit(items)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return [r for r in results if isinstance(r, Appended)]
 
     def _run(self) -> None:
         while True:
@@ -166,11 +221,43 @@ class Log:
                     raise
                 continue
             for (_, f), r in zip(live, results, strict=True):
-                f.set_result(r)
+                if isinstance(r, BaseException):
+                    f.set_exception(r)
+                else:
+                    f.set_result(r)
 
-    def _commit(self, entries: Sequence[Entry]) -> list[Appended]:
-        head, edge = self._head, self._edge
+    def _commit(self, items: Sequence[Any]) -> list[Appended | BaseException]:
+        head = self._head
         now = self.clock()
+        seq = self.sequencer.sequence(items, head.size, now)
+        try:
+            appended = self._commit_entries(seq.entries, seq.changes, now) if seq.entries else []
+        except BaseException:
+            self.sequencer.aborted(seq)
+            raise
+        self.sequencer.committed(seq)
+        out: list[Appended | BaseException] = []
+        for o in seq.outcomes:
+            if isinstance(o, BaseException):
+                out.append(o)
+            elif isinstance(o, Replay):
+                out.append(self.entry(o.index))
+            else:
+                out.append(appended[o])
+        return out
+
+    def entry(self, index: int) -> Appended:
+        """An entry already in the log, with the current head."""
+        head = self._head
+        leaves = self.storage.read_leaves(index, index + 1)
+        if not leaves:
+            raise InputError(f"index: no entry {index} in a log of size {head.size}")
+        return Appended(
+            index, leaves[0], leaf_hash(leaves[0]), head.size, head.root, head.checkpoint
+        )
+
+    def _commit_entries(self, entries: Sequence[Entry], changes: Any, now: int) -> list[Appended]:
+        head, edge = self._head, self._edge
         leaves: list[bytes] = []
         hashes: list[bytes] = []
         prev = self._prev_hash
@@ -193,7 +280,7 @@ class Log:
         note = sign_note(body, [self.signer])
         new_head = Head(new_size, result.root, note, now)
         try:
-            self.storage.commit(Batch(head.size, leaves, result.tiles, new_head))
+            self.storage.commit(Batch(head.size, leaves, result.tiles, new_head, changes))
         except BaseException:
             self._reload_after_failure()
             raise

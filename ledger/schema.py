@@ -10,11 +10,14 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     SmallInteger,
+    String,
     Table,
+    Text,
 )
 
 # SQLite makes an "INTEGER PRIMARY KEY" the rowid itself (no second index); BIGINT elsewhere.
@@ -56,4 +59,53 @@ log_head = Table(
     Column("root", LargeBinary(32), nullable=False),
     Column("note", LargeBinary, nullable=False),
     Column("signed_at_us", BigInteger, nullable=False),
+)
+
+# --- the projection (revision 0002): rebuilt from the ledger at any time ------------------------
+
+members = Table(
+    "members",
+    metadata,
+    Column("member_id", String(128), primary_key=True),
+    Column("state", Text, nullable=False),
+)
+
+member_keys = Table(
+    "member_keys",
+    metadata,
+    Column("key_id", LargeBinary(32), primary_key=True),
+    Column("member_id", String(128), nullable=False),
+    Column("public_key", LargeBinary(32), nullable=False),
+    Column("added_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column("member_id", String(128), primary_key=True),
+    Column("record_id", String(128), primary_key=True),
+    Column("subject_commitment", LargeBinary(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("state", Text, nullable=False),
+    Index("records_by_commitment", "subject_commitment"),
+)
+
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("member_id", String(128), primary_key=True),
+    Column("submission_id", String(128), primary_key=True),
+    Column("idx", BigInteger, nullable=False),
+)
+
+# The deletable index: the only place a pseudonym and its salt are kept. Deleting a row
+# unlinks the record's leaves from the subject; every hash and proof still verifies.
+subject_openings = Table(
+    "subject_openings",
+    metadata,
+    Column("commitment", LargeBinary(32), primary_key=True),
+    Column("pseudonym", LargeBinary(36), nullable=False),
+    Column("salt", LargeBinary(32), nullable=False),
+    Index("openings_by_pseudonym", "pseudonym"),
 )

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -25,10 +25,30 @@ from sqlalchemy.exc import OperationalError
 
 from arrears.ledger import schema
 from arrears.ledger.errors import StaleStateError, StorageError
+from arrears.ledger.records import (
+    Changes,
+    Member,
+    MemberKey,
+    MemoryState,
+    RecordRef,
+    RecordState,
+    member_from_json,
+    member_to_json,
+    record_from_json,
+    record_to_json,
+)
 from arrears.ledger.storage import EMPTY_HEAD, Batch, Head
 from arrears.ledger.tiles import TILE_WIDTH, TileId
 
 _FULL_TILE_BYTES = TILE_WIDTH * 32
+
+
+T = TypeVar("T")
+
+
+def _chunks(items: list[T], n: int) -> Iterator[list[T]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
 
 
 def _alembic_config() -> Config:
@@ -182,6 +202,8 @@ class SqlStorage:
                 if batch.leaves:
                     self._insert_leaves(conn, batch)
                 self._upsert_tiles(conn, batch)
+                if batch.changes is not None:
+                    self._write_changes(conn, batch.changes)
                 conn.execute(
                     schema.checkpoints.insert(),
                     {
@@ -232,22 +254,155 @@ class SqlStorage:
         )
 
     def _upsert_tiles(self, conn: Connection, batch: Batch) -> None:
-        if not batch.tiles:
-            return
         rows = [{"level": t.level, "idx": t.index, "hashes": h} for t, h in batch.tiles.items()]
+        self._upsert(conn, schema.tiles, rows)
+
+    def _upsert(self, conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        """Insert rows, replacing those whose primary key exists (one statement)."""
+        if not rows:
+            return
         stmt: Any
         if self._is_pg:
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            stmt = pg_insert(schema.tiles)
+            stmt = pg_insert(table)
         else:
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-            stmt = sqlite_insert(schema.tiles)
+            stmt = sqlite_insert(table)
+        keys = [c.name for c in table.primary_key.columns]
         stmt = stmt.on_conflict_do_update(
-            index_elements=["level", "idx"], set_={"hashes": stmt.excluded.hashes}
+            index_elements=keys,
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
         )
         conn.execute(stmt, rows)
+
+    def _write_changes(self, conn: Connection, ch: Changes) -> None:
+        self._upsert(
+            conn,
+            schema.members,
+            [{"member_id": m.member_id, "state": member_to_json(m)} for m in ch.members.values()],
+        )
+        self._upsert(
+            conn,
+            schema.member_keys,
+            [
+                {
+                    "key_id": k.key_id,
+                    "member_id": k.member_id,
+                    "public_key": k.public_key,
+                    "added_at": k.added_at,
+                    "revoked_at": k.revoked_at,
+                }
+                for k in ch.keys.values()
+            ],
+        )
+        self._upsert(
+            conn,
+            schema.records,
+            [
+                {
+                    "member_id": r.ref.member_id,
+                    "record_id": r.ref.record_id,
+                    "subject_commitment": r.subject_commitment,
+                    "status": r.status.value,
+                    "state": record_to_json(r),
+                }
+                for r in ch.records.values()
+            ],
+        )
+        if ch.submissions:
+            conn.execute(
+                schema.submissions.insert(),
+                [
+                    {"member_id": m, "submission_id": s, "idx": i}
+                    for (m, s), i in ch.submissions.items()
+                ],
+            )
+        if ch.openings:
+            conn.execute(
+                schema.subject_openings.insert(),
+                [
+                    {"commitment": c, "pseudonym": p, "salt": salt}
+                    for c, (p, salt) in ch.openings.items()
+                ],
+            )
+        so = schema.subject_openings
+        for chunk in _chunks(sorted(ch.erased), 500):
+            conn.execute(so.delete().where(so.c.commitment.in_(chunk)))
+
+    # --- the projection ------------------------------------------------------------------
+
+    def load_registry(self) -> tuple[dict[str, Member], dict[bytes, MemberKey]]:
+        mk = schema.member_keys
+        with self.engine.connect() as conn:
+            members = {
+                mid: member_from_json(mid, state)
+                for mid, state in conn.execute(
+                    sa.select(schema.members.c.member_id, schema.members.c.state)
+                )
+            }
+            keys = {
+                bytes(k): MemberKey(bytes(k), m, bytes(pk), a, r)
+                for k, m, pk, a, r in conn.execute(
+                    sa.select(
+                        mk.c.key_id, mk.c.member_id, mk.c.public_key, mk.c.added_at, mk.c.revoked_at
+                    )
+                )
+            }
+        return members, keys
+
+    def load_records(self, refs: Sequence[RecordRef]) -> dict[RecordRef, RecordState]:
+        rt = schema.records
+        out: dict[RecordRef, RecordState] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(refs), 400):
+                cond = sa.tuple_(rt.c.member_id, rt.c.record_id).in_(
+                    [(r.member_id, r.record_id) for r in chunk]
+                )
+                for (state,) in conn.execute(sa.select(rt.c.state).where(cond)):
+                    rec = record_from_json(state)
+                    out[rec.ref] = rec
+        return out
+
+    def load_submissions(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        st = schema.submissions
+        out: dict[tuple[str, str], int] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(keys), 400):
+                cond = sa.tuple_(st.c.member_id, st.c.submission_id).in_(chunk)
+                for m, s, i in conn.execute(
+                    sa.select(st.c.member_id, st.c.submission_id, st.c.idx).where(cond)
+                ):
+                    out[(m, s)] = i
+        return out
+
+    def records_for_pseudonym(self, pseudonym: bytes) -> list[tuple[RecordState, bytes]]:
+        """Every record whose subject opening has this pseudonym, with its salt."""
+        so, rt = schema.subject_openings, schema.records
+        q = (
+            sa.select(rt.c.state, so.c.salt)
+            .join(so, so.c.commitment == rt.c.subject_commitment)
+            .where(so.c.pseudonym == pseudonym)
+        )
+        with self.engine.connect() as conn:
+            return [(record_from_json(state), bytes(salt)) for state, salt in conn.execute(q)]
+
+    def load_projection(self) -> MemoryState:
+        """The whole live projection (for the rebuild check and small tools)."""
+        members, keys = self.load_registry()
+        out = MemoryState(members=members, keys=keys)
+        with self.engine.connect() as conn:
+            for (state,) in conn.execute(sa.select(schema.records.c.state)):
+                rec = record_from_json(state)
+                out.records[rec.ref] = rec
+            st = schema.submissions
+            for m, s, i in conn.execute(sa.select(st.c.member_id, st.c.submission_id, st.c.idx)):
+                out.submissions[(m, s)] = i
+            so = schema.subject_openings
+            for c, p, salt in conn.execute(sa.select(so.c.commitment, so.c.pseudonym, so.c.salt)):
+                out.openings[bytes(c)] = (bytes(p), bytes(salt))
+        return out
 
     def close(self) -> None:
         self.engine.dispose()

@@ -11,10 +11,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from arrears.ledger.errors import InputError, StaleStateError
 from arrears.ledger.merkle import EMPTY_ROOT
+from arrears.ledger.records import Member, MemberKey, MemoryState, RecordRef, RecordState
 from arrears.ledger.tiles import TileId
 
 
@@ -39,6 +40,7 @@ class Batch:
     leaves: Sequence[bytes]
     tiles: Mapping[TileId, bytes]
     head: Head
+    changes: Any = None  # the projection's changes (arrears.ledger.records.Changes), if any
 
     def __post_init__(self) -> None:
         if self.head.size != self.from_size + len(self.leaves):
@@ -80,6 +82,7 @@ class MemoryStorage:
     leaves: list[bytes] = field(default_factory=list)
     tiles: dict[TileId, bytes] = field(default_factory=dict)
     checkpoints: dict[int, bytes] = field(default_factory=dict)
+    state: MemoryState = field(default_factory=MemoryState)
     _head: Head = EMPTY_HEAD
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -105,7 +108,34 @@ class MemoryStorage:
             self.leaves.extend(batch.leaves)
             self.tiles.update(batch.tiles)
             self.checkpoints[batch.head.size] = batch.head.checkpoint
+            if batch.changes is not None:
+                self.state.apply_changes(batch.changes)
             self._head = batch.head
+
+    # --- the projection ------------------------------------------------------------------
+
+    def load_registry(self) -> tuple[dict[str, Member], dict[bytes, MemberKey]]:
+        return dict(self.state.members), dict(self.state.keys)
+
+    def load_records(self, refs: Sequence[RecordRef]) -> dict[RecordRef, RecordState]:
+        recs = self.state.records
+        return {r: recs[r] for r in refs if r in recs}
+
+    def load_submissions(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        subs = self.state.submissions
+        return {k: subs[k] for k in keys if k in subs}
+
+    def records_for_pseudonym(self, pseudonym: bytes) -> list[tuple[RecordState, bytes]]:
+        """Every record whose subject opening has this pseudonym, with its salt."""
+        salts = {c: salt for c, (p, salt) in self.state.openings.items() if p == pseudonym}
+        return [
+            (r, salts[r.subject_commitment])
+            for r in self.state.records.values()
+            if r.subject_commitment in salts
+        ]
+
+    def load_projection(self) -> MemoryState:
+        return self.state
 
     def close(self) -> None:
         pass

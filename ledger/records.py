@@ -1,0 +1,963 @@
+"""What the ledger's entries mean: members, keys, records, and the rules that govern them.
+
+``apply(view, submission, ...)`` is the one state machine. The server runs it before anything
+is appended (a refused submission never reaches the ledger); the projection rebuild and the
+audit replay the ledger through the same function. It is pure: it reads the current state
+through a ``StateView`` and returns the new states, raising a typed error that names the rule
+it refuses under.
+
+Time enters only as arguments: the integration time of the entry (rules such as "the borrower
+must have been notified before reporting" are judged on that day), and an ``as_of`` time for
+everything served (retention, dispute deadlines), so tests can move the clock.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol, cast
+
+from arrears.ledger.envelope import PUBLIC_KEY_SIZE, key_id_for
+from arrears.ledger.errors import ArrearsError, ConflictError, InputError
+from arrears.v1 import events_pb2 as pb
+
+MAX_ID_LENGTH = 128
+COMMITMENT_SIZE = 32
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+
+
+# --- errors with rule names ------------------------------------------------------------------
+
+
+class RuleViolation(ConflictError):
+    """A submission that breaks a lifecycle rule; ``rule`` is a short stable name."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class NotPermitted(ArrearsError):
+    """The submitter may not do this (role, ownership, suspension, revoked key)."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+class AlreadyExists(ConflictError):
+    """An id that must be new is taken (record id, dispute id, member id, key)."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """The periods of credit-reporting law, as configuration (defaults: China's rules)."""
+
+    retention_years: int = 5  # negative data is served this long after the default ends
+    dispute_deadline_days: int = 20  # a dispute must be answered within this many days
+    min_notice_days: int = 0  # the borrower must be notified at least this long before
+
+
+DEFAULT_RULES = Rules()
+
+
+# --- state -------------------------------------------------------------------------------------
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    SETTLED = "settled"
+    WITHDRAWN = "withdrawn"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRef:
+    member_id: str
+    record_id: str
+
+    def __str__(self) -> str:
+        return f"{self.member_id}/{self.record_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    member_id: str
+    name: str
+    roles: frozenset[int]
+    suspended: bool
+    admitted_at: int
+
+    def has(self, role: int) -> bool:
+        return role in self.roles
+
+
+@dataclass(frozen=True, slots=True)
+class MemberKey:
+    key_id: bytes
+    member_id: str
+    public_key: bytes
+    added_at: int
+    revoked_at: int | None = None
+
+    def valid_at(self, index: int) -> bool:
+        """Was this key usable for an entry at ``index``?"""
+        return self.added_at < index and (self.revoked_at is None or index < self.revoked_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Dispute:
+    dispute_id: str
+    opened_on: date
+    opened_at: int
+    reason: str
+    outcome: int = pb.DISPUTE_OUTCOME_UNSPECIFIED
+    resolved_on: date | None = None
+    resolved_at: int | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.outcome == pb.DISPUTE_OUTCOME_UNSPECIFIED
+
+
+@dataclass(frozen=True, slots=True)
+class RecordState:
+    ref: RecordRef
+    subject_commitment: bytes
+    subject_kind: int
+    loan_type: int
+    currency: str
+    principal_minor: int
+    outstanding_minor: int
+    days_past_due: int
+    dpd_bucket: int
+    first_missed_payment: date
+    collection_stage: int
+    borrower_notified_on: date
+    reported_at: int
+    reported_on: date
+    status: Status = Status.ACTIVE
+    settled_on: date | None = None
+    settlement_kind: int = pb.SETTLEMENT_KIND_UNSPECIFIED
+    withdrawn_reason: str = ""
+    suppressed: bool = False
+    erased: bool = False
+    disputes: tuple[Dispute, ...] = ()
+    entries: tuple[int, ...] = ()  # every ledger index about this record, in order
+
+    @property
+    def open_dispute(self) -> Dispute | None:
+        return next((d for d in self.disputes if d.open), None)
+
+
+class StateView(Protocol):
+    """Read access to the state that rules need. Absent things are None."""
+
+    def member(self, member_id: str) -> Member | None: ...
+
+    def key(self, key_id: bytes) -> MemberKey | None: ...
+
+    def record(self, ref: RecordRef) -> RecordState | None: ...
+
+    def submission(self, member_id: str, submission_id: str) -> int | None: ...
+
+
+@dataclass
+class Changes:
+    """New states produced by a run of entries; later entries overwrite earlier ones."""
+
+    members: dict[str, Member] = field(default_factory=dict)
+    keys: dict[bytes, MemberKey] = field(default_factory=dict)
+    records: dict[RecordRef, RecordState] = field(default_factory=dict)
+    submissions: dict[tuple[str, str], int] = field(default_factory=dict)
+    # subject commitment -> (pseudonym, salt): the deletable index; never in a leaf
+    openings: dict[bytes, tuple[bytes, bytes]] = field(default_factory=dict)
+    erased: set[bytes] = field(default_factory=set)  # subject commitments to unlink
+
+    def merge(self, other: Changes) -> None:
+        self.members.update(other.members)
+        self.keys.update(other.keys)
+        self.records.update(other.records)
+        self.submissions.update(other.submissions)
+        self.openings.update(other.openings)
+        for c in other.erased:
+            self.openings.pop(c, None)
+        self.erased |= other.erased
+
+
+class Overlay:
+    """A StateView that sees pending ``Changes`` over a base view (a batch in progress)."""
+
+    def __init__(self, base: StateView, changes: Changes | None = None) -> None:
+        self.base = base
+        self.changes = changes if changes is not None else Changes()
+
+    def member(self, member_id: str) -> Member | None:
+        m = self.changes.members.get(member_id)
+        return m if m is not None else self.base.member(member_id)
+
+    def key(self, key_id: bytes) -> MemberKey | None:
+        k = self.changes.keys.get(key_id)
+        return k if k is not None else self.base.key(key_id)
+
+    def record(self, ref: RecordRef) -> RecordState | None:
+        r = self.changes.records.get(ref)
+        return r if r is not None else self.base.record(ref)
+
+    def submission(self, member_id: str, submission_id: str) -> int | None:
+        s = self.changes.submissions.get((member_id, submission_id))
+        return s if s is not None else self.base.submission(member_id, submission_id)
+
+
+@dataclass
+class MemoryState:
+    """The whole projection in dicts: the state view of the in-memory harness and of the
+    projection rebuild."""
+
+    members: dict[str, Member] = field(default_factory=dict)
+    keys: dict[bytes, MemberKey] = field(default_factory=dict)
+    records: dict[RecordRef, RecordState] = field(default_factory=dict)
+    submissions: dict[tuple[str, str], int] = field(default_factory=dict)
+    openings: dict[bytes, tuple[bytes, bytes]] = field(default_factory=dict)
+
+    def member(self, member_id: str) -> Member | None:
+        return self.members.get(member_id)
+
+    def key(self, key_id: bytes) -> MemberKey | None:
+        return self.keys.get(key_id)
+
+    def record(self, ref: RecordRef) -> RecordState | None:
+        return self.records.get(ref)
+
+    def submission(self, member_id: str, submission_id: str) -> int | None:
+        return self.submissions.get((member_id, submission_id))
+
+    def apply_changes(self, changes: Changes) -> None:
+        self.members.update(changes.members)
+        self.keys.update(changes.keys)
+        self.records.update(changes.records)
+        self.submissions.update(changes.submissions)
+        self.openings.update(changes.openings)
+        for c in changes.erased:
+            self.openings.pop(c, None)
+
+
+# --- field checks ------------------------------------------------------------------------------
+
+
+def check_id(name: str, value: str) -> str:
+    if not value:
+        raise InputError(f"{name}: required")
+    if len(value) > MAX_ID_LENGTH or not _ID_RE.match(value):
+        raise InputError(
+            f"{name}: at most {MAX_ID_LENGTH} characters of letters, digits and . _ : / -"
+        )
+    return value
+
+
+def to_date(name: str, d: pb.Date, *, required: bool = True) -> date | None:
+    if d.year == 0 and d.month == 0 and d.day == 0:
+        if required:
+            raise InputError(f"{name}: required")
+        return None
+    try:
+        return date(d.year, d.month, d.day)
+    except ValueError:
+        raise InputError(f"{name}: {d.year:04d}-{d.month:02d}-{d.day:02d} is not a date") from None
+
+
+def _req_date(name: str, d: pb.Date) -> date:
+    out = to_date(name, d)
+    assert out is not None
+    return out
+
+
+def check_money(name: str, m: pb.Money, *, currency: str | None = None) -> int:
+    if not _CURRENCY_RE.match(m.currency):
+        raise InputError(f"{name}.currency: want an ISO 4217 code such as CNY, got {m.currency!r}")
+    if currency is not None and m.currency != currency:
+        raise InputError(f"{name}.currency: {m.currency} differs from the record's {currency}")
+    if m.minor_units < 0:
+        raise InputError(f"{name}.minor_units: must not be negative")
+    return m.minor_units
+
+
+def bucket_for(days_past_due: int) -> pb.DpdBucket:
+    """The PBOC repayment-status bucket (1-7) of a number of days past due."""
+    if days_past_due <= 0:
+        return pb.DPD_BUCKET_UNSPECIFIED
+    return cast(pb.DpdBucket, min(7, (days_past_due - 1) // 30 + 1))
+
+
+def _check_enum(name: str, value: int, enum: type) -> int:
+    descriptor = enum.DESCRIPTOR  # type: ignore[attr-defined]
+    if value == 0 or value not in descriptor.values_by_number:
+        raise InputError(f"{name}: required (one of {', '.join(descriptor.values_by_name)[:200]})")
+    return value
+
+
+def _check_dpd(name: str, days: int, bucket: int) -> None:
+    if days < 1:
+        raise InputError(f"{name}.days_past_due: a default is at least 1 day past due")
+    if bucket != bucket_for(days):
+        raise InputError(
+            f"{name}.dpd_bucket: {pb.DpdBucket.Name(bucket)} does not match {days} days past due "
+            f"(want {pb.DpdBucket.Name(bucket_for(days))})"
+        )
+
+
+def _ref(name: str, r: pb.RecordRef) -> RecordRef:
+    return RecordRef(
+        check_id(f"{name}.member_id", r.member_id), check_id(f"{name}.record_id", r.record_id)
+    )
+
+
+# --- the state machine -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where and when an entry lands."""
+
+    index: int
+    integrated_at_us: int
+    rules: Rules = DEFAULT_RULES
+
+    @property
+    def today(self) -> date:
+        return datetime.fromtimestamp(self.integrated_at_us / 1e6, UTC).date()
+
+
+def decode_submission(payload: bytes) -> pb.Submission:
+    sub = pb.Submission()
+    try:
+        sub.ParseFromString(payload)
+    except Exception:
+        raise InputError("envelope.payload: not a serialised arrears.v1.Submission") from None
+    if sub.SerializeToString(deterministic=True) != payload:
+        # One payload, one meaning: unknown fields or non-canonical encodings are refused so
+        # that every verifier decodes the same bytes to the same event.
+        raise InputError("envelope.payload: not in canonical (deterministic) encoding")
+    if sub.WhichOneof("event") is None:
+        raise InputError("submission.event: required")
+    return sub
+
+
+def authorise_key(view: StateView, key_id: bytes, member_id: str, index: int) -> MemberKey:
+    """The key registry as of ``index``: the key must exist, belong to the submitter, not be
+    revoked, and its member must not be suspended."""
+    key = view.key(key_id)
+    if key is None:
+        raise NotPermitted("unknown_key", f"envelope.key_id: {key_id.hex()[:16]} is not registered")
+    if key.member_id != member_id:
+        raise NotPermitted(
+            "key_owner", f"submission.member_id: key {key_id.hex()[:16]} belongs to another member"
+        )
+    if key.revoked_at is not None and key.revoked_at < index:
+        raise NotPermitted("revoked_key", f"envelope.key_id: key {key_id.hex()[:16]} is revoked")
+    member = view.member(member_id)
+    if member is None:
+        raise NotPermitted("unknown_member", f"submission.member_id: {member_id} is not a member")
+    if member.suspended:
+        raise NotPermitted("suspended_member", f"submission.member_id: {member_id} is suspended")
+    return key
+
+
+def _need_role(view: StateView, member_id: str, role: int, what: str) -> Member:
+    member = view.member(member_id)
+    if member is None or not member.has(role):
+        raise NotPermitted(
+            "role", f"submission.member_id: {member_id} lacks role {pb.Role.Name(role)} to {what}"
+        )
+    return member
+
+
+def _existing(view: StateView, ref: RecordRef, field_name: str) -> RecordState:
+    rec = view.record(ref)
+    if rec is None or rec.erased:
+        raise RuleViolation("unknown_record", f"{field_name}: no record {ref}")
+    return rec
+
+
+def _own(rec: RecordState, member_id: str, field_name: str) -> None:
+    if rec.ref.member_id != member_id:
+        raise NotPermitted(
+            "not_reporter",
+            f"{field_name}: record {rec.ref} was reported by another member; only its reporter "
+            "may change it",
+        )
+
+
+def _active(rec: RecordState, field_name: str, what: str) -> None:
+    if rec.status is not Status.ACTIVE:
+        raise RuleViolation(
+            f"{what}_after_{rec.status.value}",
+            f"{field_name}: record {rec.ref} is {rec.status.value}; no {what} after that",
+        )
+
+
+def _not_future(name: str, d: date, ctx: Context) -> None:
+    if d > ctx.today:
+        raise InputError(f"{name}: {d.isoformat()} is in the future")
+
+
+def apply(
+    view: StateView, sub: pb.Submission, ctx: Context, *, genesis_key: bytes = b""
+) -> Changes:
+    """Apply one authorised submission to the state; return what changed or raise.
+
+    The caller has checked the envelope's signature and, except for the genesis entry, that the
+    key is authorised (``authorise_key``). ``genesis_key`` is the public key of the genesis entry.
+    """
+    member_id = check_id("submission.member_id", sub.member_id)
+    submission_id = check_id("submission.submission_id", sub.submission_id)
+    kind = sub.WhichOneof("event")
+    ch = Changes()
+    ch.submissions[(member_id, submission_id)] = ctx.index
+    if ctx.index == 0:
+        _genesis(sub, ctx, ch, genesis_key)
+    else:
+        _HANDLERS[str(kind)](view, sub, member_id, ctx, ch)
+    return ch
+
+
+def _genesis(sub: pb.Submission, ctx: Context, ch: Changes, public_key: bytes) -> None:
+    if ctx.index != 0 or sub.WhichOneof("event") != "member_admitted":
+        raise RuleViolation("genesis", "the first entry must admit the operator")
+    ev = sub.member_admitted
+    if ev.member_id != sub.member_id:
+        raise RuleViolation(
+            "genesis", "member_admitted.member_id: the operator admits itself first"
+        )
+    if pb.ROLE_OPERATOR not in ev.roles:
+        raise RuleViolation(
+            "genesis", "member_admitted.roles: the first member must be the operator"
+        )
+    if public_key not in ev.public_keys:
+        raise RuleViolation("genesis", "the genesis entry must be signed by a key it registers")
+    _admit(ev, ctx, ch)
+
+
+def _admit(ev: pb.MemberAdmitted, ctx: Context, ch: Changes, view: StateView | None = None) -> None:
+    mid = check_id("member_admitted.member_id", ev.member_id)
+    if not ev.name or len(ev.name) > 200:
+        raise InputError("member_admitted.name: required, at most 200 characters")
+    if not ev.roles:
+        raise InputError("member_admitted.roles: at least one role")
+    for r in ev.roles:
+        _check_enum("member_admitted.roles", r, pb.Role)
+    ch.members[mid] = Member(mid, ev.name, frozenset(ev.roles), False, ctx.index)
+    for i, pk in enumerate(ev.public_keys):
+        _add_key(f"member_admitted.public_keys[{i}]", mid, pk, ctx, ch, view)
+
+
+def _add_key(
+    name: str, member_id: str, pk: bytes, ctx: Context, ch: Changes, view: StateView | None
+) -> None:
+    if len(pk) != PUBLIC_KEY_SIZE:
+        raise InputError(f"{name}: an Ed25519 public key is {PUBLIC_KEY_SIZE} bytes, got {len(pk)}")
+    kid = key_id_for(pk)
+    if kid in ch.keys or (view is not None and view.key(kid) is not None):
+        raise AlreadyExists("key_registered", f"{name}: key {kid.hex()[:16]} is already registered")
+    ch.keys[kid] = MemberKey(kid, member_id, pk, ctx.index)
+
+
+def _member_admitted(
+    view: StateView, sub: pb.Submission, mid: str, ctx: Context, ch: Changes
+) -> None:
+    _need_role(view, mid, pb.ROLE_OPERATOR, "admit members")
+    if view.member(sub.member_admitted.member_id) is not None:
+        raise AlreadyExists(
+            "member_exists", f"member_admitted.member_id: {sub.member_admitted.member_id} exists"
+        )
+    _admit(sub.member_admitted, ctx, ch, view)
+
+
+def _target_member(view: StateView, name: str, member_id: str) -> Member:
+    m = view.member(check_id(name, member_id))
+    if m is None:
+        raise RuleViolation("unknown_member", f"{name}: no member {member_id}")
+    return m
+
+
+def _member_suspended(
+    view: StateView, sub: pb.Submission, mid: str, ctx: Context, ch: Changes
+) -> None:
+    _need_role(view, mid, pb.ROLE_OPERATOR, "suspend members")
+    m = _target_member(view, "member_suspended.member_id", sub.member_suspended.member_id)
+    if m.member_id == mid:
+        raise RuleViolation(
+            "suspend_self", "member_suspended.member_id: the operator cannot suspend itself"
+        )
+    if m.suspended:
+        raise RuleViolation(
+            "already_suspended", f"member_suspended.member_id: {m.member_id} is suspended"
+        )
+    ch.members[m.member_id] = replace(m, suspended=True)
+
+
+def _member_reinstated(
+    view: StateView, sub: pb.Submission, mid: str, ctx: Context, ch: Changes
+) -> None:
+    _need_role(view, mid, pb.ROLE_OPERATOR, "reinstate members")
+    m = _target_member(view, "member_reinstated.member_id", sub.member_reinstated.member_id)
+    if not m.suspended:
+        raise RuleViolation(
+            "not_suspended", f"member_reinstated.member_id: {m.member_id} is not suspended"
+        )
+    ch.members[m.member_id] = replace(m, suspended=False)
+
+
+def _key_added(view: StateView, sub: pb.Submission, mid: str, ctx: Context, ch: Changes) -> None:
+    _need_role(view, mid, pb.ROLE_OPERATOR, "register keys")
+    m = _target_member(view, "key_added.member_id", sub.key_added.member_id)
+    _add_key("key_added.public_key", m.member_id, sub.key_added.public_key, ctx, ch, view)
+
+
+def _key_revoked(view: StateView, sub: pb.Submission, mid: str, ctx: Context, ch: Changes) -> None:
+    ev = sub.key_revoked
+    if ev.member_id != mid:  # a member may revoke its own keys at once; others need the operator
+        _need_role(view, mid, pb.ROLE_OPERATOR, "revoke another member's keys")
+    key = view.key(ev.key_id)
+    if key is None or key.member_id != ev.member_id:
+        raise RuleViolation(
+            "unknown_key",
+            f"key_revoked.key_id: {ev.key_id.hex()[:16]} is not a key of {ev.member_id}",
+        )
+    if key.revoked_at is not None:
+        raise RuleViolation(
+            "already_revoked", f"key_revoked.key_id: {ev.key_id.hex()[:16]} is already revoked"
+        )
+    ch.keys[key.key_id] = replace(key, revoked_at=ctx.index)
+
+
+def _record_reported(
+    view: StateView, sub: pb.Submission, mid: str, ctx: Context, ch: Changes
+) -> None:
+    _need_role(view, mid, pb.ROLE_REPORTER, "report records")
+    ev = sub.record_reported
+    ref = RecordRef(mid, check_id("record_reported.record_id", ev.record_id))
+    if view.record(ref) is not None:
+        raise AlreadyExists(
+            "record_exists", f"record_reported.record_id: {ref} was reported before"
+        )
+    if len(ev.subject_commitment) != COMMITMENT_SIZE:
+        raise InputError(f"record_reported.subject_commitment: must be {COMMITMENT_SIZE} bytes")
+    _check_enum("record_reported.subject_kind", ev.subject_kind, pb.SubjectKind)
+    _check_enum("record_reported.loan_type", ev.loan_type, pb.LoanType)
+    _check_enum("record_reported.collection_stage", ev.collection_stage, pb.CollectionStage)
+    principal = check_money("record_reported.principal", ev.principal)
+    outstanding = check_money(
+        "record_reported.outstanding", ev.outstanding, currency=ev.principal.currency
+    )
+    _check_dpd("record_reported", ev.days_past_due, ev.dpd_bucket)
+    missed = _req_date("record_reported.first_missed_payment", ev.first_missed_payment)
+    _not_future("record_reported.first_missed_payment", missed, ctx)
+    if not ev.HasField("borrower_notified_on"):
+        raise RuleViolation(
+            "notice_before_reporting",
+            "record_reported.borrower_notified_on: required; the borrower must be notified before "
+            "negative data is reported",
+        )
+    notified = _req_date("record_reported.borrower_notified_on", ev.borrower_notified_on)
+    if notified > ctx.today - timedelta(days=ctx.rules.min_notice_days):
+        raise RuleViolation(
+            "notice_before_reporting",
+            f"record_reported.borrower_notified_on: {notified.isoformat()} is not at least "
+            f"{ctx.rules.min_notice_days} days before reporting on {ctx.today.isoformat()}",
+        )
+    ch.records[ref] = RecordState(
+        ref=ref,
+        subject_commitment=ev.subject_commitment,
+        subject_kind=ev.subject_kind,
+        loan_type=ev.loan_type,
+        currency=ev.principal.currency,
+        principal_minor=principal,
+        outstanding_minor=outstanding,
+        days_past_due=ev.days_past_due,
+        dpd_bucket=ev.dpd_bucket,
+        first_missed_payment=missed,
+        collection_stage=ev.collection_stage,
+        borrower_notified_on=notified,
+        reported_at=ctx.index,
+        reported_on=ctx.today,
+        entries=(ctx.index,),
+    )
+
+
+def _updated_fields(name: str, rec: RecordState, ev: pb.RecordUpdated) -> RecordState:
+    changes: dict[str, object] = {}
+    if ev.HasField("days_past_due"):
+        _check_dpd(name, ev.days_past_due, ev.dpd_bucket)
+        changes.update(days_past_due=ev.days_past_due, dpd_bucket=ev.dpd_bucket)
+    elif ev.dpd_bucket:
+        raise InputError(f"{name}.dpd_bucket: only together with days_past_due")
+    if ev.HasField("outstanding"):
+        changes["outstanding_minor"] = check_money(
+            f"{name}.outstanding", ev.outstanding, currency=rec.currency
+        )
+    if ev.collection_stage:
+        changes["collection_stage"] = _check_enum(
+            f"{name}.collection_stage", ev.collection_stage, pb.CollectionStage
+        )
+    if not changes:
+        raise InputError(
+            f"{name}: changes nothing (set days_past_due, outstanding or collection_stage)"
+        )
+    return replace(rec, **changes)  # type: ignore[arg-type]
+
+
+def _record_updated(
+    view: StateView, sub: pb.Submission, mid: str, ctx: Context, ch: Changes
+) -> None:
+    ev = sub.record_updated
+    rec = _existing(view, _ref("record_updated.record", ev.record), "record_updated.record")
+    _own(rec, mid, "record_updated.record")
+    _need_role(view, mid, pb.ROLE_REPORTER, "update records")
+    _active(rec, "record_updated.record", "update")
+    new = _updated_fields("record_updated", rec, ev)
+    ch.records[rec.ref] = replace(new, entries=(*rec.entries, ctx.index))
+
+
+def _record_settled(
+    view: StateView, sub: pb.Submission, mid: str, ctx: Context, ch: Changes
+) -> None:
+    ev = sub.record_settled
+    rec = _existing(view, _ref("record_settled.record", ev.record), "record_settled.record")
+    _own(rec, mid, "record_settled.record")
+    _need_role(view, mid, pb.ROLE_REPORTER, "settle records")
+    _active(rec, "record_settled.record", "settlement")
+    _check_enum("record_settled.kind", ev.kind, pb.SettlementKind)
+    on = _req_date("record_settled.settled_on", ev.settled_on)
+    _not_future("record_settled.settled_on", on, ctx)
+    if on < rec.first_missed_payment:
+        raise InputError("record_settled.settled_on: before the first missed payment")
+    if ev.HasField("amount_paid"):
+        check_money("record_settled.amount_paid", ev.amount_paid, currency=rec.currency)
+    outstanding = 0 if ev.kind == pb.SETTLEMENT_KIND_FULL else rec.outstanding_minor
+    ch.records[rec.ref] = replace(
+        rec,
+        status=Status.SETTLED,
+        settled_on=on,
+        settlement_kind=ev.kind,
+        outstanding_minor=outstanding,
+        entries=(*rec.entries, ctx.index),
+    )
+
+
+def _record_withdrawn(
+    view: StateView, sub: pb.Submission, mid: str, ctx: Context, ch: Changes
+) -> None:
+    ev = sub.record_withdrawn
+    rec = _existing(view, _ref("record_withdrawn.record", ev.record), "record_withdrawn.record")
+    _own(rec, mid, "record_withdrawn.record")
+    if rec.status is Status.WITHDRAWN:
+        raise RuleViolation("already_withdrawn", f"record_withdrawn.record: {rec.ref} is withdrawn")
+    if not ev.reason:
+        raise InputError("record_withdrawn.reason: required")
+    ch.records[rec.ref] = replace(
+        rec, status=Status.WITHDRAWN, withdrawn_reason=ev.reason, entries=(*rec.entries, ctx.index)
+    )
+
+
+def _dispute_opened(
+    view: StateView, sub: pb.Submission, mid: str, ctx: Context, ch: Changes
+) -> None:
+    ev = sub.dispute_opened
+    rec = _existing(view, _ref("dispute_opened.record", ev.record), "dispute_opened.record")
+    member = view.member(mid)
+    if rec.ref.member_id != mid and not (member and member.has(pb.ROLE_OPERATOR)):
+        raise NotPermitted(
+            "dispute_opener",
+            "dispute_opened.record: only the operator (for the borrower) or the reporter "
+            "opens a dispute",
+        )
+    if rec.status is Status.WITHDRAWN:
+        raise RuleViolation("dispute_withdrawn", f"dispute_opened.record: {rec.ref} is withdrawn")
+    if rec.open_dispute is not None:
+        raise RuleViolation("dispute_open", f"dispute_opened.record: {rec.ref} has an open dispute")
+    did = check_id("dispute_opened.dispute_id", ev.dispute_id)
+    if any(d.dispute_id == did for d in rec.disputes):
+        raise AlreadyExists("dispute_exists", f"dispute_opened.dispute_id: {did} was used before")
+    on = _req_date("dispute_opened.opened_on", ev.opened_on)
+    _not_future("dispute_opened.opened_on", on, ctx)
+    d = Dispute(did, on, ctx.index, ev.reason)
+    ch.records[rec.ref] = replace(
+        rec, disputes=(*rec.disputes, d), entries=(*rec.entries, ctx.index)
+    )
+
+
+def _dispute_resolved(
+    view: StateView, sub: pb.Submission, mid: str, ctx: Context, ch: Changes
+) -> None:
+    ev = sub.dispute_resolved
+    rec = _existing(view, _ref("dispute_resolved.record", ev.record), "dispute_resolved.record")
+    member = view.member(mid)
+    if rec.ref.member_id != mid and not (member and member.has(pb.ROLE_OPERATOR)):
+        raise NotPermitted(
+            "not_reporter",
+            "dispute_resolved.record: only the reporter or the operator resolves a dispute",
+        )
+    d = rec.open_dispute
+    if d is None or d.dispute_id != ev.dispute_id:
+        raise RuleViolation(
+            "no_open_dispute",
+            f"dispute_resolved.dispute_id: {ev.dispute_id!r} is not open on {rec.ref}",
+        )
+    outcome = _check_enum("dispute_resolved.outcome", ev.outcome, pb.DisputeOutcome)
+    on = _req_date("dispute_resolved.resolved_on", ev.resolved_on)
+    _not_future("dispute_resolved.resolved_on", on, ctx)
+    if on < d.opened_on:
+        raise InputError("dispute_resolved.resolved_on: before the dispute was opened")
+    new = rec
+    if outcome == pb.DISPUTE_OUTCOME_CORRECTED:
+        if not ev.HasField("correction"):
+            raise InputError("dispute_resolved.correction: required when the outcome is CORRECTED")
+        new = _updated_fields("dispute_resolved.correction", rec, ev.correction)
+    elif ev.HasField("correction"):
+        raise InputError("dispute_resolved.correction: only with the outcome CORRECTED")
+    if outcome == pb.DISPUTE_OUTCOME_WITHDRAWN:
+        new = replace(
+            new, status=Status.WITHDRAWN, withdrawn_reason=f"dispute {d.dispute_id} upheld"
+        )
+    resolved = replace(d, outcome=outcome, resolved_on=on, resolved_at=ctx.index)
+    disputes = tuple(resolved if x is d else x for x in rec.disputes)
+    ch.records[rec.ref] = replace(new, disputes=disputes, entries=(*rec.entries, ctx.index))
+
+
+def _record_suppressed(
+    view: StateView, sub: pb.Submission, mid: str, ctx: Context, ch: Changes
+) -> None:
+    _need_role(view, mid, pb.ROLE_OPERATOR, "suppress records")
+    ev = sub.record_suppressed
+    rec = _existing(view, _ref("record_suppressed.record", ev.record), "record_suppressed.record")
+    if rec.suppressed:
+        raise RuleViolation(
+            "already_suppressed", f"record_suppressed.record: {rec.ref} is suppressed"
+        )
+    if not ev.reason:
+        raise InputError("record_suppressed.reason: required")
+    ch.records[rec.ref] = replace(rec, suppressed=True, entries=(*rec.entries, ctx.index))
+
+
+def _record_erased(
+    view: StateView, sub: pb.Submission, mid: str, ctx: Context, ch: Changes
+) -> None:
+    _need_role(view, mid, pb.ROLE_OPERATOR, "erase records")
+    ev = sub.record_erased
+    rec = _existing(view, _ref("record_erased.record", ev.record), "record_erased.record")
+    _check_enum("record_erased.reason", ev.reason, pb.ErasureReason)
+    if ev.reason == pb.ERASURE_REASON_RETENTION_ENDED and not retention_ended(
+        rec, ctx.today, ctx.rules
+    ):
+        raise RuleViolation(
+            "retention_not_ended", f"record_erased.record: {rec.ref} is still within retention"
+        )
+    ch.records[rec.ref] = replace(rec, erased=True, entries=(*rec.entries, ctx.index))
+    ch.erased.add(rec.subject_commitment)
+
+
+_HANDLERS = {
+    "member_admitted": _member_admitted,
+    "member_suspended": _member_suspended,
+    "member_reinstated": _member_reinstated,
+    "key_added": _key_added,
+    "key_revoked": _key_revoked,
+    "record_reported": _record_reported,
+    "record_updated": _record_updated,
+    "record_settled": _record_settled,
+    "record_withdrawn": _record_withdrawn,
+    "dispute_opened": _dispute_opened,
+    "dispute_resolved": _dispute_resolved,
+    "record_suppressed": _record_suppressed,
+    "record_erased": _record_erased,
+}
+
+
+# --- what is served, as of a time ----------------------------------------------------------------
+
+
+def add_years(d: date, years: int) -> date:
+    """The same day ``years`` later (29 February becomes 28 February in common years)."""
+    y = d.year + years
+    return d.replace(year=y, day=min(d.day, calendar.monthrange(y, d.month)[1]))
+
+
+def serve_until(rec: RecordState, rules: Rules) -> date | None:
+    """The first day a record is no longer served (None: as long as the default lasts)."""
+    if rec.settled_on is None:
+        return None
+    return add_years(rec.settled_on, rules.retention_years)
+
+
+def retention_ended(rec: RecordState, as_of: date, rules: Rules) -> bool:
+    until = serve_until(rec, rules)
+    return until is not None and as_of >= until
+
+
+def served(rec: RecordState, as_of: date, rules: Rules) -> bool:
+    """Is the record shown to queriers on ``as_of``?"""
+    if rec.erased or rec.suppressed or rec.status is Status.WITHDRAWN:
+        return False
+    return not retention_ended(rec, as_of, rules)
+
+
+def dispute_overdue(d: Dispute, as_of: date, rules: Rules) -> bool:
+    return d.open and as_of > d.opened_on + timedelta(days=rules.dispute_deadline_days)
+
+
+def months_before(as_of: date, months: int) -> date:
+    y, m = divmod(as_of.year * 12 + as_of.month - 1 - months, 12)
+    m += 1
+    return date(y, m, min(as_of.day, calendar.monthrange(y, m)[1]))
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What a lender sees first at origination."""
+
+    as_of: date
+    defaults_12m: int
+    defaults_24m: int
+    defaults_60m: int
+    active: int
+    settled: int
+    worst_dpd_bucket: int
+    outstanding: Mapping[str, int]  # per currency, active records
+    open_dispute: bool
+    overdue_dispute: bool
+    reporting_members: tuple[str, ...]
+
+
+def summarise(records: Iterable[RecordState], as_of: date, rules: Rules = DEFAULT_RULES) -> Summary:
+    """The origination summary over the records served on ``as_of``."""
+    shown = [r for r in records if served(r, as_of, rules)]
+    since = {n: months_before(as_of, n) for n in (12, 24, 60)}
+    outstanding: dict[str, int] = {}
+    for r in shown:
+        if r.status is Status.ACTIVE:
+            outstanding[r.currency] = outstanding.get(r.currency, 0) + r.outstanding_minor
+    return Summary(
+        as_of=as_of,
+        defaults_12m=sum(1 for r in shown if r.first_missed_payment > since[12]),
+        defaults_24m=sum(1 for r in shown if r.first_missed_payment > since[24]),
+        defaults_60m=sum(1 for r in shown if r.first_missed_payment > since[60]),
+        active=sum(1 for r in shown if r.status is Status.ACTIVE),
+        settled=sum(1 for r in shown if r.status is Status.SETTLED),
+        worst_dpd_bucket=max((r.dpd_bucket for r in shown), default=0),
+        outstanding=outstanding,
+        open_dispute=any(r.open_dispute is not None for r in shown),
+        overdue_dispute=any(
+            d is not None and dispute_overdue(d, as_of, rules)
+            for d in (r.open_dispute for r in shown)
+        ),
+        reporting_members=tuple(sorted({r.ref.member_id for r in shown})),
+    )
+
+
+# --- storage codec: JSON for the projection's state columns -----------------------------------
+
+
+def _d(d: date | None) -> str | None:
+    return None if d is None else d.isoformat()
+
+
+def _pd(s: str | None) -> date | None:
+    return None if s is None else date.fromisoformat(s)
+
+
+def record_to_json(r: RecordState) -> str:
+    return json.dumps(
+        {
+            "m": r.ref.member_id,
+            "r": r.ref.record_id,
+            "c": r.subject_commitment.hex(),
+            "sk": r.subject_kind,
+            "lt": r.loan_type,
+            "cur": r.currency,
+            "p": r.principal_minor,
+            "o": r.outstanding_minor,
+            "dpd": r.days_past_due,
+            "b": r.dpd_bucket,
+            "fm": _d(r.first_missed_payment),
+            "cs": r.collection_stage,
+            "n": _d(r.borrower_notified_on),
+            "ra": r.reported_at,
+            "ro": _d(r.reported_on),
+            "st": r.status.value,
+            "so": _d(r.settled_on),
+            "sk2": r.settlement_kind,
+            "wr": r.withdrawn_reason,
+            "sup": r.suppressed,
+            "er": r.erased,
+            "d": [
+                [
+                    d.dispute_id,
+                    _d(d.opened_on),
+                    d.opened_at,
+                    d.reason,
+                    d.outcome,
+                    _d(d.resolved_on),
+                    d.resolved_at,
+                ]
+                for d in r.disputes
+            ],
+            "e": list(r.entries),
+        },
+        separators=(",", ":"),
+    )
+
+
+def record_from_json(text: str) -> RecordState:
+    j = json.loads(text)
+    return RecordState(
+        ref=RecordRef(j["m"], j["r"]),
+        subject_commitment=bytes.fromhex(j["c"]),
+        subject_kind=j["sk"],
+        loan_type=j["lt"],
+        currency=j["cur"],
+        principal_minor=j["p"],
+        outstanding_minor=j["o"],
+        days_past_due=j["dpd"],
+        dpd_bucket=j["b"],
+        first_missed_payment=date.fromisoformat(j["fm"]),
+        collection_stage=j["cs"],
+        borrower_notified_on=date.fromisoformat(j["n"]),
+        reported_at=j["ra"],
+        reported_on=date.fromisoformat(j["ro"]),
+        status=Status(j["st"]),
+        settled_on=_pd(j["so"]),
+        settlement_kind=j["sk2"],
+        withdrawn_reason=j["wr"],
+        suppressed=j["sup"],
+        erased=j["er"],
+        disputes=tuple(
+            Dispute(d[0], date.fromisoformat(d[1]), d[2], d[3], d[4], _pd(d[5]), d[6])
+            for d in j["d"]
+        ),
+        entries=tuple(j["e"]),
+    )
+
+
+def member_to_json(m: Member) -> str:
+    return json.dumps(
+        {"name": m.name, "roles": sorted(m.roles), "suspended": m.suspended, "at": m.admitted_at},
+        separators=(",", ":"),
+    )
+
+
+def member_from_json(member_id: str, text: str) -> Member:
+    j = json.loads(text)
+    return Member(member_id, j["name"], frozenset(j["roles"]), j["suspended"], j["at"])

@@ -58,6 +58,8 @@ class Checkpoint:
             not size_text.isascii()
             or not size_text.isdigit()
             or (size_text != "0" and size_text.startswith("0"))
+            or len(size_text) > 19
+            or int(size_text) >= 1 << 63
         ):
             raise NoteError("malformed checkpoint: invalid size")
         try:

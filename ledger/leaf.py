@@ -90,6 +90,8 @@ class Leaf:
         (s,) = _SIG_LEN.unpack_from(data, end)
         if end + _SIG_LEN.size + s != len(data):
             raise EncodingError("leaf: signature length does not match the leaf's size")
+        if s > MAX_SIGNATURE or n > MAX_PAYLOAD or index >= 1 << 63 or at_us >= 1 << 63:
+            raise EncodingError("leaf: a field is out of range")
         sig_start = end + _SIG_LEN.size
         return cls(index, prev, at_us, kid, data[_HEAD.size : end], data[sig_start:])
 

@@ -139,6 +139,7 @@ class Log:
         self.sequencer: Sequencer = sequencer or PlainEntries()
         self._queue: queue.SimpleQueue[tuple[Any, Future[Appended]] | None] = queue.SimpleQueue()
         self._lock = threading.Lock()  # one batch at a time, whichever thread commits it
+        self._advanced = threading.Condition()  # notified whenever the head moves
         self._load()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="arrears-sequencer", daemon=True)
@@ -168,6 +169,14 @@ class Log:
 
     def head(self) -> Head:
         return self._head
+
+    def wait_for_size(self, size: int, timeout: float = 5.0) -> Head:
+        """The head once it covers ``size`` entries. Storage commits before the writer moves
+        the head, so a reader that saw an entry in storage waits here for its checkpoint."""
+        with self._advanced:
+            if not self._advanced.wait_for(lambda: self._head.size >= size, timeout):
+                raise StorageError(f"log did not reach size {size} within {timeout} s")
+            return self._head
 
     # --- appending -----------------------------------------------------------------------
 
@@ -284,7 +293,9 @@ class Log:
         except BaseException:
             self._reload_after_failure()
             raise
-        self._head, self._edge, self._prev_hash = new_head, result.edge, prev
+        with self._advanced:
+            self._head, self._edge, self._prev_hash = new_head, result.edge, prev
+            self._advanced.notify_all()
         return [
             Appended(head.size + i, leaves[i], hashes[i], new_size, result.root, note)
             for i in range(len(leaves))

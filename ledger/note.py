@@ -293,7 +293,11 @@ def add_signatures(note: bytes, extra: Iterable[NoteSignature]) -> bytes:
     """``note`` with more signature lines appended (e.g. witnesses' cosignatures)."""
     body, sigs = split_note(note)
     seen = {(s.name, s.key_id) for s in sigs}
-    merged = list(sigs) + [s for s in extra if (s.name, s.key_id) not in seen]
+    merged = list(sigs)
+    for s in extra:
+        if (s.name, s.key_id) not in seen:
+            seen.add((s.name, s.key_id))
+            merged.append(s)
     return Note(body, tuple(merged), ()).text()
 
 

@@ -7,6 +7,8 @@ are raw bytes (never hex).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -25,41 +27,62 @@ Index64 = BigInteger().with_variant(Integer(), "sqlite")
 
 metadata = MetaData()
 
-leaves = Table(
-    "leaves",
-    metadata,
-    Column("idx", Index64, primary_key=True, autoincrement=False),
-    Column("leaf", LargeBinary, nullable=False),
-)
 
-tiles = Table(
-    "tiles",
-    metadata,
-    Column("level", SmallInteger, primary_key=True, autoincrement=False),
-    Column("idx", BigInteger, primary_key=True, autoincrement=False),
-    Column("hashes", LargeBinary, nullable=False),
-)
+@dataclass(frozen=True)
+class LogTables:
+    """The four tables of one append-only log."""
 
-checkpoints = Table(
-    "checkpoints",
-    metadata,
-    Column("tree_size", Index64, primary_key=True, autoincrement=False),
-    Column("root", LargeBinary(32), nullable=False),
-    Column("note", LargeBinary, nullable=False),
-    Column("signed_at_us", BigInteger, nullable=False),
-)
+    leaves: Table
+    tiles: Table
+    checkpoints: Table
+    head: Table
 
-# One row (id = 1): the committed head. Appends update it with "WHERE tree_size = expected",
-# which serialises writers and makes a stale writer fail instead of forking the log.
-log_head = Table(
-    "log_head",
-    metadata,
-    Column("id", SmallInteger, primary_key=True, autoincrement=False),
-    Column("tree_size", BigInteger, nullable=False),
-    Column("root", LargeBinary(32), nullable=False),
-    Column("note", LargeBinary, nullable=False),
-    Column("signed_at_us", BigInteger, nullable=False),
-)
+
+def _log_tables(prefix: str) -> LogTables:
+    return LogTables(
+        leaves=Table(
+            f"{prefix}leaves",
+            metadata,
+            Column("idx", Index64, primary_key=True, autoincrement=False),
+            Column("leaf", LargeBinary, nullable=False),
+        ),
+        tiles=Table(
+            f"{prefix}tiles",
+            metadata,
+            Column("level", SmallInteger, primary_key=True, autoincrement=False),
+            Column("idx", BigInteger, primary_key=True, autoincrement=False),
+            Column("hashes", LargeBinary, nullable=False),
+        ),
+        checkpoints=Table(
+            f"{prefix}checkpoints",
+            metadata,
+            Column("tree_size", Index64, primary_key=True, autoincrement=False),
+            Column("root", LargeBinary(32), nullable=False),
+            Column("note", LargeBinary, nullable=False),
+            Column("signed_at_us", BigInteger, nullable=False),
+        ),
+        # One row (id = 1): the committed head. Appends update it with "WHERE tree_size =
+        # expected", which serialises writers and makes a stale writer fail instead of forking.
+        head=Table(
+            f"{prefix}log_head",
+            metadata,
+            Column("id", SmallInteger, primary_key=True, autoincrement=False),
+            Column("tree_size", BigInteger, nullable=False),
+            Column("root", LargeBinary(32), nullable=False),
+            Column("note", LargeBinary, nullable=False),
+            Column("signed_at_us", BigInteger, nullable=False),
+        ),
+    )
+
+
+LEDGER = _log_tables("")
+"""The ledger of record events and membership."""
+
+INQUIRIES = _log_tables("inquiry_")
+"""The inquiry log: every lookup, hash-chained and checkpointed like the ledger."""
+
+leaves, tiles, checkpoints, log_head = LEDGER.leaves, LEDGER.tiles, LEDGER.checkpoints, LEDGER.head
+
 
 # --- the projection (revision 0002): rebuilt from the ledger at any time ------------------------
 
@@ -108,4 +131,25 @@ subject_openings = Table(
     Column("pseudonym", LargeBinary(36), nullable=False),
     Column("salt", LargeBinary(32), nullable=False),
     Index("openings_by_pseudonym", "pseudonym"),
+)
+
+# The deletable index of the inquiry log: which inquiry was about which pseudonym.
+inquiry_openings = Table(
+    "inquiry_openings",
+    metadata,
+    Column("idx", Index64, primary_key=True, autoincrement=False),
+    Column("pseudonym", LargeBinary(36), nullable=False),
+    Column("salt", LargeBinary(32), nullable=False),
+    Index("inquiry_openings_by_pseudonym", "pseudonym"),
+)
+
+# Lenders' registered borrowers, for watch alerts.
+watches = Table(
+    "watches",
+    metadata,
+    Column("member_id", String(128), primary_key=True),
+    Column("pseudonym", LargeBinary(36), primary_key=True),
+    Column("relationship_reference", String(128), nullable=False),
+    Column("registered_at_us", BigInteger, nullable=False),
+    Index("watches_by_pseudonym", "pseudonym"),
 )

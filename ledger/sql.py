@@ -105,8 +105,16 @@ def create_engine(url: str, *, synchronous: str = "FULL", **kwargs: Any) -> Engi
 class SqlStorage:
     """``LogStorage`` on an SQLAlchemy engine. Thread-safe; full tiles are cached."""
 
-    def __init__(self, engine: Engine, *, migrate_schema: bool = True, cache_tiles: int = 4096):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        migrate_schema: bool = True,
+        cache_tiles: int = 4096,
+        log: schema.LogTables = schema.LEDGER,
+    ):
         self.engine = engine
+        self._t = log
         self._is_pg = engine.dialect.name == "postgresql"
         try:
             if migrate_schema:
@@ -126,17 +134,21 @@ class SqlStorage:
     def open(cls, url: str, **kwargs: Any) -> SqlStorage:
         return cls(create_engine(url, **kwargs))
 
+    def sibling(self, log: schema.LogTables) -> SqlStorage:
+        """A storage for another log in the same database (e.g. the inquiry log)."""
+        return SqlStorage(self.engine, migrate_schema=False, log=log)
+
     # --- reads ---------------------------------------------------------------------------
 
     def head(self) -> Head:
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(
-                    schema.log_head.c.tree_size,
-                    schema.log_head.c.root,
-                    schema.log_head.c.note,
-                    schema.log_head.c.signed_at_us,
-                ).where(schema.log_head.c.id == 1)
+                    self._t.head.c.tree_size,
+                    self._t.head.c.root,
+                    self._t.head.c.note,
+                    self._t.head.c.signed_at_us,
+                ).where(self._t.head.c.id == 1)
             ).first()
         if row is None:
             return EMPTY_HEAD
@@ -155,7 +167,7 @@ class SqlStorage:
                     out[t] = data
         if not missing:
             return out
-        tt = schema.tiles
+        tt = self._t.tiles
         cond = sa.tuple_(tt.c.level, tt.c.idx).in_([(t.level, t.index) for t in missing])
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(tt.c.level, tt.c.idx, tt.c.hashes).where(cond)).all()
@@ -170,7 +182,7 @@ class SqlStorage:
         return out
 
     def read_leaves(self, start: int, end: int) -> list[bytes]:
-        lv = schema.leaves
+        lv = self._t.leaves
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(lv.c.leaf).where(lv.c.idx >= start, lv.c.idx < end).order_by(lv.c.idx)
@@ -188,7 +200,7 @@ class SqlStorage:
             pos += len(got)
 
     def checkpoint_at(self, size: int) -> bytes | None:
-        cp = schema.checkpoints
+        cp = self._t.checkpoints
         with self.engine.connect() as conn:
             note = conn.execute(sa.select(cp.c.note).where(cp.c.tree_size == size)).scalar()
         return None if note is None else bytes(note)
@@ -205,7 +217,7 @@ class SqlStorage:
                 if batch.changes is not None:
                     self._write_changes(conn, batch.changes)
                 conn.execute(
-                    schema.checkpoints.insert(),
+                    self._t.checkpoints.insert(),
                     {
                         "tree_size": batch.head.size,
                         "root": batch.head.root,
@@ -219,7 +231,7 @@ class SqlStorage:
             raise StorageError(f"commit of batch at {batch.from_size} failed: {e}") from e
 
     def _move_head(self, conn: Connection, batch: Batch) -> None:
-        h = schema.log_head
+        h = self._t.head
         values = {
             "tree_size": batch.head.size,
             "root": batch.head.root,
@@ -244,18 +256,19 @@ class SqlStorage:
             # COPY is the fastest way into PostgreSQL; binary format carries bytes as they are.
             raw = conn.connection.driver_connection
             assert raw is not None
-            with raw.cursor() as cur, cur.copy("COPY leaves (idx, leaf) FROM STDIN") as copy:
+            copy_sql = f"COPY {self._t.leaves.name} (idx, leaf) FROM STDIN"
+            with raw.cursor() as cur, cur.copy(copy_sql) as copy:
                 for i, leaf in enumerate(batch.leaves):
                     copy.write_row((first + i, leaf))
             return
         conn.execute(
-            schema.leaves.insert(),
+            self._t.leaves.insert(),
             [{"idx": first + i, "leaf": leaf} for i, leaf in enumerate(batch.leaves)],
         )
 
     def _upsert_tiles(self, conn: Connection, batch: Batch) -> None:
         rows = [{"level": t.level, "idx": t.index, "hashes": h} for t, h in batch.tiles.items()]
-        self._upsert(conn, schema.tiles, rows)
+        self._upsert(conn, self._t.tiles, rows)
 
     def _upsert(self, conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         """Insert rows, replacing those whose primary key exists (one statement)."""

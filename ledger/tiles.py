@@ -91,6 +91,15 @@ def inclusion_proof(index: int, size: int, read_tiles: TileReader) -> list[bytes
     return proof_from_ranges(inclusion_ranges(index, size), read_tiles)
 
 
+def inclusion_proofs(
+    indexes: Sequence[int], size: int, read_tiles: TileReader
+) -> list[list[bytes]]:
+    """Inclusion proofs for many leaves of one tree, with a single read of the tiles."""
+    planned = [[range_nodes(b, e) for b, e in inclusion_ranges(i, size)] for i in indexes]
+    hashes = node_hashes({n for p in planned for nodes in p for n in nodes}, read_tiles)
+    return [[fold_range([hashes[n] for n in nodes]) for nodes in p] for p in planned]
+
+
 def consistency_proof(size1: int, size2: int, read_tiles: TileReader) -> list[bytes]:
     return proof_from_ranges(consistency_ranges(size1, size2), read_tiles)
 

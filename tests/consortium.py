@@ -89,7 +89,9 @@ def build(storage: ProjectionStorage, clock: Clock | None = None) -> Consortium:
     c.members["operator"] = ev.Member("operator", op_key, ORIGIN)
     c.submit(
         "operator",
-        ev.member_admitted("operator", "Consortium operator", [pb.ROLE_OPERATOR], [op_key.public_key]),
+        ev.member_admitted(
+            "operator", "Consortium operator", [pb.ROLE_OPERATOR], [op_key.public_key]
+        ),
     )
     for mid, roles in (
         ("bank-a", [pb.ROLE_REPORTER, pb.ROLE_LENDER]),

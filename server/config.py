@@ -1,0 +1,118 @@
+"""Server configuration: a TOML file, overridden by ``ARREARS_*`` environment variables.
+
+Example ``arrears.toml``::
+
+    listen = "127.0.0.1:7443"
+    database_url = "sqlite:///var/arrears.db"      # or postgresql+psycopg://...
+    origin = "arrears.example/ledger"
+    operator_id = "operator"
+    tls_cert = "pki/server.pem"
+    tls_key = "pki/server-key.pem"
+    client_ca = "pki/ca.pem"
+    log_key = "pki/log-key.pem"
+    oprf_key = "pki/oprf-key.bin"
+
+    [limits]
+    lookups_per_second = 200
+    lookup_burst = 400
+    oprf_per_second = 200
+    oprf_burst = 2000
+    max_message_bytes = 4194304
+    max_batch = 1000
+
+    [rules]
+    retention_years = 5
+    dispute_deadline_days = 20
+
+Every key can be set from the environment as ``ARREARS_<KEY>`` (``ARREARS_DATABASE_URL``,
+``ARREARS_LIMITS_LOOKUPS_PER_SECOND``, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arrears.ledger.errors import InputError
+from arrears.ledger.records import Rules
+
+
+@dataclass(frozen=True)
+class Limits:
+    lookups_per_second: float = 200.0
+    lookup_burst: float = 400.0
+    oprf_per_second: float = 200.0
+    oprf_burst: float = 2000.0
+    max_message_bytes: int = 4 * 1024 * 1024
+    max_batch: int = 1000  # pseudonyms per CheckBatch, elements per Evaluate
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    listen: str = "127.0.0.1:7443"
+    database_url: str = "sqlite:///arrears.db"
+    origin: str = "arrears.example/ledger"
+    operator_id: str = "operator"
+    tls_cert: Path = Path("pki/server.pem")
+    tls_key: Path = Path("pki/server-key.pem")
+    client_ca: Path = Path("pki/ca.pem")
+    log_key: Path = Path("pki/log-key.pem")
+    oprf_key: Path = Path("pki/oprf-key.bin")
+    oprf_epoch: int = 1
+    metrics_port: int = 0  # 0: no Prometheus endpoint
+    grace_seconds: float = 10.0
+    limits: Limits = field(default_factory=Limits)
+    rules: Rules = field(default_factory=Rules)
+
+    @classmethod
+    def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> ServerConfig:
+        data: dict[str, Any] = {}
+        if path is not None:
+            try:
+                data = tomllib.loads(path.read_text())
+            except (OSError, tomllib.TOMLDecodeError) as e:
+                raise InputError(f"config: cannot read {path}: {e}") from None
+        return cls.from_dict(data, os.environ if env is None else env)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> ServerConfig:
+        def build(kind: type[Any], values: Mapping[str, Any], prefix: str) -> Any:
+            kwargs: dict[str, Any] = {}
+            known = {f.name: f for f in dataclasses.fields(kind)}
+            for k in values:
+                if k not in known:
+                    raise InputError(f"config: unknown setting {prefix}{k}")
+            for name, f in known.items():
+                nested = {"limits": Limits, "rules": Rules}.get(name) if kind is cls else None
+                if nested is not None:
+                    kwargs[name] = build(nested, values.get(name, {}), f"{name}.")
+                    continue
+                env_key = "ARREARS_" + (prefix + name).replace(".", "_").upper()
+                raw = env.get(env_key, values.get(name))
+                if raw is None:
+                    continue
+                kwargs[name] = _coerce(f"{prefix}{name}", raw, f.default)
+            return kind(**kwargs)
+
+        config: ServerConfig = build(cls, data, "")
+        return config
+
+
+def _coerce(name: str, raw: Any, default: Any) -> Any:
+    try:
+        if isinstance(default, Path):
+            return Path(raw)
+        if isinstance(default, bool):
+            return raw if isinstance(raw, bool) else str(raw).lower() in ("1", "true", "yes")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise InputError(f"config: {name}: cannot use {raw!r}") from None

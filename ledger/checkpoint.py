@@ -25,7 +25,7 @@ class Checkpoint:
     def __post_init__(self) -> None:
         if not self.origin or "\n" in self.origin or not self.origin.isprintable():
             raise NoteError("malformed checkpoint: invalid origin")
-        if self.size < 0:
+        if not 0 <= self.size < 1 << 63:  # a Go int64, as sumdb/tlog reads it
             raise NoteError("malformed checkpoint: invalid size")
         if len(self.root) != HASH_SIZE:
             raise NoteError("malformed checkpoint: root must be 32 bytes")

@@ -134,7 +134,7 @@ def test_constructor_is_strict(
 @settings(max_examples=200, deadline=None)
 @given(
     line_text,
-    st.integers(0, 2**64 - 1),
+    st.integers(0, 2**63 - 1),
     st.binary(min_size=32, max_size=32),
     st.lists(line_text, max_size=4).map(tuple),
 )

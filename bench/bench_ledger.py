@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -339,7 +340,8 @@ def _pg_admin() -> psycopg.Connection[tuple[Any, ...]] | None:
     try:
         return psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
     except Exception as exc:
-        print(f"  skipped: PostgreSQL at {PG_ADMIN_URL} is unreachable ({exc})", flush=True)
+        reason = " ".join(str(exc).split())
+        print(f"  skipped: PostgreSQL at {PG_ADMIN_URL} is unreachable ({reason})", flush=True)
         return None
 
 
@@ -430,9 +432,15 @@ def _scaling(sizes: Sizes) -> None:
 
 def main() -> None:
     sizes = _sizes()
-    _sqlite(sizes)
-    _postgres(sizes)
-    _scaling(sizes)
+    failed = []
+    for section in (_sqlite, _postgres, _scaling):
+        try:
+            section(sizes)
+        except Exception:
+            traceback.print_exc()
+            failed.append(section.__name__.strip("_"))
+    if failed:
+        raise RuntimeError(f"ledger benchmark sections failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

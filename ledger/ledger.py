@@ -12,7 +12,8 @@ submission id gets the original entry back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -43,6 +44,8 @@ from arrears.ledger.records import (
 from arrears.ledger.storage import LogStorage
 from arrears.v1 import events_pb2 as pb
 
+log = logging.getLogger("arrears.ledger")
+
 
 @dataclass(frozen=True, slots=True)
 class Opening:
@@ -69,6 +72,16 @@ class ProjectionStorage(LogStorage, Protocol):
 
     def records_for_pseudonym(self, pseudonym: bytes) -> list[tuple[RecordState, bytes]]:
         """Every record whose subject opening has this pseudonym, with its salt."""
+        ...
+
+    def records_for_pseudonyms(
+        self, pseudonyms: Sequence[bytes]
+    ) -> dict[bytes, list[tuple[RecordState, bytes]]]:
+        """The same for many pseudonyms; those without records are left out."""
+        ...
+
+    def inquiries_for_pseudonym(self, pseudonym: bytes) -> list[tuple[int, bytes]]:
+        """The inquiry-log indexes and salts of every lookup of this pseudonym."""
         ...
 
     def load_projection(self) -> MemoryState:
@@ -123,7 +136,7 @@ _RECORD_EVENTS = frozenset(
 )
 
 
-def _refs(sub: pb.Submission) -> list[RecordRef]:
+def record_refs(sub: pb.Submission) -> list[RecordRef]:
     """The records a submission touches (to load them once per batch)."""
     kind = sub.WhichOneof("event")
     if kind == "record_reported":
@@ -155,6 +168,8 @@ class Ledger:
             storage, signer, origin=origin, clock=clock, max_batch=max_batch, sequencer=self
         )
         self.origin = self.log.origin
+        # Called in the writer thread after each committed batch (e.g. watch alerts).
+        self.listeners: list[Callable[[Sequenced], None]] = []
 
     # --- the callers' side ---------------------------------------------------------------
 
@@ -203,7 +218,7 @@ class Ledger:
     # --- the writer's side (Sequencer) ---------------------------------------------------
 
     def sequence(self, items: Sequence[Any], first_index: int, now_us: int) -> Sequenced:
-        refs = sorted({r for it in items for r in _refs(it.submission)}, key=str)
+        refs = sorted({r for it in items for r in record_refs(it.submission)}, key=str)
         subs = sorted({(it.submission.member_id, it.submission.submission_id) for it in items})
         view = Overlay(
             _BatchView(
@@ -254,6 +269,12 @@ class Ledger:
         ch: Changes = batch.changes
         self.registry.members.update(ch.members)
         self.registry.keys.update(ch.keys)
+        if batch.entries:
+            for listener in list(self.listeners):
+                try:
+                    listener(batch)
+                except Exception:  # a listener's fault must not fail a committed batch
+                    log.exception("commit listener failed")
 
     def aborted(self, batch: Sequenced) -> None:
         pass  # nothing was applied to the registry before the commit

@@ -13,6 +13,7 @@ that are not consistent with each other.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -78,6 +79,8 @@ class Sequenced:
     entries: list[Entry]
     outcomes: list[Outcome]
     changes: Any = None  # projection changes committed with the leaves (see Batch.changes)
+    first_index: int = 0  # the index of entries[0]
+    head: Head | None = None  # the head after the commit (set by the log)
 
 
 class Sequencer(Protocol):
@@ -116,6 +119,7 @@ class Appended:
     tree_size: int
     root: bytes
     checkpoint: bytes
+    replayed: bool = False  # a retried submission: this is the original entry
 
 
 class Log:
@@ -239,18 +243,20 @@ class Log:
         head = self._head
         now = self.clock()
         seq = self.sequencer.sequence(items, head.size, now)
+        seq.first_index = head.size
         try:
             appended = self._commit_entries(seq.entries, seq.changes, now) if seq.entries else []
         except BaseException:
             self.sequencer.aborted(seq)
             raise
+        seq.head = self._head
         self.sequencer.committed(seq)
         out: list[Appended | BaseException] = []
         for o in seq.outcomes:
             if isinstance(o, BaseException):
                 out.append(o)
             elif isinstance(o, Replay):
-                out.append(self.entry(o.index))
+                out.append(dataclasses.replace(self.entry(o.index), replayed=True))
             else:
                 out.append(appended[o])
         return out

@@ -185,6 +185,8 @@ class Changes:
     # subject commitment -> (pseudonym, salt): the deletable index; never in a leaf
     openings: dict[bytes, tuple[bytes, bytes]] = field(default_factory=dict)
     erased: set[bytes] = field(default_factory=set)  # subject commitments to unlink
+    # inquiry log index -> (pseudonym, salt): the inquiry log's deletable index
+    inquiries: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
 
     def merge(self, other: Changes) -> None:
         self.members.update(other.members)
@@ -195,6 +197,7 @@ class Changes:
         for c in other.erased:
             self.openings.pop(c, None)
         self.erased |= other.erased
+        self.inquiries.update(other.inquiries)
 
 
 class Overlay:
@@ -231,6 +234,7 @@ class MemoryState:
     records: dict[RecordRef, RecordState] = field(default_factory=dict)
     submissions: dict[tuple[str, str], int] = field(default_factory=dict)
     openings: dict[bytes, tuple[bytes, bytes]] = field(default_factory=dict)
+    inquiries: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
 
     def member(self, member_id: str) -> Member | None:
         return self.members.get(member_id)
@@ -252,6 +256,7 @@ class MemoryState:
         self.openings.update(changes.openings)
         for c in changes.erased:
             self.openings.pop(c, None)
+        self.inquiries.update(changes.inquiries)
 
 
 # --- field checks ------------------------------------------------------------------------------
@@ -784,6 +789,48 @@ _HANDLERS = {
     "record_suppressed": _record_suppressed,
     "record_erased": _record_erased,
 }
+
+
+class _RecordOnly:
+    """A view of one record in which every member may do everything: for folding a record's
+    own entries where the registry is not at hand (authorisation was the ledger's job, and
+    the audit checks it)."""
+
+    def __init__(self) -> None:
+        self.rec: RecordState | None = None
+
+    def member(self, member_id: str) -> Member | None:
+        return Member(member_id, member_id, frozenset(pb.Role.values()), False, 0)
+
+    def key(self, key_id: bytes) -> MemberKey | None:
+        return None
+
+    def record(self, ref: RecordRef) -> RecordState | None:
+        return self.rec if self.rec is not None and self.rec.ref == ref else None
+
+    def submission(self, member_id: str, submission_id: str) -> int | None:
+        return None
+
+
+def fold_record(
+    entries: Iterable[tuple[int, int, pb.Submission]], rules: Rules = DEFAULT_RULES
+) -> RecordState:
+    """A record's state from its entries (index, integration time in us, submission), oldest
+    first; the first must be its report. Raises if they do not form one record's history."""
+    view = _RecordOnly()
+    for index, at_us, sub in entries:
+        if view.rec is None and sub.WhichOneof("event") != "record_reported":
+            raise InputError(f"entry {index}: a record's history starts with its report")
+        changes = apply(view, sub, Context(index, at_us, rules))
+        if len(changes.records) != 1:
+            raise InputError(f"entry {index}: not about a record")
+        (rec,) = changes.records.values()
+        if view.rec is not None and rec.ref != view.rec.ref:
+            raise InputError(f"entry {index}: about record {rec.ref}, not {view.rec.ref}")
+        view.rec = rec
+    if view.rec is None:
+        raise InputError("record: no entries")
+    return view.rec
 
 
 # --- what is served, as of a time ----------------------------------------------------------------

@@ -8,6 +8,7 @@ log. The schema is created and upgraded only by the Alembic migrations.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterator, Sequence
@@ -38,10 +39,7 @@ from arrears.ledger.records import (
     record_to_json,
 )
 from arrears.ledger.storage import EMPTY_HEAD, Batch, Head
-from arrears.ledger.tiles import TILE_WIDTH, TileId
-
-_FULL_TILE_BYTES = TILE_WIDTH * 32
-
+from arrears.ledger.tiles import FULL_TILE_BYTES, TileId
 
 T = TypeVar("T")
 
@@ -49,6 +47,15 @@ T = TypeVar("T")
 def _chunks(items: list[T], n: int) -> Iterator[list[T]]:
     for i in range(0, len(items), n):
         yield items[i : i + n]
+
+
+def _pairs_in(a: sa.Column[Any], b: sa.Column[Any], pairs: Sequence[tuple[Any, Any]]) -> Any:
+    """``(a, b) IN pairs`` as ``a = x AND b IN (...) OR ...``: SQLite plans a row-value IN as a
+    full scan, this form as index lookups (and PostgreSQL does well with both)."""
+    by_first: dict[Any, list[Any]] = {}
+    for x, y in pairs:
+        by_first.setdefault(x, []).append(y)
+    return sa.or_(*(sa.and_(a == x, b.in_(ys)) for x, ys in by_first.items()))
 
 
 def _alembic_config() -> Config:
@@ -79,7 +86,7 @@ def create_engine(url: str, *, synchronous: str = "FULL", **kwargs: Any) -> Engi
 
     SQLite gets WAL, ``synchronous=FULL`` by default (an acknowledged batch survives power
     loss, not just a crash), a busy timeout, and ``BEGIN IMMEDIATE`` transactions so that two
-    writers queue instead of deadlocking on a lock upgrade.
+    writers queue instead of deadlocking on a lock upgrade (readers use plain ``BEGIN``).
     """
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, **kwargs)
@@ -96,7 +103,10 @@ def create_engine(url: str, *, synchronous: str = "FULL", **kwargs: Any) -> Engi
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front (no deadlock on upgrade); readers take a
+            # snapshot and never wait for a writer's fsync (that is what WAL is for).
+            write = conn.get_execution_options().get("arrears_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
@@ -168,26 +178,53 @@ class SqlStorage:
         if not missing:
             return out
         tt = self._t.tiles
-        cond = sa.tuple_(tt.c.level, tt.c.idx).in_([(t.level, t.index) for t in missing])
+        cond = _pairs_in(tt.c.level, tt.c.idx, [(t.level, t.index) for t in missing])
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(tt.c.level, tt.c.idx, tt.c.hashes).where(cond)).all()
         with self._cache_lock:
             for level, idx, data in rows:
                 tid, blob = TileId(level, idx), bytes(data)
                 out[tid] = blob
-                if len(blob) == _FULL_TILE_BYTES:  # full tiles never change
+                if len(blob) == FULL_TILE_BYTES:  # full tiles never change
                     self._cache[tid] = blob
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return out
 
     def read_leaves(self, start: int, end: int) -> list[bytes]:
-        lv = self._t.leaves
+        # The driver's own cursor: SQLAlchemy's per-row processing would double the cost of
+        # streaming a whole log (the audit's hot path); psycopg reads bytea in binary.
+        table = self._t.leaves.name
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(lv.c.leaf).where(lv.c.idx >= start, lv.c.idx < end).order_by(lv.c.idx)
-            ).scalars()
-            return [bytes(r) for r in rows]
+            raw: Any = conn.connection.driver_connection
+            if self._is_pg:
+                with raw.cursor(binary=True) as cur:
+                    cur.execute(
+                        f"SELECT leaf FROM {table} WHERE idx >= %s AND idx < %s ORDER BY idx",
+                        (start, end),
+                    )
+                    return [bytes(r[0]) for r in cur.fetchall()]
+            cur = raw.cursor()
+            try:
+                cur.execute(
+                    f"SELECT leaf FROM {table} WHERE idx >= ? AND idx < ? ORDER BY idx",
+                    (start, end),
+                )
+                return [r[0] for r in cur.fetchall()]
+            finally:
+                cur.close()
+
+    def read_leaves_at(self, indexes: Collection[int]) -> dict[int, bytes]:
+        """The leaves at the given indexes (absent ones left out)."""
+        lv = self._t.leaves
+        out: dict[int, bytes] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(indexes)), 500):
+                for i, leaf in conn.execute(
+                    sa.select(lv.c.idx, lv.c.leaf).where(lv.c.idx.in_(chunk))
+                ):
+                    out[i] = bytes(leaf)
+        return out
 
     def iter_leaves(self, start: int, end: int, chunk: int = 10_000) -> Iterator[list[bytes]]:
         """Leaves in chunks, each chunk one query on the primary key."""
@@ -207,9 +244,15 @@ class SqlStorage:
 
     # --- the one write -------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[Connection]:
+        """A connection in a write transaction (BEGIN IMMEDIATE on SQLite)."""
+        with self.engine.connect().execution_options(arrears_write=True) as conn, conn.begin():
+            yield conn
+
     def commit(self, batch: Batch) -> None:
         try:
-            with self.engine.begin() as conn:
+            with self._writer() as conn:
                 self._move_head(conn, batch)
                 if batch.leaves:
                     self._insert_leaves(conn, batch)
@@ -340,6 +383,11 @@ class SqlStorage:
                     for c, (p, salt) in ch.openings.items()
                 ],
             )
+        if ch.inquiries:
+            conn.execute(
+                schema.inquiry_openings.insert(),
+                [{"idx": i, "pseudonym": p, "salt": salt} for i, (p, salt) in ch.inquiries.items()],
+            )
         so = schema.subject_openings
         for chunk in _chunks(sorted(ch.erased), 500):
             conn.execute(so.delete().where(so.c.commitment.in_(chunk)))
@@ -370,8 +418,8 @@ class SqlStorage:
         out: dict[RecordRef, RecordState] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(list(refs), 400):
-                cond = sa.tuple_(rt.c.member_id, rt.c.record_id).in_(
-                    [(r.member_id, r.record_id) for r in chunk]
+                cond = _pairs_in(
+                    rt.c.member_id, rt.c.record_id, [(r.member_id, r.record_id) for r in chunk]
                 )
                 for (state,) in conn.execute(sa.select(rt.c.state).where(cond)):
                     rec = record_from_json(state)
@@ -383,11 +431,81 @@ class SqlStorage:
         out: dict[tuple[str, str], int] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(list(keys), 400):
-                cond = sa.tuple_(st.c.member_id, st.c.submission_id).in_(chunk)
+                cond = _pairs_in(st.c.member_id, st.c.submission_id, chunk)
                 for m, s, i in conn.execute(
                     sa.select(st.c.member_id, st.c.submission_id, st.c.idx).where(cond)
                 ):
                     out[(m, s)] = i
+        return out
+
+    def records_for_pseudonyms(
+        self, pseudonyms: Sequence[bytes]
+    ) -> dict[bytes, list[tuple[RecordState, bytes]]]:
+        """For many pseudonyms at once: their records with salts (one query per 500)."""
+        so, rt = schema.subject_openings, schema.records
+        out: dict[bytes, list[tuple[RecordState, bytes]]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(pseudonyms)), 500):
+                q = (
+                    sa.select(so.c.pseudonym, rt.c.state, so.c.salt)
+                    .join(so, so.c.commitment == rt.c.subject_commitment)
+                    .where(so.c.pseudonym.in_(chunk))
+                )
+                for p, state, salt in conn.execute(q):
+                    out.setdefault(bytes(p), []).append((record_from_json(state), bytes(salt)))
+        return out
+
+    def inquiries_for_pseudonym(self, pseudonym: bytes) -> list[tuple[int, bytes]]:
+        """The inquiry-log indexes and salts of every lookup of this pseudonym."""
+        io = schema.inquiry_openings
+        q = sa.select(io.c.idx, io.c.salt).where(io.c.pseudonym == pseudonym).order_by(io.c.idx)
+        with self.engine.connect() as conn:
+            return [(i, bytes(s)) for i, s in conn.execute(q)]
+
+    # --- watches (lenders' registered borrowers) -------------------------------------------
+
+    def add_watches(self, member_id: str, regs: Sequence[tuple[bytes, str]], at_us: int) -> None:
+        rows = [
+            {
+                "member_id": member_id,
+                "pseudonym": p,
+                "relationship_reference": ref,
+                "registered_at_us": at_us,
+            }
+            for p, ref in regs
+        ]
+        with self._writer() as conn:
+            self._upsert(conn, schema.watches, rows)
+
+    def remove_watches(self, member_id: str, pseudonyms: Sequence[bytes]) -> int:
+        w = schema.watches
+        with self._writer() as conn:
+            n = 0
+            for chunk in _chunks(list(pseudonyms), 500):
+                n += conn.execute(
+                    w.delete().where(w.c.member_id == member_id, w.c.pseudonym.in_(chunk))
+                ).rowcount
+            return n
+
+    def load_watches(self) -> list[tuple[str, bytes, str]]:
+        w = schema.watches
+        with self.engine.connect() as conn:
+            return [
+                (m, bytes(p), r)
+                for m, p, r in conn.execute(
+                    sa.select(w.c.member_id, w.c.pseudonym, w.c.relationship_reference)
+                )
+            ]
+
+    def commitments_for_pseudonyms(self, pseudonyms: Sequence[bytes]) -> dict[bytes, bytes]:
+        """subject commitment -> pseudonym, for the records of these pseudonyms."""
+        so = schema.subject_openings
+        out: dict[bytes, bytes] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(pseudonyms)), 500):
+                q = sa.select(so.c.commitment, so.c.pseudonym).where(so.c.pseudonym.in_(chunk))
+                for c, p in conn.execute(q):
+                    out[bytes(c)] = bytes(p)
         return out
 
     def records_for_pseudonym(self, pseudonym: bytes) -> list[tuple[RecordState, bytes]]:

@@ -68,6 +68,10 @@ class LogStorage(Protocol):
         """The checkpoint note signed when the log reached ``size``, if one was."""
         ...
 
+    def read_leaves_at(self, indexes: Collection[int]) -> dict[int, bytes]:
+        """The leaves at the given indexes (absent ones left out)."""
+        ...
+
     def commit(self, batch: Batch) -> None:
         """Write the batch atomically; StaleStateError if the log is not at ``from_size``."""
         ...
@@ -98,6 +102,10 @@ class MemoryStorage:
 
     def checkpoint_at(self, size: int) -> bytes | None:
         return self.checkpoints.get(size)
+
+    def read_leaves_at(self, indexes: Collection[int]) -> dict[int, bytes]:
+        n = len(self.leaves)
+        return {i: self.leaves[i] for i in indexes if 0 <= i < n}
 
     def commit(self, batch: Batch) -> None:
         with self._lock:
@@ -133,6 +141,19 @@ class MemoryStorage:
             for r in self.state.records.values()
             if r.subject_commitment in salts
         ]
+
+    def records_for_pseudonyms(
+        self, pseudonyms: Sequence[bytes]
+    ) -> dict[bytes, list[tuple[RecordState, bytes]]]:
+        out: dict[bytes, list[tuple[RecordState, bytes]]] = {}
+        for p in set(pseudonyms):
+            found = self.records_for_pseudonym(p)
+            if found:
+                out[p] = found
+        return out
+
+    def inquiries_for_pseudonym(self, pseudonym: bytes) -> list[tuple[int, bytes]]:
+        return sorted((i, s) for i, (p, s) in self.state.inquiries.items() if p == pseudonym)
 
     def load_projection(self) -> MemoryState:
         return self.state

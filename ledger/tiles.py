@@ -1,11 +1,12 @@
 """The Merkle tree as stored: tiles of hashes, and the pure batch integration over them.
 
-A tile at ``(level, index)`` holds, concatenated, up to 256 hashes of tree level
-``8 * level``: those of nodes ``index * 256 ... index * 256 + 255`` (the tlog-tiles layout of
-c2sp.org/tlog-tiles, height 8). A node at a tree level between two tile levels is recomputed
-from at most 128 hashes of the tile below it, so any node costs one tile read and at most 127
-hashes, and a proof O(log n) tile reads. Tiles at the right edge are partial and grow; a hash,
-once written, never changes.
+A tile at ``(level, index)`` covers up to 256 nodes of tree level ``8 * level``: nodes
+``index * 256 ... index * 256 + 255`` (the tlog-tiles layout of c2sp.org/tlog-tiles, height 8).
+It is stored expanded: its bottom row (the tlog tile) followed by the complete nodes of the 7
+rows above it, each row left to right, so a tile of width w holds w + w/2 + ... + w/128
+hashes. Any node is then one tile read and no hashing, and a proof O(log n) tile reads whatever
+the tree's size. Tiles at the right edge are partial and grow; rows only ever grow at their
+right end, so a hash, once written, never moves or changes.
 
 ``integrate(edge, leaf_hashes)`` is the pure heart of appending: from the right edge of the
 tree (its partial tiles) and a batch of leaf hashes it returns the new right edge, the tiles
@@ -17,6 +18,7 @@ Never performs I/O itself: readers are passed in.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -33,8 +35,80 @@ from arrears.ledger.merkle import (
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
-_TILE_BYTES = TILE_WIDTH * HASH_SIZE
 _sha256 = hashlib.sha256
+
+
+def _stored_hashes(width: int) -> int:
+    return sum(width >> k for k in range(TILE_HEIGHT))
+
+
+FULL_TILE_BYTES = _stored_hashes(TILE_WIDTH) * HASH_SIZE
+_WIDTH_OF = {_stored_hashes(w): w for w in range(1, TILE_WIDTH + 1)}
+
+
+def tile_width(data: bytes) -> int:
+    """How many bottom-row hashes an expanded tile holds."""
+    count, rest = divmod(len(data), HASH_SIZE)
+    width = _WIDTH_OF.get(count)
+    if rest or width is None:
+        raise StorageError(f"malformed tile: {len(data)} bytes is no tile's size")
+    return width
+
+
+def tile_rows(data: bytes) -> list[bytes]:
+    """The 8 rows of an expanded tile (bottom first); empty data gives empty rows."""
+    if not data:
+        return [b""] * TILE_HEIGHT
+    width = tile_width(data)
+    rows, pos = [], 0
+    for k in range(TILE_HEIGHT):
+        n = (width >> k) * HASH_SIZE
+        rows.append(data[pos : pos + n])
+        pos += n
+    return rows
+
+
+def extend_tile(data: bytes, hashes: bytes) -> bytes:
+    """The expanded tile with ``hashes`` (concatenated) appended to its bottom row: only the
+    nodes the new hashes complete are computed."""
+    rows = tile_rows(data)
+    old_width = len(rows[0]) // HASH_SIZE
+    out = [rows[0] + hashes]
+    for k in range(1, TILE_HEIGHT):
+        below = out[k - 1]
+        first = old_width >> k
+        new = [
+            _sha256(b"\x01" + below[o : o + 2 * HASH_SIZE]).digest()
+            for o in range(2 * first * HASH_SIZE, len(below) - HASH_SIZE, 2 * HASH_SIZE)
+        ]
+        out.append(rows[k] + b"".join(new))
+    return b"".join(out)
+
+
+def truncate_tile(data: bytes, width: int) -> bytes:
+    """The expanded tile as it was when its bottom row had ``width`` hashes."""
+    rows = tile_rows(data)
+    if len(rows[0]) < width * HASH_SIZE:
+        raise StorageError(f"tile holds {len(rows[0]) // HASH_SIZE} hashes, {width} are needed")
+    return b"".join(rows[k][: (width >> k) * HASH_SIZE] for k in range(TILE_HEIGHT))
+
+
+def tile_root(data: bytes) -> bytes:
+    """The root of a full tile: the node one level above its top stored row."""
+    top = tile_rows(data)[TILE_HEIGHT - 1]
+    if len(top) != 2 * HASH_SIZE:
+        raise StorageError("tile_root: the tile is not full")
+    return _sha256(b"\x01" + top).digest()
+
+
+def tile_node(data: bytes, first: int, count: int) -> bytes:
+    """The node over ``count`` (a power of two) bottom slots from ``first``: a lookup."""
+    width = tile_width(data)
+    if first + count > width:
+        raise StorageError(f"tile too short: needs slots {first}..{first + count - 1}")
+    sub = count.bit_length() - 1
+    pos = sum(width >> k for k in range(sub)) + (first >> sub)
+    return data[pos * HASH_SIZE : (pos + 1) * HASH_SIZE]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -76,8 +150,32 @@ def node_hashes(nodes: Collection[NodeId], read_tiles: TileReader) -> dict[NodeI
         data = tiles.get(tile)
         if data is None:
             raise StorageError(f"missing tile {tile.level}/{tile.index} for node {node}")
-        out[node] = fold_tile_slots(data, first, count)
+        out[node] = tile_node(data, first, count)
     return out
+
+
+class NodeCache:
+    """Remembers node hashes. A complete node's hash never changes, so the cache is always
+    right, whatever tree size later proofs are for; it spares re-folding tile slots when many
+    proofs share nodes (receipts of one batch, lookups of one subject)."""
+
+    def __init__(self, read_tiles: TileReader, max_nodes: int = 200_000) -> None:
+        self.read_tiles = read_tiles
+        self.max_nodes = max_nodes
+        self._hashes: dict[NodeId, bytes] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, nodes: Collection[NodeId]) -> dict[NodeId, bytes]:
+        known = self._hashes
+        out = {n: known[n] for n in nodes if n in known}
+        if len(out) < len(nodes):
+            fresh = node_hashes([n for n in nodes if n not in out], self.read_tiles)
+            out.update(fresh)
+            with self._lock:
+                if len(known) + len(fresh) > self.max_nodes:
+                    known.clear()  # crude but bounded; the working set refills at once
+                known.update(fresh)
+        return out
 
 
 def proof_from_ranges(ranges: Sequence[Range], read_tiles: TileReader) -> list[bytes]:
@@ -92,11 +190,13 @@ def inclusion_proof(index: int, size: int, read_tiles: TileReader) -> list[bytes
 
 
 def inclusion_proofs(
-    indexes: Sequence[int], size: int, read_tiles: TileReader
+    indexes: Sequence[int], size: int, nodes: NodeCache | TileReader
 ) -> list[list[bytes]]:
-    """Inclusion proofs for many leaves of one tree, with a single read of the tiles."""
+    """Inclusion proofs for many leaves of one tree, with a single read of the tiles (through
+    a NodeCache, or straight from a tile reader)."""
     planned = [[range_nodes(b, e) for b, e in inclusion_ranges(i, size)] for i in indexes]
-    hashes = node_hashes({n for p in planned for nodes in p for n in nodes}, read_tiles)
+    wanted = {n for p in planned for ns in p for n in ns}
+    hashes = nodes(wanted) if isinstance(nodes, NodeCache) else node_hashes(wanted, nodes)
     return [[fold_range([hashes[n] for n in nodes]) for nodes in p] for p in planned]
 
 
@@ -125,7 +225,7 @@ def edge_tile_ids(size: int) -> list[TileId]:
 @dataclass(slots=True)
 class RightEdge:
     """The partial tiles at the right edge of a tree of ``size`` leaves: all that appending
-    needs. ``tiles[level]`` holds the hashes of the partial tile at that level (maybe empty)."""
+    needs. ``tiles[level]`` is the expanded partial tile at that level (empty when none)."""
 
     size: int = 0
     tiles: list[bytes] = field(default_factory=list)
@@ -144,13 +244,14 @@ class RightEdge:
             if partial:
                 tid = TileId(level, width >> TILE_HEIGHT)
                 stored = got.get(tid)
-                if stored is None or len(stored) < partial * HASH_SIZE:
+                if stored is None:
+                    raise StorageError(f"tile {level}/{tid.index} is missing (tree size {size})")
+                try:
+                    data = truncate_tile(stored, partial)
+                except StorageError as e:
                     raise StorageError(
-                        f"tile {level}/{tid.index} holds "
-                        f"{0 if stored is None else len(stored) // HASH_SIZE} hashes, "
-                        f"tree size {size} needs {partial}"
-                    )
-                data = stored[: partial * HASH_SIZE]
+                        f"tile {level}/{tid.index}: {e} (tree size {size})"
+                    ) from None
             tiles.append(data)
             level += 1
         return cls(size, tiles)
@@ -188,24 +289,25 @@ def integrate(edge: RightEdge, leaf_hashes: Sequence[bytes]) -> Integration:
     written: dict[TileId, bytes] = {}
     pending = list(leaf_hashes)
     level = 0
-    size = edge.size
     while pending:
         if level == len(tiles):
             tiles.append(b"")
-        width_before = size >> (TILE_HEIGHT * level)  # complete hashes at this tile level
-        buf = bytearray(tiles[level])
-        tile_index = width_before >> TILE_HEIGHT
+        data = tiles[level]
+        width = len(tile_rows(data)[0]) // HASH_SIZE
+        tile_index = (edge.size >> (TILE_HEIGHT * level)) >> TILE_HEIGHT
         promoted: list[bytes] = []
-        for h in pending:
-            buf += h
-            if len(buf) == _TILE_BYTES:
-                written[TileId(level, tile_index)] = bytes(buf)
-                promoted.append(fold_tile_slots(bytes(buf), 0, TILE_WIDTH))
-                buf = bytearray()
+        pos = 0
+        while pos < len(pending):
+            take = min(TILE_WIDTH - width, len(pending) - pos)
+            data = extend_tile(data, b"".join(pending[pos : pos + take]))
+            width += take
+            pos += take
+            written[TileId(level, tile_index)] = data
+            if width == TILE_WIDTH:
+                promoted.append(tile_root(data))
+                data, width = b"", 0
                 tile_index += 1
-        if buf:
-            written[TileId(level, tile_index)] = bytes(buf)
-        tiles[level] = bytes(buf)
+        tiles[level] = data
         pending = promoted
         level += 1
     new_edge = RightEdge(edge.size + len(leaf_hashes), tiles)

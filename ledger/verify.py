@@ -16,7 +16,7 @@ from arrears.ledger.errors import RootMismatchError, StorageError
 from arrears.ledger.leaf import ZERO_HASH, chain_hashes
 from arrears.ledger.note import Verifier, open_note
 from arrears.ledger.storage import LogStorage
-from arrears.ledger.tiles import RightEdge, integrate
+from arrears.ledger.tiles import RightEdge, TileId, integrate, tile_rows, tile_width, truncate_tile
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +58,7 @@ def verify_log(
         result = integrate(edge, hashes)
         stored = storage.read_tiles(result.tiles.keys())
         for tid, want in result.tiles.items():
-            got = stored.get(tid, b"")
-            if got[: len(want)] != want:
-                first = 0
-                while (
-                    first * 32 < len(want)
-                    and got[first * 32 : first * 32 + 32] == want[first * 32 : first * 32 + 32]
-                ):
-                    first += 1
-                raise StorageError(
-                    f"tile {tid.level}/{tid.index} slot {first} differs from the leaves "
-                    f"(first leaf affected: {(tid.index * 256 + first) << (8 * tid.level)})"
-                )
+            _check_tile(tid, want, stored.get(tid, b""))
         edge = result.edge
     if index != head.size:
         raise StorageError(f"found {index} leaves, the head says {head.size}")
@@ -79,3 +68,29 @@ def verify_log(
             "root recomputed from the leaves", expected=head.root, calculated=root
         )
     return Verified(head.size, root, checkpoint)
+
+
+def _check_tile(tid: TileId, want: bytes, got: bytes) -> None:
+    """A stored tile must hold exactly the recomputed hashes (it may have grown since)."""
+    width = tile_width(want)
+    try:
+        same = truncate_tile(got, width) == want
+    except StorageError:
+        same = False
+    if same:
+        return
+    bottom_want, bottom_got = tile_rows(want)[0], tile_rows(got)[0] if got else b""
+    slot = next(
+        (
+            k
+            for k in range(width)
+            if bottom_got[32 * k : 32 * k + 32] != bottom_want[32 * k : 32 * k + 32]
+        ),
+        None,
+    )
+    where = f"slot {slot}" if slot is not None else "an interior node"
+    first_leaf = (tid.index * 256 + (slot or 0)) << (8 * tid.level)
+    raise StorageError(
+        f"tile {tid.level}/{tid.index} differs from the leaves at {where} "
+        f"(first leaf affected: {first_leaf})"
+    )

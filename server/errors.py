@@ -9,7 +9,7 @@ violations for bad input, and ``RetryInfo`` for rate limits. The SDK maps them b
 from __future__ import annotations
 
 import re
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -91,9 +91,11 @@ def to_status(e: BaseException) -> status_pb2.Status:
     field = field_of(message)
     if field and code == grpc.StatusCode.INVALID_ARGUMENT:
         bad = error_details_pb2.BadRequest(
-            field_violations=[error_details_pb2.BadRequest.FieldViolation(
-                field=field, description=message[len(field) + 2 :]
-            )]
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=field, description=message[len(field) + 2 :]
+                )
+            ]
         )
         status.details.add().Pack(bad)
     if isinstance(e, RateLimited):
@@ -105,9 +107,9 @@ def to_status(e: BaseException) -> status_pb2.Status:
     return status
 
 
-async def abort(context: grpc.aio.ServicerContext, e: BaseException) -> NoReturn:  # type: ignore[type-arg]
+async def abort(context: grpc.aio.ServicerContext[Any, Any], e: BaseException) -> NoReturn:
     """End the call with the status for ``e``."""
-    await context.abort_with_status(rpc_status.to_status(to_status(e)))
+    await context.abort_with_status(rpc_status.to_status(to_status(e)))  # type: ignore[attr-defined]
     raise AssertionError("unreachable")  # abort_with_status raises
 
 

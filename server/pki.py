@@ -31,7 +31,10 @@ ORG = "arrears consortium (development)"
 
 def _name(cn: str) -> x509.Name:
     return x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORG), x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORG),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
     )
 
 
@@ -71,7 +74,8 @@ def _cert(
     )
     if ca:
         b = b.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
         )
     elif server:
         b = b.add_extension(
@@ -82,7 +86,9 @@ def _cert(
         ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
     else:
         b = b.add_extension(
-            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(f"arrears:member:{subject}")]),
+            x509.SubjectAlternativeName(
+                [x509.UniformResourceIdentifier(f"arrears:member:{subject}")]
+            ),
             critical=False,
         ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     return b.sign(issuer_key, hashes.SHA256())

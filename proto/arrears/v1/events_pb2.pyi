@@ -71,6 +71,15 @@ class ErasureReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ERASURE_REASON_UNSPECIFIED: _ClassVar[ErasureReason]
     ERASURE_REASON_RETENTION_ENDED: _ClassVar[ErasureReason]
     ERASURE_REASON_LAWFUL_REQUEST: _ClassVar[ErasureReason]
+
+class Purpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PURPOSE_UNSPECIFIED: _ClassVar[Purpose]
+    PURPOSE_LOAN_ORIGINATION: _ClassVar[Purpose]
+    PURPOSE_ACCOUNT_REVIEW: _ClassVar[Purpose]
+    PURPOSE_GUARANTEE: _ClassVar[Purpose]
+    PURPOSE_SUBJECT_REQUEST: _ClassVar[Purpose]
+    PURPOSE_DISPUTE: _ClassVar[Purpose]
 SUBJECT_KIND_UNSPECIFIED: SubjectKind
 SUBJECT_KIND_PERSON: SubjectKind
 SUBJECT_KIND_ENTERPRISE: SubjectKind
@@ -112,6 +121,12 @@ ROLE_OPERATOR: Role
 ERASURE_REASON_UNSPECIFIED: ErasureReason
 ERASURE_REASON_RETENTION_ENDED: ErasureReason
 ERASURE_REASON_LAWFUL_REQUEST: ErasureReason
+PURPOSE_UNSPECIFIED: Purpose
+PURPOSE_LOAN_ORIGINATION: Purpose
+PURPOSE_ACCOUNT_REVIEW: Purpose
+PURPOSE_GUARANTEE: Purpose
+PURPOSE_SUBJECT_REQUEST: Purpose
+PURPOSE_DISPUTE: Purpose
 
 class Date(_message.Message):
     __slots__ = ("year", "month", "day")
@@ -344,3 +359,17 @@ class SubjectOpening(_message.Message):
     pseudonym: bytes
     salt: bytes
     def __init__(self, pseudonym: _Optional[bytes] = ..., salt: _Optional[bytes] = ...) -> None: ...
+
+class Inquiry(_message.Message):
+    __slots__ = ("member_id", "at_unix_ms", "subject_commitment", "purpose", "consent_reference")
+    MEMBER_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_COMMITMENT_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    member_id: str
+    at_unix_ms: int
+    subject_commitment: bytes
+    purpose: Purpose
+    consent_reference: str
+    def __init__(self, member_id: _Optional[str] = ..., at_unix_ms: _Optional[int] = ..., subject_commitment: _Optional[bytes] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., consent_reference: _Optional[str] = ...) -> None: ...

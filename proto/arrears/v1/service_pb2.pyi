@@ -1,27 +1,11 @@
 from arrears.v1 import events_pb2 as _events_pb2
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class Purpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    PURPOSE_UNSPECIFIED: _ClassVar[Purpose]
-    PURPOSE_LOAN_ORIGINATION: _ClassVar[Purpose]
-    PURPOSE_ACCOUNT_REVIEW: _ClassVar[Purpose]
-    PURPOSE_GUARANTEE: _ClassVar[Purpose]
-    PURPOSE_SUBJECT_REQUEST: _ClassVar[Purpose]
-    PURPOSE_DISPUTE: _ClassVar[Purpose]
-PURPOSE_UNSPECIFIED: Purpose
-PURPOSE_LOAN_ORIGINATION: Purpose
-PURPOSE_ACCOUNT_REVIEW: Purpose
-PURPOSE_GUARANTEE: Purpose
-PURPOSE_SUBJECT_REQUEST: Purpose
-PURPOSE_DISPUTE: Purpose
 
 class Receipt(_message.Message):
     __slots__ = ("index", "leaf", "leaf_hash", "tree_size", "inclusion_proof", "checkpoint", "tlog_proof", "replayed")
@@ -53,6 +37,12 @@ class SubmitRequest(_message.Message):
     client_ref: str
     def __init__(self, envelope: _Optional[_Union[_events_pb2.SignedEnvelope, _Mapping]] = ..., opening: _Optional[_Union[_events_pb2.SubjectOpening, _Mapping]] = ..., client_ref: _Optional[str] = ...) -> None: ...
 
+class SubmitBatch(_message.Message):
+    __slots__ = ("requests",)
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    requests: _containers.RepeatedCompositeFieldContainer[SubmitRequest]
+    def __init__(self, requests: _Optional[_Iterable[_Union[SubmitRequest, _Mapping]]] = ...) -> None: ...
+
 class SubmitResult(_message.Message):
     __slots__ = ("client_ref", "receipt", "error_code", "error_message", "error_rule")
     CLIENT_REF_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +56,12 @@ class SubmitResult(_message.Message):
     error_message: str
     error_rule: str
     def __init__(self, client_ref: _Optional[str] = ..., receipt: _Optional[_Union[Receipt, _Mapping]] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., error_rule: _Optional[str] = ...) -> None: ...
+
+class SubmitResults(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SubmitResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[SubmitResult, _Mapping]]] = ...) -> None: ...
 
 class ListMembersRequest(_message.Message):
     __slots__ = ()
@@ -136,14 +132,16 @@ class EvaluateResponse(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., evaluated_elements: _Optional[_Iterable[bytes]] = ..., proof: _Optional[bytes] = ...) -> None: ...
 
 class CheckRequest(_message.Message):
-    __slots__ = ("pseudonym", "purpose", "consent_reference")
+    __slots__ = ("pseudonym", "purpose", "consent_reference", "known_tree_size")
     PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     CONSENT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     pseudonym: bytes
-    purpose: Purpose
+    purpose: _events_pb2.Purpose
     consent_reference: str
-    def __init__(self, pseudonym: _Optional[bytes] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., consent_reference: _Optional[str] = ...) -> None: ...
+    known_tree_size: int
+    def __init__(self, pseudonym: _Optional[bytes] = ..., purpose: _Optional[_Union[_events_pb2.Purpose, str]] = ..., consent_reference: _Optional[str] = ..., known_tree_size: _Optional[int] = ...) -> None: ...
 
 class RecordEntry(_message.Message):
     __slots__ = ("index", "leaf", "inclusion_proof")
@@ -190,7 +188,7 @@ class Summary(_message.Message):
     def __init__(self, defaults_12m: _Optional[int] = ..., defaults_24m: _Optional[int] = ..., defaults_60m: _Optional[int] = ..., active: _Optional[int] = ..., settled: _Optional[int] = ..., worst_dpd_bucket: _Optional[_Union[_events_pb2.DpdBucket, str]] = ..., outstanding: _Optional[_Iterable[_Union[_events_pb2.Money, _Mapping]]] = ..., open_dispute: _Optional[bool] = ..., overdue_dispute: _Optional[bool] = ..., reporting_members: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
-    __slots__ = ("pseudonym", "as_of", "tree_size", "checkpoint", "records", "summary", "inquiry_id")
+    __slots__ = ("pseudonym", "as_of", "tree_size", "checkpoint", "records", "summary", "inquiry_id", "consistency_proof")
     PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -198,6 +196,7 @@ class CheckResponse(_message.Message):
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     INQUIRY_ID_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_PROOF_FIELD_NUMBER: _ClassVar[int]
     pseudonym: bytes
     as_of: _events_pb2.Date
     tree_size: int
@@ -205,27 +204,32 @@ class CheckResponse(_message.Message):
     records: _containers.RepeatedCompositeFieldContainer[RecordEvidence]
     summary: Summary
     inquiry_id: int
-    def __init__(self, pseudonym: _Optional[bytes] = ..., as_of: _Optional[_Union[_events_pb2.Date, _Mapping]] = ..., tree_size: _Optional[int] = ..., checkpoint: _Optional[bytes] = ..., records: _Optional[_Iterable[_Union[RecordEvidence, _Mapping]]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., inquiry_id: _Optional[int] = ...) -> None: ...
+    consistency_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, pseudonym: _Optional[bytes] = ..., as_of: _Optional[_Union[_events_pb2.Date, _Mapping]] = ..., tree_size: _Optional[int] = ..., checkpoint: _Optional[bytes] = ..., records: _Optional[_Iterable[_Union[RecordEvidence, _Mapping]]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., inquiry_id: _Optional[int] = ..., consistency_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class CheckBatchRequest(_message.Message):
-    __slots__ = ("pseudonyms", "purpose", "consent_reference")
+    __slots__ = ("pseudonyms", "purpose", "consent_reference", "known_tree_size")
     PSEUDONYMS_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     CONSENT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     pseudonyms: _containers.RepeatedScalarFieldContainer[bytes]
-    purpose: Purpose
+    purpose: _events_pb2.Purpose
     consent_reference: str
-    def __init__(self, pseudonyms: _Optional[_Iterable[bytes]] = ..., purpose: _Optional[_Union[Purpose, str]] = ..., consent_reference: _Optional[str] = ...) -> None: ...
+    known_tree_size: int
+    def __init__(self, pseudonyms: _Optional[_Iterable[bytes]] = ..., purpose: _Optional[_Union[_events_pb2.Purpose, str]] = ..., consent_reference: _Optional[str] = ..., known_tree_size: _Optional[int] = ...) -> None: ...
 
 class CheckBatchResponse(_message.Message):
-    __slots__ = ("tree_size", "checkpoint", "results")
+    __slots__ = ("tree_size", "checkpoint", "results", "consistency_proof")
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_PROOF_FIELD_NUMBER: _ClassVar[int]
     tree_size: int
     checkpoint: bytes
     results: _containers.RepeatedCompositeFieldContainer[CheckResponse]
-    def __init__(self, tree_size: _Optional[int] = ..., checkpoint: _Optional[bytes] = ..., results: _Optional[_Iterable[_Union[CheckResponse, _Mapping]]] = ...) -> None: ...
+    consistency_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, tree_size: _Optional[int] = ..., checkpoint: _Optional[bytes] = ..., results: _Optional[_Iterable[_Union[CheckResponse, _Mapping]]] = ..., consistency_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class WatchRegistration(_message.Message):
     __slots__ = ("pseudonym", "relationship_reference")

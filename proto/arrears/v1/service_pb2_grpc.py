@@ -42,8 +42,8 @@ class SubmissionsStub:
                 _registered_method=True)
         self.SubmitStream = channel.stream_stream(
                 '/arrears.v1.Submissions/SubmitStream',
-                request_serializer=arrears_dot_v1_dot_service__pb2.SubmitRequest.SerializeToString,
-                response_deserializer=arrears_dot_v1_dot_service__pb2.SubmitResult.FromString,
+                request_serializer=arrears_dot_v1_dot_service__pb2.SubmitBatch.SerializeToString,
+                response_deserializer=arrears_dot_v1_dot_service__pb2.SubmitResults.FromString,
                 _registered_method=True)
 
 
@@ -58,7 +58,8 @@ class SubmissionsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SubmitStream(self, request_iterator, context):
-        """One result per request, in order. A refused request does not end the stream.
+        """Bulk uploads: one SubmitResults per SubmitBatch, in order. A refused request does not end
+        the stream; it gets its error in its result.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -74,8 +75,8 @@ def add_SubmissionsServicer_to_server(servicer, server):
             ),
             'SubmitStream': grpc.stream_stream_rpc_method_handler(
                     servicer.SubmitStream,
-                    request_deserializer=arrears_dot_v1_dot_service__pb2.SubmitRequest.FromString,
-                    response_serializer=arrears_dot_v1_dot_service__pb2.SubmitResult.SerializeToString,
+                    request_deserializer=arrears_dot_v1_dot_service__pb2.SubmitBatch.FromString,
+                    response_serializer=arrears_dot_v1_dot_service__pb2.SubmitResults.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,8 +132,8 @@ class Submissions:
             request_iterator,
             target,
             '/arrears.v1.Submissions/SubmitStream',
-            arrears_dot_v1_dot_service__pb2.SubmitRequest.SerializeToString,
-            arrears_dot_v1_dot_service__pb2.SubmitResult.FromString,
+            arrears_dot_v1_dot_service__pb2.SubmitBatch.SerializeToString,
+            arrears_dot_v1_dot_service__pb2.SubmitResults.FromString,
             options,
             channel_credentials,
             insecure,

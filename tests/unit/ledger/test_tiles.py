@@ -27,6 +27,7 @@ from arrears.ledger.tiles import (
     node_hashes,
     overlay,
     tile_for,
+    tile_width,
     tree_root,
 )
 from tests import reference as ref
@@ -47,17 +48,27 @@ def reader(store: Mapping[TileId, bytes]) -> TileReader:
     return read
 
 
+def expanded(bottom: Sequence[bytes]) -> bytes:
+    """A tile as stored, from its bottom row, by the reference: each of the 8 rows holds the
+    complete nodes over the row below it."""
+    rows = [list(bottom)]
+    for _ in range(TILE_HEIGHT - 1):
+        below = rows[-1]
+        rows.append([ref.node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
+    return b"".join(h for row in rows for h in row)
+
+
 def expected_tiles(entries: Sequence[bytes]) -> dict[TileId, bytes]:
     """Every tile of the tree of these entries, from the reference: tile (level, index) holds
-    the hashes of the complete nodes ``index * 256 ...`` of tree level ``8 * level``."""
+    the complete nodes ``index * 256 ...`` of tree level ``8 * level`` and the rows above."""
     tiles: dict[TileId, bytes] = {}
     level = 0
     while (width := len(entries) >> (TILE_HEIGHT * level)) > 0:
         span = 1 << (TILE_HEIGHT * level)
         for index in range(0, (width + TILE_WIDTH - 1) // TILE_WIDTH):
             first, last = index * TILE_WIDTH, min(width, (index + 1) * TILE_WIDTH)
-            tiles[TileId(level, index)] = b"".join(
-                ref.mth(entries[n * span : (n + 1) * span]) for n in range(first, last)
+            tiles[TileId(level, index)] = expanded(
+                [ref.mth(entries[n * span : (n + 1) * span]) for n in range(first, last)]
             )
         level += 1
     return tiles
@@ -204,7 +215,7 @@ def test_integrate_across_a_level_two_tile() -> None:
         assert result.root == ref.mth(entries[:size])
         assert RightEdge.load(size, reader(store)) == edge
     assert store[TileId(2, 0)] == ref.mth(entries[:65536])
-    assert len(store[TileId(1, 1)]) == 3 * HASH_SIZE
+    assert tile_width(store[TileId(1, 1)]) == 3
     assert store == expected_tiles(entries)
     for index in (65535, 66000):
         assert inclusion_proof(index, size, reader(store)) == ref.path(index, entries)
@@ -275,14 +286,17 @@ def test_right_edge_load_from_tiles_grown_past_its_size() -> None:
 def test_right_edge_load_rejects_a_missing_tile() -> None:
     _, store = integrate_all(entries_of(300), [300])
     del store[TileId(0, 1)]
-    with pytest.raises(StorageError, match="tile 0/1 holds 0 hashes, tree size 300 needs 44"):
+    with pytest.raises(StorageError, match="tile 0/1 is missing"):
         RightEdge.load(300, reader(store))
 
 
 def test_right_edge_load_rejects_a_truncated_tile() -> None:
     _, store = integrate_all(entries_of(300), [300])
-    store[TileId(0, 1)] = store[TileId(0, 1)][: 43 * HASH_SIZE]
-    with pytest.raises(StorageError, match="tile 0/1 holds 43 hashes, tree size 300 needs 44"):
+    store[TileId(0, 1)] = expanded([bytes(32)] * 43)
+    with pytest.raises(StorageError, match="tile 0/1: tile holds 43 hashes, 44 are needed"):
+        RightEdge.load(300, reader(store))
+    store[TileId(0, 1)] = bytes(45 * HASH_SIZE)  # no tile's size
+    with pytest.raises(StorageError, match="malformed tile"):
         RightEdge.load(300, reader(store))
     _, store = integrate_all(entries_of(300), [300])
     store[TileId(1, 0)] = b""
@@ -354,11 +368,14 @@ def test_proofs_and_nodes_reject_a_missing_tile() -> None:
 def test_proofs_reject_a_truncated_tile() -> None:
     entries = entries_of(300)
     _, store = integrate_all(entries, [300])
-    store[TileId(0, 1)] = store[TileId(0, 1)][: 10 * HASH_SIZE + 7]
+    store[TileId(0, 1)] = expanded([bytes(32)] * 10)
     with pytest.raises(StorageError, match="tile too short"):
         inclusion_proof(299, 300, reader(store))
     with pytest.raises(StorageError, match="tile too short"):
         tree_root(300, reader(store))
+    store[TileId(0, 1)] = bytes(10 * HASH_SIZE + 7)
+    with pytest.raises(StorageError, match="malformed tile"):
+        inclusion_proof(299, 300, reader(store))
 
 
 def test_node_hashes_equal_reference() -> None:

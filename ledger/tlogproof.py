@@ -1,0 +1,69 @@
+"""C2SP tlog-proof (c2sp.org/tlog-proof@v1): an inclusion proof and its signed checkpoint in
+one text a member can keep and verify offline, with no access to the log::
+
+    c2sp.org/tlog-proof@v1
+    [extra <base64>]
+    index <i>
+    <base64 hash>          (one line per proof hash, RFC 6962 order)
+                           (a blank line)
+    <signed checkpoint note>
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from arrears.ledger.checkpoint import Checkpoint
+from arrears.ledger.errors import NoteError
+from arrears.ledger.merkle import HASH_SIZE, leaf_hash, verify_inclusion
+from arrears.ledger.note import Verifier, b64decode_canonical, open_note
+
+HEADER = "c2sp.org/tlog-proof@v1"
+
+
+@dataclass(frozen=True, slots=True)
+class TlogProof:
+    index: int
+    proof: tuple[bytes, ...]
+    checkpoint: bytes  # the signed note
+    extra: bytes = b""
+
+    def text(self) -> str:
+        lines = [HEADER]
+        if self.extra:
+            lines.append(f"extra {base64.b64encode(self.extra).decode()}")
+        lines.append(f"index {self.index}")
+        lines += [base64.b64encode(h).decode() for h in self.proof]
+        return "\n".join(lines) + "\n\n" + self.checkpoint.decode()
+
+    @classmethod
+    def parse(cls, text: str) -> TlogProof:
+        head, sep, note = text.partition("\n\n")
+        if not sep:
+            raise NoteError("malformed tlog-proof: no blank line before the checkpoint")
+        lines = head.split("\n")
+        if lines[0] != HEADER:
+            raise NoteError(f"malformed tlog-proof: first line must be {HEADER}")
+        pos = 1
+        extra = b""
+        if pos < len(lines) and lines[pos].startswith("extra "):
+            extra = b64decode_canonical("tlog-proof extra", lines[pos][6:])
+            pos += 1
+        if pos >= len(lines) or not lines[pos].startswith("index "):
+            raise NoteError("malformed tlog-proof: missing index line")
+        digits = lines[pos][6:]
+        if not digits.isdigit() or (digits != "0" and digits.startswith("0")) or len(digits) > 19:
+            raise NoteError("malformed tlog-proof: invalid index")
+        proof = tuple(
+            b64decode_canonical(f"tlog-proof hash {i}", h, size=HASH_SIZE)
+            for i, h in enumerate(lines[pos + 1 :])
+        )
+        return cls(int(digits), proof, note.encode(), extra)
+
+    def verify(self, leaf: bytes, verifiers: Sequence[Verifier]) -> Checkpoint:
+        """Check the checkpoint's signature and the leaf's inclusion; return the checkpoint."""
+        checkpoint = Checkpoint.parse(open_note(self.checkpoint, verifiers).body)
+        verify_inclusion(self.index, checkpoint.size, leaf_hash(leaf), self.proof, checkpoint.root)
+        return checkpoint

@@ -1,0 +1,406 @@
+"""The server's working parts, without gRPC: the ledger writer, the inquiry log, the OPRF key,
+lookups with their evidence, receipts, and watch alerts.
+
+The gRPC services in ``arrears.server.service`` translate requests to calls here and errors to
+statuses; everything here is synchronous and runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from arrears.ledger import schema
+from arrears.ledger.envelope import Envelope
+from arrears.ledger.errors import InputError
+from arrears.ledger.leaf import Leaf
+from arrears.ledger.ledger import Ledger, Opening, record_refs
+from arrears.ledger.log import Appended, Clock, Entry, Log, Sequenced, system_clock_us
+from arrears.ledger.note import Ed25519Signer
+from arrears.ledger.oprf import Mode, ServerKey
+from arrears.ledger.pseudonym import Pseudonym, new_salt, subject_commitment
+from arrears.ledger.records import (
+    DEFAULT_RULES,
+    Changes,
+    RecordRef,
+    RecordState,
+    Rules,
+    decode_submission,
+    served,
+)
+from arrears.ledger.sql import SqlStorage
+from arrears.ledger.tiles import NodeCache, consistency_proof, inclusion_proofs
+from arrears.ledger.tlogproof import TlogProof
+from arrears.v1 import events_pb2 as pb
+from arrears.v1 import service_pb2 as spb
+
+log = logging.getLogger("arrears.server")
+
+PSEUDONYM_SIZE = 36
+MAX_REFERENCE = 128
+ALERT_EVENTS = frozenset(
+    {
+        "record_reported",
+        "record_updated",
+        "record_settled",
+        "record_withdrawn",
+        "dispute_opened",
+        "dispute_resolved",
+    }
+)
+_ZERO_KEY = bytes(32)
+
+
+def check_pseudonym(name: str, p: bytes, epoch: int) -> bytes:
+    if len(p) != PSEUDONYM_SIZE:
+        raise InputError(f"{name}: a pseudonym is {PSEUDONYM_SIZE} bytes, got {len(p)}")
+    if int.from_bytes(p[:4], "big") != epoch:
+        raise InputError(
+            f"{name}: pseudonym is from key epoch {int.from_bytes(p[:4], 'big')}, "
+            f"the current epoch is {epoch}"
+        )
+    return p
+
+
+def check_reference(name: str, value: str) -> str:
+    if not value or not value.strip():
+        raise InputError(f"{name}: required")
+    if len(value) > MAX_REFERENCE or not value.isprintable():
+        raise InputError(f"{name}: at most {MAX_REFERENCE} printable characters")
+    return value
+
+
+@dataclass(frozen=True)
+class _Inquiry:
+    member_id: str
+    pseudonym: bytes
+    purpose: int
+    consent_reference: str
+
+
+class InquirySequencer:
+    """Turns lookups into inquiry-log entries: the subject as a fresh commitment, its opening
+    in the deletable inquiry index, committed together."""
+
+    def sequence(self, items: Sequence[Any], first_index: int, now_us: int) -> Sequenced:
+        entries: list[Entry] = []
+        changes = Changes()
+        for i, q in enumerate(items):
+            salt = new_salt()
+            commitment = subject_commitment(salt, Pseudonym.from_bytes(q.pseudonym))
+            payload = pb.Inquiry(
+                member_id=q.member_id,
+                at_unix_ms=now_us // 1000,
+                subject_commitment=commitment,
+                purpose=q.purpose,
+                consent_reference=q.consent_reference,
+            ).SerializeToString(deterministic=True)
+            entries.append(Entry(_ZERO_KEY, payload, b""))
+            changes.inquiries[first_index + i] = (q.pseudonym, salt)
+        return Sequenced(entries, list(range(len(items))), changes)
+
+    def committed(self, batch: Sequenced) -> None:
+        pass
+
+    def aborted(self, batch: Sequenced) -> None:
+        pass
+
+
+@dataclass
+class _Subscriber:
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[spb.Alert]
+
+
+@dataclass
+class WatchHub:
+    """Who watches which pseudonym, and the live alert streams."""
+
+    storage: SqlStorage
+    watched: dict[bytes, dict[str, str]] = field(default_factory=dict)  # pseudonym -> m -> ref
+    commitments: dict[bytes, bytes] = field(default_factory=dict)  # commitment -> pseudonym
+    subscribers: dict[str, list[_Subscriber]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def load(self) -> None:
+        for member_id, p, ref in self.storage.load_watches():
+            self.watched.setdefault(p, {})[member_id] = ref
+        self.commitments.update(self.storage.commitments_for_pseudonyms(list(self.watched)))
+
+    def register(self, member_id: str, regs: Sequence[tuple[bytes, str]], at_us: int) -> None:
+        self.storage.add_watches(member_id, regs, at_us)
+        found = self.storage.commitments_for_pseudonyms([p for p, _ in regs])
+        with self.lock:
+            for p, ref in regs:
+                self.watched.setdefault(p, {})[member_id] = ref
+            self.commitments.update(found)
+
+    def unregister(self, member_id: str, pseudonyms: Sequence[bytes]) -> int:
+        n = self.storage.remove_watches(member_id, pseudonyms)
+        with self.lock:
+            for p in pseudonyms:
+                self.watched.get(p, {}).pop(member_id, None)
+        return n
+
+    def watchers(self, commitment: bytes) -> tuple[bytes, dict[str, str]] | None:
+        p = self.commitments.get(commitment)
+        if p is None:
+            return None
+        return p, dict(self.watched.get(p, {}))
+
+
+@dataclass
+class CheckResult:
+    pseudonym: bytes
+    records: list[tuple[RecordState, bytes]]  # served records with their salts
+    inquiry_index: int
+
+
+class Node:
+    """One arrears server's state. Thread-safe; blocking calls run in worker threads."""
+
+    def __init__(
+        self,
+        storage: SqlStorage,
+        log_key: Ed25519PrivateKey,
+        *,
+        origin: str,
+        oprf_seed: bytes,
+        oprf_epoch: int = 1,
+        operator_id: str = "operator",
+        rules: Rules = DEFAULT_RULES,
+        clock: Clock = system_clock_us,
+        max_batch: int = 4096,
+    ) -> None:
+        self.storage = storage
+        self.origin = origin
+        self.rules = rules
+        self.clock = clock
+        self.operator_id = operator_id
+        self.log_signer = Ed25519Signer(origin, log_key)
+        self.ledger = Ledger(
+            storage, self.log_signer, origin=origin, rules=rules, clock=clock, max_batch=max_batch
+        )
+        self.inquiry_signer = Ed25519Signer(f"{origin}/inquiries", log_key)
+        self.inquiry_storage = storage.sibling(schema.INQUIRIES)
+        self.inquiries = Log(
+            self.inquiry_storage, self.inquiry_signer, clock=clock, sequencer=InquirySequencer()
+        )
+        self.nodes = NodeCache(storage.read_tiles)
+        self.oprf_epoch = oprf_epoch
+        self.oprf = ServerKey.derive(oprf_seed, b"arrears/oprf/epoch/%d" % oprf_epoch, Mode.VOPRF)
+        self.watch = WatchHub(storage)
+        self.watch.load()
+        self.ledger.listeners.append(self._alert)
+
+    # --- time --------------------------------------------------------------------------
+
+    def today(self) -> date:
+        return datetime.fromtimestamp(self.clock() / 1e6, UTC).date()
+
+    # --- submissions -------------------------------------------------------------------
+
+    def submit(self, envelope: Envelope, opening: Opening | None) -> Any:
+        """Check and queue one submission; returns a future of its ``Appended``."""
+        return self.ledger.log.submit(self.ledger.prepare(envelope, opening))
+
+    def receipts(self, appended: Sequence[Appended]) -> list[spb.Receipt]:
+        """Receipts with inclusion proofs, grouped by tree size (one tile read a group)."""
+        out: list[spb.Receipt | None] = [None] * len(appended)
+        by_size: dict[int, list[int]] = {}
+        for i, a in enumerate(appended):
+            by_size.setdefault(a.tree_size, []).append(i)
+        for size, positions in by_size.items():
+            proofs = inclusion_proofs([appended[i].index for i in positions], size, self.nodes)
+            for i, proof in zip(positions, proofs, strict=True):
+                a = appended[i]
+                out[i] = spb.Receipt(
+                    index=a.index,
+                    leaf=a.leaf,
+                    leaf_hash=a.leaf_hash,
+                    tree_size=a.tree_size,
+                    inclusion_proof=proof,
+                    checkpoint=a.checkpoint,
+                    tlog_proof=TlogProof(a.index, tuple(proof), a.checkpoint).text(),
+                    replayed=a.replayed,
+                )
+        return [r for r in out if r is not None]
+
+    # --- lookups -----------------------------------------------------------------------
+
+    def check(
+        self,
+        member_id: str,
+        pseudonyms: Sequence[bytes],
+        purpose: int,
+        consent_reference: str,
+    ) -> tuple[list[CheckResult], Any]:
+        """Look subjects up as of today; every lookup is recorded in the inquiry log (durably,
+        before the answer is given). Returns the results and the ledger head they prove to."""
+        if purpose == pb.PURPOSE_UNSPECIFIED or purpose not in pb.Purpose.values():
+            raise InputError("purpose: required (e.g. PURPOSE_LOAN_ORIGINATION)")
+        check_reference("consent_reference", consent_reference)
+        for i, p in enumerate(pseudonyms):
+            check_pseudonym(
+                f"pseudonyms[{i}]" if len(pseudonyms) > 1 else "pseudonym", p, self.oprf_epoch
+            )
+        found = self.storage.records_for_pseudonyms(pseudonyms)
+        newest = max((e for rows in found.values() for r, _ in rows for e in r.entries), default=-1)
+        head = self.ledger.log.wait_for_size(newest + 1)
+        as_of = self.today()
+        inquiries = self.inquiries.append_batch(
+            [_Inquiry(member_id, p, purpose, consent_reference) for p in pseudonyms]
+        )
+        results = []
+        for p, q in zip(pseudonyms, inquiries, strict=True):
+            rows = [(r, s) for r, s in found.get(p, []) if served(r, as_of, self.rules)]
+            results.append(CheckResult(p, rows, q.index))
+        return results, head
+
+    def evidence(
+        self, results: Sequence[CheckResult], tree_size: int
+    ) -> dict[int, tuple[bytes, list[bytes]]]:
+        """Leaves and inclusion proofs for every entry of every record in the results."""
+        indexes = sorted({e for res in results for r, _ in res.records for e in r.entries})
+        if not indexes:
+            return {}
+        leaves = self.storage.read_leaves_at(indexes)
+        proofs = inclusion_proofs(indexes, tree_size, self.nodes)
+        return {i: (leaves[i], p) for i, p in zip(indexes, proofs, strict=True)}
+
+    def consistency(self, known_size: int, size: int) -> list[bytes]:
+        if known_size == 0 or known_size >= size:
+            if known_size > size:
+                raise InputError(f"known_tree_size: {known_size} is beyond the log's {size}")
+            return []
+        return consistency_proof(known_size, size, self.storage.read_tiles)
+
+    # --- watching ----------------------------------------------------------------------
+
+    def subscribe(self, member_id: str, loop: asyncio.AbstractEventLoop) -> _Subscriber:
+        sub = _Subscriber(loop, asyncio.Queue())
+        with self.watch.lock:
+            self.watch.subscribers.setdefault(member_id, []).append(sub)
+        return sub
+
+    def unsubscribe(self, member_id: str, sub: _Subscriber) -> None:
+        with self.watch.lock:
+            subs = self.watch.subscribers.get(member_id, [])
+            if sub in subs:
+                subs.remove(sub)
+
+    def _alerts_for(
+        self,
+        index: int,
+        payload: bytes,
+        record_of: Callable[[RecordRef], RecordState | None],
+        new_openings: dict[bytes, tuple[bytes, bytes]],
+        only_member: str | None = None,
+    ) -> list[tuple[str, spb.Alert]]:
+        """The alerts an entry raises (leaf and proof are filled in by the caller)."""
+        sub = decode_submission(payload)
+        kind = sub.WhichOneof("event")
+        if kind not in ALERT_EVENTS:
+            return []
+        if kind == "record_reported":
+            ref = RecordRef(sub.member_id, sub.record_reported.record_id)
+            commitment = sub.record_reported.subject_commitment
+            opening = new_openings.get(commitment)
+            if opening is not None and opening[0] in self.watch.watched:
+                with self.watch.lock:
+                    self.watch.commitments[commitment] = opening[0]
+        else:
+            r = getattr(sub, str(kind)).record
+            ref = RecordRef(r.member_id, r.record_id)
+            rec = record_of(ref)
+            if rec is None:
+                return []
+            commitment = rec.subject_commitment
+        hit = self.watch.watchers(commitment)
+        if hit is None:
+            return []
+        pseudonym, members = hit
+        out = []
+        for member_id, rel in members.items():
+            if member_id == ref.member_id or (only_member and member_id != only_member):
+                continue  # a lender is not alerted about its own reports
+            out.append(
+                (
+                    member_id,
+                    spb.Alert(
+                        cursor=index,
+                        pseudonym=pseudonym,
+                        relationship_reference=rel,
+                        record=pb.RecordRef(member_id=ref.member_id, record_id=ref.record_id),
+                        event=str(kind),
+                        entry=spb.RecordEntry(index=index),
+                    ),
+                )
+            )
+        return out
+
+    def _alert(self, batch: Sequenced) -> None:
+        """Commit listener (writer thread): push alerts to the watchers' live streams."""
+        if not self.watch.watched or not self.watch.subscribers:
+            return
+        ch: Changes = batch.changes
+        head = batch.head
+        assert head is not None
+        pending: list[tuple[str, spb.Alert]] = []
+        for i, e in enumerate(batch.entries):
+            pending += self._alerts_for(
+                batch.first_index + i, e.payload, ch.records.get, ch.openings
+            )
+        if not pending:
+            return
+        self._complete([a for _, a in pending], head.size, head.checkpoint)
+        with self.watch.lock:
+            for member_id, alert in pending:
+                for s in self.watch.subscribers.get(member_id, []):
+                    s.loop.call_soon_threadsafe(s.queue.put_nowait, alert)
+
+    def _complete(self, alerts: Sequence[spb.Alert], size: int, checkpoint: bytes) -> None:
+        """Fill in each alert's leaf, its inclusion proof and the checkpoint."""
+        indexes = [a.cursor for a in alerts]
+        leaves = self.storage.read_leaves_at(indexes)
+        for alert, proof in zip(alerts, inclusion_proofs(indexes, size, self.nodes), strict=True):
+            alert.entry.leaf = leaves[alert.cursor]
+            alert.entry.inclusion_proof.extend(proof)
+            alert.checkpoint = checkpoint
+            alert.tree_size = size
+
+    def replay_alerts(self, member_id: str, after: int, until: int) -> list[spb.Alert]:
+        """Alerts for entries after ``after`` up to ``until`` (exclusive), for a resumed stream."""
+        out: list[spb.Alert] = []
+        head = self.ledger.log.wait_for_size(until)
+        pos = after + 1
+        while pos < until:
+            leaves = self.storage.read_leaves(pos, min(until, pos + 2000))
+            if not leaves:
+                break
+            payloads = [Leaf.decode(x).payload for x in leaves]
+            refs = [r for p in payloads for r in record_refs(decode_submission(p))]
+            records = self.storage.load_records(refs)
+            for k, payload in enumerate(payloads):
+                out += [
+                    a for _, a in self._alerts_for(pos + k, payload, records.get, {}, member_id)
+                ]
+            pos += len(leaves)
+        if out:
+            self._complete(out, head.size, head.checkpoint)
+        return out
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Finish the queued batches of both logs, then stop."""
+        self.ledger.close()
+        self.inquiries.close()
+        self.storage.close()

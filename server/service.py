@@ -1,0 +1,558 @@
+"""The gRPC services (grpc.aio): authentication, roles, rate limits, and translation between
+protobuf messages and the Node. Blocking work (signature checks, database reads) runs in a
+thread pool so the event loop only moves messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import grpc
+
+from arrears.ledger.envelope import Envelope
+from arrears.ledger.errors import ArrearsError, InputError
+from arrears.ledger.ledger import Opening
+from arrears.ledger.log import Appended
+from arrears.ledger.records import Member, NotPermitted, decode_submission, summarise
+from arrears.server import metrics
+from arrears.server.config import Limits
+from arrears.server.errors import RateLimited, Unauthenticated, abort, code_number
+from arrears.server.node import CheckResult, Node, check_pseudonym, check_reference
+from arrears.v1 import events_pb2 as pb
+from arrears.v1 import service_pb2 as spb
+from arrears.v1 import service_pb2_grpc as sgrpc
+
+log = logging.getLogger("arrears.server")
+T = TypeVar("T")
+if TYPE_CHECKING:
+    Ctx = grpc.aio.ServicerContext[Any, Any]
+
+RECORD_EVENTS = frozenset(
+    {
+        "record_reported",
+        "record_updated",
+        "record_settled",
+        "record_withdrawn",
+        "dispute_opened",
+        "dispute_resolved",
+        "record_suppressed",
+        "record_erased",
+    }
+)
+
+
+class RateLimiter:
+    """Token buckets per member: ``rate`` per second, up to ``burst``."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, member_id: str, n: int, what: str) -> None:
+        with self._lock:
+            now = self.clock()
+            tokens, last = self._buckets.get(member_id, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if n > self.burst:
+                raise RateLimited(
+                    f"{what}: {n} at once is more than the limit of {self.burst:g}", 1.0
+                )
+            if tokens < n:
+                self._buckets[member_id] = (tokens, now)
+                raise RateLimited(
+                    f"{what}: rate limit of {self.rate:g}/s for {member_id} reached",
+                    (n - tokens) / self.rate,
+                )
+            self._buckets[member_id] = (tokens - n, now)
+
+
+class Services:
+    """Everything the servicers share."""
+
+    def __init__(self, node: Node, limits: Limits, workers: int = 4) -> None:
+        self.node = node
+        self.limits = limits
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="arrears-worker")
+        self.lookups = RateLimiter(limits.lookups_per_second, limits.lookup_burst)
+        self.oprf = RateLimiter(limits.oprf_per_second, limits.oprf_burst)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def member(self, context: Ctx, *roles: int) -> Member:
+        """The authenticated member (from its client certificate), holding one of ``roles``."""
+        names = list(context.auth_context().get("x509_common_name") or [])
+        if not names:
+            raise Unauthenticated("client certificate: none presented, or it names no member")
+        member_id = names[0].decode()
+        member = self.node.ledger.registry.members.get(member_id)
+        if member is None:
+            raise Unauthenticated(f"client certificate: {member_id!r} is not a member")
+        if member.suspended:
+            raise NotPermitted("suspended_member", f"client certificate: {member_id} is suspended")
+        if roles and not any(member.has(r) for r in roles):
+            wanted = " or ".join(pb.Role.Name(r) for r in roles)
+            raise NotPermitted("role", f"{member_id} lacks the role for this call ({wanted})")
+        return member
+
+
+def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Map every error of a unary handler to its status, and count it."""
+    name = method.__name__
+
+    async def wrapper(self: Any, request: Any, context: Ctx) -> Any:
+        start = time.perf_counter()
+        try:
+            return await method(self, request, context)
+        except ArrearsError as e:
+            metrics.ERRORS.labels(name, type(e).__name__).inc()
+            await abort(context, e)
+        except (asyncio.CancelledError, grpc.aio.AbortError):
+            raise
+        except Exception as e:
+            log.exception("internal error in %s", name)
+            metrics.ERRORS.labels(name, "internal").inc()
+            await abort(context, e)
+        finally:
+            metrics.LATENCY.labels(name).observe(time.perf_counter() - start)
+
+    wrapper.__name__ = name
+    return wrapper
+
+
+def _envelope(req: spb.SubmitRequest) -> tuple[Envelope, Opening | None]:
+    if not req.HasField("envelope"):
+        raise InputError("envelope: required")
+    env = Envelope(req.envelope.key_id, req.envelope.payload, req.envelope.signature)
+    opening = None
+    if req.HasField("opening"):
+        opening = Opening(req.opening.pseudonym, req.opening.salt)
+    return env, opening
+
+
+class SubmitCore:
+    """Submission shared by the Submissions and Membership services."""
+
+    def __init__(self, s: Services) -> None:
+        self.s = s
+
+    def _check_kind(self, member: Member, env: Envelope, kinds: Iterable[str]) -> None:
+        sub = decode_submission(env.payload)
+        kind = sub.WhichOneof("event")
+        if kind not in kinds:
+            raise InputError(f"submission.event: {kind} is not accepted by this call")
+        if sub.member_id != member.member_id:
+            raise NotPermitted(
+                "member_mismatch",
+                f"submission.member_id: {sub.member_id!r} is not the authenticated member "
+                f"{member.member_id!r}",
+            )
+
+    def prepare(self, member: Member, req: spb.SubmitRequest, kinds: Iterable[str]) -> Any:
+        env, opening = _envelope(req)
+        self._check_kind(member, env, kinds)
+        return self.s.node.submit(env, opening)
+
+    async def one(
+        self, member: Member, req: spb.SubmitRequest, kinds: Iterable[str]
+    ) -> spb.Receipt:
+        fut = await self.s.run(self.prepare, member, req, kinds)
+        appended: Appended = await asyncio.wrap_future(fut)
+        metrics.APPENDS.inc()
+        (receipt,) = await self.s.run(self.s.node.receipts, [appended])
+        return receipt
+
+
+class SubmissionsServicer(sgrpc.SubmissionsServicer):
+    def __init__(self, s: Services) -> None:
+        self.s = s
+        self.core = SubmitCore(s)
+
+    @_guard
+    async def Submit(self, request: spb.SubmitRequest, context: Ctx) -> spb.Receipt:
+        member = self.s.member(context, pb.ROLE_REPORTER, pb.ROLE_OPERATOR)
+        return await self.core.one(member, request, RECORD_EVENTS)
+
+    async def SubmitStream(
+        self, request_iterator: AsyncIterator[spb.SubmitBatch], context: Ctx
+    ) -> AsyncIterator[spb.SubmitResults]:
+        try:
+            member = self.s.member(context, pb.ROLE_REPORTER, pb.ROLE_OPERATOR)
+        except ArrearsError as e:
+            await abort(context, e)
+        queue: asyncio.Queue[asyncio.Future[spb.SubmitResults] | None] = asyncio.Queue(8)
+
+        async def read() -> None:
+            try:
+                async for batch in request_iterator:
+                    await queue.put(asyncio.ensure_future(self._batch(member, batch)))
+            finally:
+                await queue.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (item := await queue.get()) is not None:
+                yield await item
+        finally:
+            reader.cancel()
+
+    async def _batch(self, member: Member, batch: spb.SubmitBatch) -> spb.SubmitResults:
+        if len(batch.requests) > 1000:
+            err = InputError(f"requests: {len(batch.requests)} in one message, at most 1000")
+            return spb.SubmitResults(
+                results=[_error_result(r.client_ref, err) for r in batch.requests]
+            )
+
+        def prepare_all() -> list[Any]:
+            out: list[Any] = []
+            for req in batch.requests:
+                try:
+                    out.append(self.core.prepare(member, req, RECORD_EVENTS))
+                except ArrearsError as e:
+                    out.append(e)
+            return out
+
+        prepared = await self.s.run(prepare_all)
+        settled: list[Appended | ArrearsError] = []
+        for p in prepared:
+            if isinstance(p, ArrearsError):
+                settled.append(p)
+                continue
+            try:
+                settled.append(await asyncio.wrap_future(p))
+            except ArrearsError as e:
+                settled.append(e)
+        ok = [a for a in settled if isinstance(a, Appended)]
+        receipts = iter(await self.s.run(self.s.node.receipts, ok))
+        metrics.APPENDS.inc(len(ok))
+        results = []
+        for req, a in zip(batch.requests, settled, strict=True):
+            if isinstance(a, Appended):
+                results.append(spb.SubmitResult(client_ref=req.client_ref, receipt=next(receipts)))
+            else:
+                results.append(_error_result(req.client_ref, a))
+        return spb.SubmitResults(results=results)
+
+
+def _error_result(client_ref: str, e: ArrearsError) -> spb.SubmitResult:
+    return spb.SubmitResult(
+        client_ref=client_ref,
+        error_code=code_number(e),
+        error_message=str(e),
+        error_rule=str(getattr(e, "rule", "") or ""),
+    )
+
+
+class MembershipServicer(sgrpc.MembershipServicer):
+    def __init__(self, s: Services) -> None:
+        self.s = s
+        self.core = SubmitCore(s)
+
+    async def _admin(self, context: Ctx, req: spb.SubmitRequest, kind: str) -> spb.Receipt:
+        node = self.s.node
+        if node.ledger.log.head().size == 0 and kind == "member_admitted":
+            # Bootstrap: the configured operator's certificate may write the genesis entry.
+            names = list(context.auth_context().get("x509_common_name") or [])
+            if not names or names[0].decode() != node.operator_id:
+                raise Unauthenticated("client certificate: only the operator starts the ledger")
+            member = Member(node.operator_id, "", frozenset({pb.ROLE_OPERATOR}), False, 0)
+        else:
+            member = self.s.member(context, pb.ROLE_OPERATOR)
+        return await self.core.one(member, req, [kind])
+
+    @_guard
+    async def AdmitMember(self, request: spb.SubmitRequest, context: Ctx) -> spb.Receipt:
+        return await self._admin(context, request, "member_admitted")
+
+    @_guard
+    async def SuspendMember(self, request: spb.SubmitRequest, context: Ctx) -> spb.Receipt:
+        return await self._admin(context, request, "member_suspended")
+
+    @_guard
+    async def ReinstateMember(self, request: spb.SubmitRequest, context: Ctx) -> spb.Receipt:
+        return await self._admin(context, request, "member_reinstated")
+
+    @_guard
+    async def AddKey(self, request: spb.SubmitRequest, context: Ctx) -> spb.Receipt:
+        return await self._admin(context, request, "key_added")
+
+    @_guard
+    async def RevokeKey(self, request: spb.SubmitRequest, context: Ctx) -> spb.Receipt:
+        return await self._admin(context, request, "key_revoked")
+
+    @_guard
+    async def ListMembers(
+        self, request: spb.ListMembersRequest, context: Ctx
+    ) -> spb.ListMembersResponse:
+        self.s.member(context)
+        reg = self.s.node.ledger.registry
+        out = spb.ListMembersResponse()
+        for m in sorted(reg.members.values(), key=lambda m: m.member_id):
+            info = out.members.add(
+                member_id=m.member_id,
+                name=m.name,
+                roles=sorted(m.roles),
+                suspended=m.suspended,
+                admitted_at=m.admitted_at,
+            )
+            for k in sorted(reg.keys.values(), key=lambda k: k.added_at):
+                if k.member_id == m.member_id:
+                    ki = info.keys.add(
+                        key_id=k.key_id, public_key=k.public_key, added_at=k.added_at
+                    )
+                    if k.revoked_at is not None:
+                        ki.revoked_at = k.revoked_at
+        return out
+
+
+class PseudonymsServicer(sgrpc.PseudonymsServicer):
+    def __init__(self, s: Services) -> None:
+        self.s = s
+
+    @_guard
+    async def GetKey(self, request: spb.OprfKeyRequest, context: Ctx) -> spb.OprfKey:
+        self.s.member(context)
+        node = self.s.node
+        return spb.OprfKey(
+            epoch=node.oprf_epoch, public_key=node.oprf.public_key, suite="ristretto255-SHA512"
+        )
+
+    @_guard
+    async def Evaluate(self, request: spb.EvaluateRequest, context: Ctx) -> spb.EvaluateResponse:
+        member = self.s.member(context, pb.ROLE_REPORTER, pb.ROLE_LENDER, pb.ROLE_OPERATOR)
+        n = len(request.blinded_elements)
+        if n == 0:
+            raise InputError("blinded_elements: at least one")
+        if n > self.s.limits.max_batch:
+            raise InputError(f"blinded_elements: {n}, at most {self.s.limits.max_batch} per call")
+        self.s.oprf.take(member.member_id, n, "blinded_elements")
+        node = self.s.node
+        evaluated, proof = await self.s.run(
+            node.oprf.blind_evaluate_batch, list(request.blinded_elements)
+        )
+        metrics.OPRF.labels(member.member_id).inc(n)
+        return spb.EvaluateResponse(
+            epoch=node.oprf_epoch, evaluated_elements=evaluated, proof=proof or b""
+        )
+
+
+def _summary(res: CheckResult, node: Node) -> spb.Summary:
+    s = summarise([r for r, _ in res.records], node.today(), node.rules)
+    return spb.Summary(
+        defaults_12m=s.defaults_12m,
+        defaults_24m=s.defaults_24m,
+        defaults_60m=s.defaults_60m,
+        active=s.active,
+        settled=s.settled,
+        worst_dpd_bucket=s.worst_dpd_bucket,  # type: ignore[arg-type]
+        outstanding=[pb.Money(currency=c, minor_units=v) for c, v in sorted(s.outstanding.items())],
+        open_dispute=s.open_dispute,
+        overdue_dispute=s.overdue_dispute,
+        reporting_members=list(s.reporting_members),
+    )
+
+
+class LookupServicer(sgrpc.LookupServicer):
+    def __init__(self, s: Services) -> None:
+        self.s = s
+
+    def _answer(
+        self,
+        member: Member,
+        pseudonyms: list[bytes],
+        purpose: int,
+        consent: str,
+        known_size: int,
+    ) -> spb.CheckBatchResponse:
+        node = self.s.node
+        results, head = node.check(member.member_id, pseudonyms, purpose, consent)
+        evidence = node.evidence(results, head.size)
+        out = spb.CheckBatchResponse(
+            tree_size=head.size,
+            checkpoint=head.checkpoint,
+            consistency_proof=node.consistency(known_size, head.size),
+        )
+        today = node.today()
+        for res in results:
+            r = out.results.add(
+                pseudonym=res.pseudonym,
+                as_of=pb.Date(year=today.year, month=today.month, day=today.day),
+                tree_size=head.size,
+                inquiry_id=res.inquiry_index,
+            )
+            for rec, salt in res.records:
+                ev = r.records.add(
+                    record=pb.RecordRef(member_id=rec.ref.member_id, record_id=rec.ref.record_id),
+                    salt=salt,
+                )
+                for i in rec.entries:
+                    leaf, proof = evidence[i]
+                    ev.entries.add(index=i, leaf=leaf, inclusion_proof=proof)
+            r.summary.CopyFrom(_summary(res, node))
+        metrics.LOOKUPS.labels(member.member_id).inc(len(pseudonyms))
+        return out
+
+    @_guard
+    async def Check(self, request: spb.CheckRequest, context: Ctx) -> spb.CheckResponse:
+        member = self.s.member(context, pb.ROLE_LENDER, pb.ROLE_OPERATOR)
+        self.s.lookups.take(member.member_id, 1, "lookups")
+        batch = await self.s.run(
+            self._answer,
+            member,
+            [request.pseudonym],
+            request.purpose,
+            request.consent_reference,
+            request.known_tree_size,
+        )
+        (res,) = batch.results
+        res.checkpoint = batch.checkpoint
+        res.consistency_proof.extend(batch.consistency_proof)
+        return res
+
+    @_guard
+    async def CheckBatch(
+        self, request: spb.CheckBatchRequest, context: Ctx
+    ) -> spb.CheckBatchResponse:
+        member = self.s.member(context, pb.ROLE_LENDER, pb.ROLE_OPERATOR)
+        n = len(request.pseudonyms)
+        if n == 0:
+            raise InputError("pseudonyms: at least one")
+        if n > self.s.limits.max_batch:
+            raise InputError(f"pseudonyms: {n}, at most {self.s.limits.max_batch} per call")
+        self.s.lookups.take(member.member_id, n, "lookups")
+        return await self.s.run(
+            self._answer,
+            member,
+            list(request.pseudonyms),
+            request.purpose,
+            request.consent_reference,
+            request.known_tree_size,
+        )
+
+
+class WatchServicer(sgrpc.WatchServicer):
+    def __init__(self, s: Services) -> None:
+        self.s = s
+
+    @_guard
+    async def Register(self, request: spb.RegisterRequest, context: Ctx) -> spb.RegisterResponse:
+        member = self.s.member(context, pb.ROLE_LENDER)
+        node = self.s.node
+        regs = []
+        for i, r in enumerate(request.registrations):
+            check_pseudonym(f"registrations[{i}].pseudonym", r.pseudonym, node.oprf_epoch)
+            check_reference(f"registrations[{i}].relationship_reference", r.relationship_reference)
+            regs.append((r.pseudonym, r.relationship_reference))
+        if not regs:
+            raise InputError("registrations: at least one")
+        await self.s.run(node.watch.register, member.member_id, regs, node.clock())
+        return spb.RegisterResponse(registered=len(regs))
+
+    @_guard
+    async def Unregister(
+        self, request: spb.UnregisterRequest, context: Ctx
+    ) -> spb.RegisterResponse:
+        member = self.s.member(context, pb.ROLE_LENDER)
+        n = await self.s.run(
+            self.s.node.watch.unregister, member.member_id, list(request.pseudonyms)
+        )
+        return spb.RegisterResponse(registered=n)
+
+    async def Stream(self, request: spb.WatchRequest, context: Ctx) -> AsyncIterator[spb.Alert]:
+        try:
+            member = self.s.member(context, pb.ROLE_LENDER)
+        except ArrearsError as e:
+            await abort(context, e)
+        node = self.s.node
+        sub = node.subscribe(member.member_id, asyncio.get_running_loop())
+        try:
+            last = request.cursor
+            if last:
+                head = node.ledger.log.head().size
+                for alert in await self.s.run(node.replay_alerts, member.member_id, last, head):
+                    yield alert
+                    last = alert.cursor
+                last = max(last, head - 1)
+            while True:
+                alert = await sub.queue.get()
+                if alert.cursor > last:  # replayed already, or raced the replay
+                    last = alert.cursor
+                    metrics.ALERTS.inc()
+                    yield alert
+        finally:
+            node.unsubscribe(member.member_id, sub)
+
+
+class LogServicer(sgrpc.LogServicer):
+    def __init__(self, s: Services) -> None:
+        self.s = s
+
+    @_guard
+    async def GetCheckpoint(
+        self, request: spb.GetCheckpointRequest, context: Ctx
+    ) -> spb.SignedCheckpoint:
+        self.s.member(context)
+        head = self.s.node.ledger.log.head()
+        return spb.SignedCheckpoint(note=head.checkpoint, tree_size=head.size)
+
+    @_guard
+    async def GetInclusionProof(
+        self, request: spb.InclusionProofRequest, context: Ctx
+    ) -> spb.InclusionProof:
+        self.s.member(context)
+        log_ = self.s.node.ledger.log
+        size = request.tree_size or log_.head().size
+        hashes = await self.s.run(log_.inclusion_proof, request.index, size)
+        (leaf,) = await self.s.run(log_.storage.read_leaves, request.index, request.index + 1)
+        return spb.InclusionProof(index=request.index, tree_size=size, leaf=leaf, hashes=hashes)
+
+    @_guard
+    async def GetConsistencyProof(
+        self, request: spb.ConsistencyProofRequest, context: Ctx
+    ) -> spb.ConsistencyProof:
+        self.s.member(context)
+        log_ = self.s.node.ledger.log
+        size = request.to_size or log_.head().size
+        hashes = await self.s.run(log_.consistency_proof, request.from_size, size)
+        return spb.ConsistencyProof(from_size=request.from_size, to_size=size, hashes=hashes)
+
+    async def GetEntries(
+        self, request: spb.GetEntriesRequest, context: Ctx
+    ) -> AsyncIterator[spb.Entries]:
+        try:
+            self.s.member(context, pb.ROLE_REGULATOR)
+            size = self.s.node.ledger.log.head().size
+            end = min(request.end or size, size)
+            if request.start > end:
+                raise InputError(f"start: {request.start} is beyond the log's size {size}")
+        except ArrearsError as e:
+            await abort(context, e)
+        pos = request.start
+        storage = self.s.node.storage
+        while pos < end:
+            leaves = await self.s.run(storage.read_leaves, pos, min(end, pos + 1000))
+            yield spb.Entries(
+                entries=[spb.Entry(index=pos + i, leaf=x) for i, x in enumerate(leaves)]
+            )
+            pos += len(leaves)
+
+
+def add_services(server: grpc.aio.Server, s: Services) -> list[str]:
+    """Register every service; returns their full names (for health and reflection)."""
+    sgrpc.add_SubmissionsServicer_to_server(SubmissionsServicer(s), server)  # type: ignore[no-untyped-call]
+    sgrpc.add_MembershipServicer_to_server(MembershipServicer(s), server)  # type: ignore[no-untyped-call]
+    sgrpc.add_PseudonymsServicer_to_server(PseudonymsServicer(s), server)  # type: ignore[no-untyped-call]
+    sgrpc.add_LookupServicer_to_server(LookupServicer(s), server)  # type: ignore[no-untyped-call]
+    sgrpc.add_WatchServicer_to_server(WatchServicer(s), server)  # type: ignore[no-untyped-call]
+    sgrpc.add_LogServicer_to_server(LogServicer(s), server)  # type: ignore[no-untyped-call]
+    return [
+        spb.DESCRIPTOR.services_by_name[n].full_name
+        for n in ("Submissions", "Membership", "Pseudonyms", "Lookup", "Watch", "Log")
+    ]

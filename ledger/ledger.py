@@ -70,6 +70,10 @@ class ProjectionStorage(LogStorage, Protocol):
 
     def load_submissions(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]: ...
 
+    def commitment_owners(self, commitments: Sequence[bytes]) -> dict[bytes, RecordRef]:
+        """The records whose reports carry these subject commitments."""
+        ...
+
     def records_for_pseudonym(self, pseudonym: bytes) -> list[tuple[RecordState, bytes]]:
         """Every record whose subject opening has this pseudonym, with its salt."""
         ...
@@ -105,10 +109,12 @@ class _BatchView:
         registry: MemoryState,
         records: dict[RecordRef, RecordState],
         submissions: dict[tuple[str, str], int],
+        commitments: dict[bytes, RecordRef],
     ) -> None:
         self.registry = registry
         self.records = records
         self.submissions = submissions
+        self.commitments = commitments
 
     def member(self, member_id: str) -> Member | None:
         return self.registry.members.get(member_id)
@@ -121,6 +127,12 @@ class _BatchView:
 
     def submission(self, member_id: str, submission_id: str) -> int | None:
         return self.submissions.get((member_id, submission_id))
+
+    def commitment_owner(self, commitment: bytes) -> RecordRef | None:
+        return self.commitments.get(commitment)
+
+    def member_keys(self, member_id: str) -> list[MemberKey]:
+        return self.registry.member_keys(member_id)
 
 
 _RECORD_EVENTS = frozenset(
@@ -220,9 +232,17 @@ class Ledger:
     def sequence(self, items: Sequence[Any], first_index: int, now_us: int) -> Sequenced:
         refs = sorted({r for it in items for r in record_refs(it.submission)}, key=str)
         subs = sorted({(it.submission.member_id, it.submission.submission_id) for it in items})
+        commitments = [
+            it.submission.record_reported.subject_commitment
+            for it in items
+            if it.submission.WhichOneof("event") == "record_reported"
+        ]
         view = Overlay(
             _BatchView(
-                self.registry, self.storage.load_records(refs), self.storage.load_submissions(subs)
+                self.registry,
+                self.storage.load_records(refs),
+                self.storage.load_submissions(subs),
+                self.storage.commitment_owners(commitments),
             )
         )
         entries: list[Entry] = []
@@ -238,11 +258,11 @@ class Ledger:
         self, view: Overlay, it: _Item, index: int, now_us: int, entries: list[Entry]
     ) -> int | Replay:
         sub, env = it.submission, it.envelope
+        if index > 0:  # first: a retry is answered only to a key of the member it names
+            authorise_key(view, env.key_id, sub.member_id, index)
         prior = view.submission(sub.member_id, sub.submission_id)
         if prior is not None:
             return self._replay(prior, env, entries, index - len(entries))
-        if index > 0:
-            authorise_key(view, env.key_id, sub.member_id, index)
         ch = apply(view, sub, Context(index, now_us, self.rules), genesis_key=it.public_key)
         if it.opening is not None:
             ch.openings[sub.record_reported.subject_commitment] = (

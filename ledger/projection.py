@@ -109,4 +109,11 @@ def compare(live: MemoryState, rebuilt: MemoryState) -> Differences:
 
 
 def check_projection(storage: ProjectionStorage, *, rules: Rules = DEFAULT_RULES) -> Differences:
-    return compare(storage.load_projection(), rebuild(storage, rules=rules))
+    """Every difference between the live projection and the ledger, and every live record
+    whose subject opening is gone (it would silently drop out of its subject's lookups)."""
+    rebuilt = rebuild(storage, rules=rules)
+    out = compare(storage.load_projection(), rebuilt)
+    for ref, rec in sorted(rebuilt.records.items(), key=lambda kv: str(kv[0])):
+        if not rec.erased and rec.subject_commitment not in rebuilt.openings:
+            out.items.append(f"openings: record {ref!r} has no subject opening")
+    return out

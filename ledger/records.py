@@ -28,7 +28,7 @@ from arrears.v1 import events_pb2 as pb
 
 MAX_ID_LENGTH = 128
 COMMITMENT_SIZE = 32
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 
 
@@ -69,6 +69,11 @@ class Rules:
     retention_years: int = 5  # negative data is served this long after the default ends
     dispute_deadline_days: int = 20  # a dispute must be answered within this many days
     min_notice_days: int = 0  # the borrower must be notified at least this long before
+    utc_offset_minutes: int = 480  # the consortium's legal day (China Standard Time, UTC+8)
+
+    def day(self, unix_us: int) -> date:
+        """The calendar day, in the consortium's time zone, of an instant."""
+        return datetime.fromtimestamp(unix_us / 1e6 + self.utc_offset_minutes * 60, UTC).date()
 
 
 DEFAULT_RULES = Rules()
@@ -173,6 +178,14 @@ class StateView(Protocol):
 
     def submission(self, member_id: str, submission_id: str) -> int | None: ...
 
+    def commitment_owner(self, commitment: bytes) -> RecordRef | None:
+        """The record whose report carries this subject commitment, if any."""
+        ...
+
+    def member_keys(self, member_id: str) -> list[MemberKey]:
+        """Every key ever registered for a member."""
+        ...
+
 
 @dataclass
 class Changes:
@@ -223,6 +236,17 @@ class Overlay:
         s = self.changes.submissions.get((member_id, submission_id))
         return s if s is not None else self.base.submission(member_id, submission_id)
 
+    def commitment_owner(self, commitment: bytes) -> RecordRef | None:
+        for r in self.changes.records.values():
+            if r.subject_commitment == commitment:
+                return r.ref
+        return self.base.commitment_owner(commitment)
+
+    def member_keys(self, member_id: str) -> list[MemberKey]:
+        keys = {k.key_id: k for k in self.base.member_keys(member_id)}
+        keys.update((k.key_id, k) for k in self.changes.keys.values() if k.member_id == member_id)
+        return list(keys.values())
+
 
 @dataclass
 class MemoryState:
@@ -235,6 +259,7 @@ class MemoryState:
     submissions: dict[tuple[str, str], int] = field(default_factory=dict)
     openings: dict[bytes, tuple[bytes, bytes]] = field(default_factory=dict)
     inquiries: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
+    commitments: dict[bytes, RecordRef] = field(default_factory=dict, compare=False)
 
     def member(self, member_id: str) -> Member | None:
         return self.members.get(member_id)
@@ -248,10 +273,18 @@ class MemoryState:
     def submission(self, member_id: str, submission_id: str) -> int | None:
         return self.submissions.get((member_id, submission_id))
 
+    def commitment_owner(self, commitment: bytes) -> RecordRef | None:
+        return self.commitments.get(commitment)
+
+    def member_keys(self, member_id: str) -> list[MemberKey]:
+        return [k for k in self.keys.values() if k.member_id == member_id]
+
     def apply_changes(self, changes: Changes) -> None:
         self.members.update(changes.members)
         self.keys.update(changes.keys)
         self.records.update(changes.records)
+        for r in changes.records.values():
+            self.commitments[r.subject_commitment] = r.ref
         self.submissions.update(changes.submissions)
         self.openings.update(changes.openings)
         for c in changes.erased:
@@ -265,7 +298,7 @@ class MemoryState:
 def check_id(name: str, value: str) -> str:
     if not value:
         raise InputError(f"{name}: required")
-    if len(value) > MAX_ID_LENGTH or not _ID_RE.match(value):
+    if len(value) > MAX_ID_LENGTH or not _ID_RE.fullmatch(value):
         raise InputError(
             f"{name}: at most {MAX_ID_LENGTH} characters of letters, digits and . _ : / -"
         )
@@ -342,7 +375,7 @@ class Context:
 
     @property
     def today(self) -> date:
-        return datetime.fromtimestamp(self.integrated_at_us / 1e6, UTC).date()
+        return self.rules.day(self.integrated_at_us)
 
 
 def decode_submission(payload: bytes) -> pb.Submission:
@@ -351,10 +384,14 @@ def decode_submission(payload: bytes) -> pb.Submission:
         sub.ParseFromString(payload)
     except Exception:
         raise InputError("envelope.payload: not a serialised arrears.v1.Submission") from None
+    # One payload, one meaning: unknown fields or non-canonical encodings are refused so that
+    # every verifier decodes the same bytes to the same event. Protobuf keeps unknown fields
+    # and writes them back out, so they are dropped before the comparison.
+    sub.DiscardUnknownFields()
     if sub.SerializeToString(deterministic=True) != payload:
-        # One payload, one meaning: unknown fields or non-canonical encodings are refused so
-        # that every verifier decodes the same bytes to the same event.
-        raise InputError("envelope.payload: not in canonical (deterministic) encoding")
+        raise InputError(
+            "envelope.payload: not in canonical (deterministic) encoding, or unknown fields"
+        )
     if sub.WhichOneof("event") is None:
         raise InputError("submission.event: required")
     return sub
@@ -440,7 +477,7 @@ def apply(
 
 def _genesis(sub: pb.Submission, ctx: Context, ch: Changes, public_key: bytes) -> None:
     if ctx.index != 0 or sub.WhichOneof("event") != "member_admitted":
-        raise RuleViolation("genesis", "the first entry must admit the operator")
+        raise RuleViolation("genesis", "submission.event: the first entry must admit the operator")
     ev = sub.member_admitted
     if ev.member_id != sub.member_id:
         raise RuleViolation(
@@ -451,7 +488,9 @@ def _genesis(sub: pb.Submission, ctx: Context, ch: Changes, public_key: bytes) -
             "genesis", "member_admitted.roles: the first member must be the operator"
         )
     if public_key not in ev.public_keys:
-        raise RuleViolation("genesis", "the genesis entry must be signed by a key it registers")
+        raise RuleViolation(
+            "genesis", "envelope.key_id: the genesis entry must be signed by a key it registers"
+        )
     _admit(ev, ctx, ch)
 
 
@@ -560,6 +599,13 @@ def _record_reported(
         )
     if len(ev.subject_commitment) != COMMITMENT_SIZE:
         raise InputError(f"record_reported.subject_commitment: must be {COMMITMENT_SIZE} bytes")
+    if view.commitment_owner(ev.subject_commitment) is not None:
+        # Each report takes a fresh salt; a reused commitment would let one record's erasure
+        # unlink another's.
+        raise AlreadyExists(
+            "commitment_reused",
+            "record_reported.subject_commitment: already used by another record; use a fresh salt",
+        )
     _check_enum("record_reported.subject_kind", ev.subject_kind, pb.SubjectKind)
     _check_enum("record_reported.loan_type", ev.loan_type, pb.LoanType)
     _check_enum("record_reported.collection_stage", ev.collection_stage, pb.CollectionStage)
@@ -613,6 +659,8 @@ def _updated_fields(name: str, rec: RecordState, ev: pb.RecordUpdated) -> Record
         changes["outstanding_minor"] = check_money(
             f"{name}.outstanding", ev.outstanding, currency=rec.currency
         )
+    if ev.HasField("as_of"):
+        to_date(f"{name}.as_of", ev.as_of, required=False)
     if ev.collection_stage:
         changes["collection_stage"] = _check_enum(
             f"{name}.collection_stage", ev.collection_stage, pb.CollectionStage
@@ -811,6 +859,12 @@ class _RecordOnly:
     def submission(self, member_id: str, submission_id: str) -> int | None:
         return None
 
+    def commitment_owner(self, commitment: bytes) -> RecordRef | None:
+        return None
+
+    def member_keys(self, member_id: str) -> list[MemberKey]:
+        return []
+
 
 def fold_record(
     entries: Iterable[tuple[int, int, pb.Submission]], rules: Rules = DEFAULT_RULES
@@ -855,10 +909,19 @@ def retention_ended(rec: RecordState, as_of: date, rules: Rules) -> bool:
 
 
 def served(rec: RecordState, as_of: date, rules: Rules) -> bool:
-    """Is the record shown to queriers on ``as_of``?"""
+    """Is the record shown to queriers on ``as_of``? (Not before it was reported.)"""
     if rec.erased or rec.suppressed or rec.status is Status.WITHDRAWN:
         return False
+    if rec.reported_on > as_of:
+        return False
     return not retention_ended(rec, as_of, rules)
+
+
+def _status_on(rec: RecordState, as_of: date) -> Status:
+    """The status as it was on ``as_of``: a settlement after that day had not happened yet."""
+    if rec.status is Status.SETTLED and rec.settled_on is not None and rec.settled_on > as_of:
+        return Status.ACTIVE
+    return rec.status
 
 
 def dispute_overdue(d: Dispute, as_of: date, rules: Rules) -> bool:
@@ -893,16 +956,17 @@ def summarise(records: Iterable[RecordState], as_of: date, rules: Rules = DEFAUL
     shown = [r for r in records if served(r, as_of, rules)]
     since = {n: months_before(as_of, n) for n in (12, 24, 60)}
     outstanding: dict[str, int] = {}
+    status = {r.ref: _status_on(r, as_of) for r in shown}
     for r in shown:
-        if r.status is Status.ACTIVE:
+        if status[r.ref] is Status.ACTIVE:
             outstanding[r.currency] = outstanding.get(r.currency, 0) + r.outstanding_minor
     return Summary(
         as_of=as_of,
         defaults_12m=sum(1 for r in shown if r.first_missed_payment > since[12]),
         defaults_24m=sum(1 for r in shown if r.first_missed_payment > since[24]),
         defaults_60m=sum(1 for r in shown if r.first_missed_payment > since[60]),
-        active=sum(1 for r in shown if r.status is Status.ACTIVE),
-        settled=sum(1 for r in shown if r.status is Status.SETTLED),
+        active=sum(1 for r in shown if status[r.ref] is Status.ACTIVE),
+        settled=sum(1 for r in shown if status[r.ref] is Status.SETTLED),
         worst_dpd_bucket=max((r.dpd_bucket for r in shown), default=0),
         outstanding=outstanding,
         open_dispute=any(r.open_dispute is not None for r in shown),

@@ -9,9 +9,11 @@ log. The schema is created and upgraded only by the Alembic migrations.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterator, Sequence
+from dataclasses import replace
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -33,6 +35,7 @@ from arrears.ledger.records import (
     MemoryState,
     RecordRef,
     RecordState,
+    Status,
     member_from_json,
     member_to_json,
     record_from_json,
@@ -42,6 +45,7 @@ from arrears.ledger.storage import EMPTY_HEAD, Batch, Head
 from arrears.ledger.tiles import FULL_TILE_BYTES, TileId
 
 T = TypeVar("T")
+log = logging.getLogger("arrears.ledger.sql")
 
 
 def _chunks(items: list[T], n: int) -> Iterator[list[T]]:
@@ -99,6 +103,7 @@ def create_engine(url: str, *, synchronous: str = "FULL", **kwargs: Any) -> Engi
             cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA secure_delete=ON")  # erased openings are overwritten, not left
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -272,6 +277,21 @@ class SqlStorage:
             raise
         except Exception as e:  # SQLAlchemy's and the driver's own (COPY) errors alike
             raise StorageError(f"commit of batch at {batch.from_size} failed: {e}") from e
+        if batch.changes is not None and batch.changes.erased:
+            self._purge_erased()
+
+    def _purge_erased(self) -> None:
+        """Make erased openings unrecoverable from the files too: SQLite copies pages into the
+        WAL (checkpoint and truncate it); PostgreSQL keeps dead tuples until VACUUM."""
+        try:
+            if self._is_pg:
+                with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                    c.exec_driver_sql("VACUUM subject_openings")
+            else:
+                with self.engine.connect() as c:
+                    c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        except Exception:
+            log.warning("could not purge erased openings from the database files", exc_info=True)
 
     def _move_head(self, conn: Connection, batch: Batch) -> None:
         h = self._t.head
@@ -426,6 +446,18 @@ class SqlStorage:
                     out[rec.ref] = rec
         return out
 
+    def commitment_owners(self, commitments: Sequence[bytes]) -> dict[bytes, RecordRef]:
+        rt = schema.records
+        out: dict[bytes, RecordRef] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(commitments)), 500):
+                q = sa.select(rt.c.subject_commitment, rt.c.member_id, rt.c.record_id).where(
+                    rt.c.subject_commitment.in_(chunk)
+                )
+                for c, m, r in conn.execute(q):
+                    out[bytes(c)] = RecordRef(m, r)
+        return out
+
     def load_submissions(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
         st = schema.submissions
         out: dict[tuple[str, str], int] = {}
@@ -524,8 +556,22 @@ class SqlStorage:
         members, keys = self.load_registry()
         out = MemoryState(members=members, keys=keys)
         with self.engine.connect() as conn:
-            for (state,) in conn.execute(sa.select(schema.records.c.state)):
+            rt = schema.records
+            q = sa.select(
+                rt.c.member_id, rt.c.record_id, rt.c.subject_commitment, rt.c.status, rt.c.state
+            )
+            for m, r, c, status, state in conn.execute(q):
                 rec = record_from_json(state)
+                # Lookups use the columns: if they disagree with the state, show what lookups see.
+                if (m, r, bytes(c), status) != (
+                    rec.ref.member_id,
+                    rec.ref.record_id,
+                    rec.subject_commitment,
+                    rec.status.value,
+                ):
+                    rec = replace(
+                        rec, ref=RecordRef(m, r), subject_commitment=bytes(c), status=Status(status)
+                    )
                 out.records[rec.ref] = rec
             st = schema.submissions
             for m, s, i in conn.execute(sa.select(st.c.member_id, st.c.submission_id, st.c.idx)):

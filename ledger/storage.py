@@ -133,6 +133,10 @@ class MemoryStorage:
         subs = self.state.submissions
         return {k: subs[k] for k in keys if k in subs}
 
+    def commitment_owners(self, commitments: Sequence[bytes]) -> dict[bytes, RecordRef]:
+        owners = self.state.commitments
+        return {c: owners[c] for c in commitments if c in owners}
+
     def records_for_pseudonym(self, pseudonym: bytes) -> list[tuple[RecordState, bytes]]:
         """Every record whose subject opening has this pseudonym, with its salt."""
         salts = {c: salt for c, (p, salt) in self.state.openings.items() if p == pseudonym}

@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -203,7 +203,7 @@ class Node:
     # --- time --------------------------------------------------------------------------
 
     def today(self) -> date:
-        return datetime.fromtimestamp(self.clock() / 1e6, UTC).date()
+        return self.rules.day(self.clock())
 
     # --- submissions -------------------------------------------------------------------
 

@@ -1,0 +1,600 @@
+"""The SDK lenders embed: ``AsyncClient`` (asyncio) and ``Client`` (blocking, same methods).
+
+Every identifier is validated and blinded here and never sent; every answer is verified
+before it is returned (checkpoint signature, consistency with the last trusted checkpoint,
+inclusion of every entry, the subject commitment opening with our own pseudonym); every
+refusal arrives as a typed ``RpcError``, every failed check as a ``VerificationError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import Message
+
+from arrears.client.errors import RpcError, from_code, from_grpc
+from arrears.client.trust import ProofNeeded, Trust
+from arrears.client.verify import CheckResult, Receipt, verify_check, verify_entry, verify_receipt
+from arrears.ledger import events as ev
+from arrears.ledger.checkpoint import Checkpoint
+from arrears.ledger.envelope import Envelope, MemberSigner
+from arrears.ledger.errors import InputError, VerificationError
+from arrears.ledger.identifiers import SubjectId, SubjectKind, parse_subject
+from arrears.ledger.oprf import Mode, finalize_batch
+from arrears.ledger.oprf import blind as oprf_blind
+from arrears.ledger.pseudonym import Pseudonym, derive_pseudonym, new_salt, subject_commitment
+from arrears.ledger.records import DEFAULT_RULES, RecordRef, Rules
+from arrears.v1 import events_pb2 as pb
+from arrears.v1 import service_pb2 as spb
+from arrears.v1 import service_pb2_grpc as sgrpc
+
+T = TypeVar("T")
+Subject = SubjectId | str
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A member's credentials: its TLS client certificate and, to submit, its signing key."""
+
+    member_id: str
+    tls_cert: bytes
+    tls_key: bytes
+    ca_cert: bytes
+    signer: MemberSigner | None = None
+
+    @classmethod
+    def from_files(
+        cls, member_id: str, cert: Path, key: Path, ca: Path, signing_key: Path | None = None
+    ) -> Identity:
+        from arrears.server.pki import load_ed25519
+
+        signer = MemberSigner(load_ed25519(signing_key)) if signing_key else None
+        return cls(member_id, cert.read_bytes(), key.read_bytes(), ca.read_bytes(), signer)
+
+    @classmethod
+    def from_dev_pki(cls, root: Path, member_id: str) -> Identity:
+        """The identity ``arrears dev-pki`` made for ``member_id`` under ``root``."""
+        d = root / "members" / member_id
+        if not d.is_dir():
+            raise InputError(f"member_id: no credentials for {member_id!r} under {root}")
+        return cls.from_files(
+            member_id, d / "tls.pem", d / "tls-key.pem", root / "ca.pem", d / "signing-key.pem"
+        )
+
+
+@dataclass(frozen=True)
+class Alert:
+    """Another member reported, updated or settled a record about a watched borrower."""
+
+    cursor: int
+    pseudonym: bytes
+    relationship_reference: str
+    record: RecordRef
+    event: str
+    index: int
+    checkpoint: Checkpoint
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    client_ref: str
+    receipt: Receipt | None
+    error: RpcError | None
+
+
+def _subject(s: Subject, kind: str | SubjectKind) -> SubjectId:
+    return s if isinstance(s, SubjectId) else parse_subject(kind, s)
+
+
+class AsyncClient:
+    """An arrears client on asyncio. Use ``async with AsyncClient(...) as c``."""
+
+    def __init__(
+        self,
+        target: str,
+        identity: Identity,
+        trust: Trust,
+        *,
+        rules: Rules = DEFAULT_RULES,
+        timeout: float = 30.0,
+        server_name: str | None = "localhost",
+        oprf_public_key: bytes | None = None,
+        max_message_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.identity = identity
+        self.trust = trust
+        self.rules = rules
+        self.timeout = timeout
+        self.origin = trust.origin
+        creds = grpc.ssl_channel_credentials(identity.ca_cert, identity.tls_key, identity.tls_cert)
+        options: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ]
+        if server_name:
+            options.append(("grpc.ssl_target_name_override", server_name))
+        self.channel = grpc.aio.secure_channel(target, creds, options=options)
+        self._submissions = sgrpc.SubmissionsStub(self.channel)  # type: ignore[no-untyped-call]
+        self._membership = sgrpc.MembershipStub(self.channel)  # type: ignore[no-untyped-call]
+        self._pseudonyms = sgrpc.PseudonymsStub(self.channel)  # type: ignore[no-untyped-call]
+        self._lookup = sgrpc.LookupStub(self.channel)  # type: ignore[no-untyped-call]
+        self._watch = sgrpc.WatchStub(self.channel)  # type: ignore[no-untyped-call]
+        self._log = sgrpc.LogStub(self.channel)  # type: ignore[no-untyped-call]
+        self._oprf_key = oprf_public_key
+        self._oprf_epoch = 0
+        self._cache: OrderedDict[bytes, bytes] = OrderedDict()
+        self.member = (
+            ev.Member(identity.member_id, identity.signer, self.origin) if identity.signer else None
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    async def _call(self, method: Callable[..., Awaitable[T]], request: Message) -> T:
+        try:
+            return await method(request, timeout=self.timeout)
+        except grpc.RpcError as e:
+            raise from_grpc(e) from None
+
+    # --- pseudonyms ----------------------------------------------------------------------
+
+    async def oprf_key(self) -> tuple[int, bytes]:
+        """The server's OPRF key (epoch, public key); pinned on first use if not given."""
+        if not self._oprf_epoch:
+            key: spb.OprfKey = await self._call(self._pseudonyms.GetKey, spb.OprfKeyRequest())
+            if self._oprf_key is not None and key.public_key != self._oprf_key:
+                raise VerificationError("oprf: the server's key is not the pinned one")
+            self._oprf_key, self._oprf_epoch = key.public_key, key.epoch
+        assert self._oprf_key is not None
+        return self._oprf_epoch, self._oprf_key
+
+    async def pseudonyms(
+        self, subjects: Sequence[Subject], *, kind: str | SubjectKind = SubjectKind.RESIDENT_ID
+    ) -> list[bytes]:
+        """Pseudonyms of subjects, by verifiable oblivious evaluation (the server never sees
+        an identifier; its proof shows it used its published key)."""
+        ids = [_subject(s, kind) for s in subjects]
+        inputs = [s.oprf_input() for s in ids]
+        missing = list(dict.fromkeys(i for i in inputs if i not in self._cache))
+        epoch, public_key = await self.oprf_key()
+        for start in range(0, len(missing), 1000):
+            chunk = missing[start : start + 1000]
+            blinds, blinded = zip(*(oprf_blind(i, Mode.VOPRF) for i in chunk), strict=True)
+            answer: spb.EvaluateResponse = await self._call(
+                self._pseudonyms.Evaluate, spb.EvaluateRequest(blinded_elements=list(blinded))
+            )
+            if answer.epoch != epoch:
+                raise VerificationError(f"oprf: answer from epoch {answer.epoch}, not {epoch}")
+            outputs = finalize_batch(
+                list(chunk), list(blinds), list(blinded), list(answer.evaluated_elements),
+                answer.proof, public_key,
+            )
+            for i, out in zip(chunk, outputs, strict=True):
+                self._cache[i] = derive_pseudonym(out, epoch).to_bytes()
+                if len(self._cache) > 100_000:
+                    self._cache.popitem(last=False)
+        return [self._cache[i] for i in inputs]
+
+    async def pseudonym(self, subject: Subject, *, kind: str | SubjectKind = SubjectKind.RESIDENT_ID) -> bytes:
+        return (await self.pseudonyms([subject], kind=kind))[0]
+
+    # --- checkpoints ---------------------------------------------------------------------
+
+    async def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        p: spb.ConsistencyProof = await self._call(
+            self._log.GetConsistencyProof, spb.ConsistencyProofRequest(from_size=size1, to_size=size2)
+        )
+        return list(p.hashes)
+
+    async def accept(self, note: bytes, proof_from: int = -1, proof: Sequence[bytes] = ()) -> Checkpoint:
+        """Verify a checkpoint and make it the trusted one (fetching a consistency proof when
+        the one given does not start at the trusted size)."""
+        for _ in range(3):
+            try:
+                return self.trust.accept(note, proof_from=proof_from, proof=proof)
+            except ProofNeeded as need:
+                proof_from = need.from_size
+                proof = await self.consistency_proof(need.from_size, need.to_size)
+        raise VerificationError("checkpoint: the trusted checkpoint keeps moving")
+
+    async def checkpoint(self) -> Checkpoint:
+        """The log's latest checkpoint, verified and consistent with the last one trusted."""
+        cp: spb.SignedCheckpoint = await self._call(self._log.GetCheckpoint, spb.GetCheckpointRequest())
+        return await self.accept(cp.note)
+
+    # --- lookups -------------------------------------------------------------------------
+
+    async def check(
+        self,
+        subject: Subject,
+        *,
+        purpose: int = pb.PURPOSE_LOAN_ORIGINATION,
+        consent_reference: str,
+        kind: str | SubjectKind = SubjectKind.RESIDENT_ID,
+        as_of: date | None = None,
+    ) -> CheckResult:
+        """Look an applicant up: every record served today, verified, with its summary."""
+        (result,) = await self.check_batch(
+            [subject], purpose=purpose, consent_reference=consent_reference, kind=kind, as_of=as_of
+        )
+        return result
+
+    async def check_batch(
+        self,
+        subjects: Sequence[Subject],
+        *,
+        purpose: int = pb.PURPOSE_LOAN_ORIGINATION,
+        consent_reference: str,
+        kind: str | SubjectKind = SubjectKind.RESIDENT_ID,
+        as_of: date | None = None,
+    ) -> list[CheckResult]:
+        """Pre-screen many subjects in one call each 1,000; results in order."""
+        pseudonyms = await self.pseudonyms(subjects, kind=kind)
+        out: list[CheckResult] = []
+        for start in range(0, len(pseudonyms), 1000):
+            chunk = pseudonyms[start : start + 1000]
+            known = self.trust.size
+            if len(chunk) == 1:
+                one: spb.CheckResponse = await self._call(
+                    self._lookup.Check,
+                    spb.CheckRequest(
+                        pseudonym=chunk[0], purpose=purpose,  # type: ignore[arg-type]
+                        consent_reference=consent_reference, known_tree_size=known,
+                    ),
+                )
+                note, proof, answers = one.checkpoint, one.consistency_proof, [one]
+            else:
+                batch: spb.CheckBatchResponse = await self._call(
+                    self._lookup.CheckBatch,
+                    spb.CheckBatchRequest(
+                        pseudonyms=chunk, purpose=purpose,  # type: ignore[arg-type]
+                        consent_reference=consent_reference, known_tree_size=known,
+                    ),
+                )
+                note, proof, answers = batch.checkpoint, batch.consistency_proof, list(batch.results)
+            cp = await self.accept(note, known, proof)
+            if len(answers) != len(chunk):
+                raise VerificationError(f"check: {len(answers)} answers for {len(chunk)} subjects")
+            out += [
+                verify_check(a, p, cp, rules=self.rules, as_of=as_of)
+                for a, p in zip(answers, chunk, strict=True)
+            ]
+        return out
+
+    # --- submissions ---------------------------------------------------------------------
+
+    def _signer(self) -> ev.Member:
+        if self.member is None:
+            raise InputError("identity: no signing key, so this client cannot submit")
+        return self.member
+
+    async def _receipt(self, r: spb.Receipt, payload: bytes | None) -> Receipt:
+        cp = await self.accept(r.checkpoint)
+        return verify_receipt(r, cp, payload)
+
+    async def submit_envelope(
+        self, envelope: Envelope, opening: spb.SubjectOpening | None = None, *, admin: str = ""
+    ) -> Receipt:
+        req = spb.SubmitRequest(
+            envelope=pb.SignedEnvelope(
+                key_id=envelope.key_id, payload=envelope.payload, signature=envelope.signature
+            )
+        )
+        if opening is not None:
+            req.opening.CopyFrom(opening)
+        method = getattr(self._membership, admin) if admin else self._submissions.Submit
+        r: spb.Receipt = await self._call(method, req)
+        return await self._receipt(r, envelope.payload)
+
+    async def submit(self, event: Message, *, submission_id: str | None = None) -> Receipt:
+        """Sign and submit one record event (update, settlement, dispute...)."""
+        return await self.submit_envelope(self._signer().sign(event, submission_id=submission_id))
+
+    async def prepare_report(
+        self,
+        subject: Subject,
+        record_id: str,
+        *,
+        kind: str | SubjectKind = SubjectKind.RESIDENT_ID,
+        pseudonym: bytes | None = None,
+        submission_id: str | None = None,
+        **fields: Any,
+    ) -> tuple[Envelope, spb.SubjectOpening]:
+        """A signed report and its subject opening, ready to submit or stream."""
+        p = pseudonym or await self.pseudonym(subject, kind=kind)
+        salt = new_salt()
+        commitment = subject_commitment(salt, Pseudonym.from_bytes(p))
+        if "subject_kind" not in fields:
+            sid = _subject(subject, kind)
+            fields["subject_kind"] = (
+                pb.SUBJECT_KIND_ENTERPRISE
+                if sid.kind is SubjectKind.CREDIT_CODE
+                else pb.SUBJECT_KIND_PERSON
+            )
+        event = ev.record_reported(record_id, commitment, **fields)
+        env = self._signer().sign(event, submission_id=submission_id)
+        return env, spb.SubjectOpening(pseudonym=p, salt=salt)
+
+    async def report(
+        self,
+        subject: Subject,
+        record_id: str,
+        *,
+        kind: str | SubjectKind = SubjectKind.RESIDENT_ID,
+        submission_id: str | None = None,
+        **fields: Any,
+    ) -> Receipt:
+        """Report a default about a subject (the ID is blinded; only a commitment is signed).
+        ``fields`` are those of ``arrears.ledger.events.record_reported``."""
+        env, opening = await self.prepare_report(
+            subject, record_id, kind=kind, submission_id=submission_id, **fields
+        )
+        return await self.submit_envelope(env, opening)
+
+    def ref(self, record_id: str) -> RecordRef:
+        return RecordRef(self.identity.member_id, record_id)
+
+    async def update(self, record_id: str, **fields: Any) -> Receipt:
+        return await self.submit(ev.record_updated(self.ref(record_id), **fields))
+
+    async def settle(self, record_id: str, settled_on: date, **fields: Any) -> Receipt:
+        return await self.submit(ev.record_settled(self.ref(record_id), settled_on, **fields))
+
+    async def withdraw(self, record_id: str, reason: str) -> Receipt:
+        return await self.submit(ev.record_withdrawn(self.ref(record_id), reason))
+
+    async def open_dispute(
+        self, record: RecordRef, dispute_id: str, opened_on: date, reason: str
+    ) -> Receipt:
+        return await self.submit(ev.dispute_opened(record, dispute_id, opened_on, reason))
+
+    async def resolve_dispute(
+        self,
+        record: RecordRef,
+        dispute_id: str,
+        outcome: int,
+        resolved_on: date,
+        explanation: str = "",
+        correction: pb.RecordUpdated | None = None,
+    ) -> Receipt:
+        return await self.submit(
+            ev.dispute_resolved(
+                record, dispute_id, outcome, resolved_on, explanation, correction  # type: ignore[arg-type]
+            )
+        )
+
+    async def submit_stream(
+        self,
+        requests: Iterable[tuple[str, Envelope, spb.SubjectOpening | None]],
+        *,
+        batch: int = 500,
+    ) -> AsyncIterator[StreamResult]:
+        """Bulk upload: stream signed submissions in messages of ``batch``; yields one verified
+        result per request, in order (a refused request does not stop the stream)."""
+        queue = list(requests)
+
+        async def batches() -> AsyncIterator[spb.SubmitBatch]:
+            for start in range(0, len(queue), batch):
+                msg = spb.SubmitBatch()
+                for ref, env, opening in queue[start : start + batch]:
+                    r = msg.requests.add(client_ref=ref)
+                    r.envelope.key_id, r.envelope.payload = env.key_id, env.payload
+                    r.envelope.signature = env.signature
+                    if opening is not None:
+                        r.opening.CopyFrom(opening)
+                yield msg
+
+        payloads = {ref: env.payload for ref, env, _ in queue}
+        call = self._submissions.SubmitStream(batches())
+        try:
+            async for results in call:
+                for res in results.results:
+                    if res.HasField("receipt"):
+                        receipt = await self._receipt(res.receipt, payloads.get(res.client_ref))
+                        yield StreamResult(res.client_ref, receipt, None)
+                    else:
+                        err = from_code(res.error_code, res.error_message, res.error_rule)
+                        yield StreamResult(res.client_ref, None, err)
+        except grpc.RpcError as e:
+            raise from_grpc(e) from None
+
+    # --- membership (operator) -----------------------------------------------------------
+
+    async def admin(self, event: Message) -> Receipt:
+        """Submit a membership event (admit, suspend, reinstate, add/revoke key)."""
+        rpc = {
+            "arrears.v1.MemberAdmitted": "AdmitMember",
+            "arrears.v1.MemberSuspended": "SuspendMember",
+            "arrears.v1.MemberReinstated": "ReinstateMember",
+            "arrears.v1.KeyAdded": "AddKey",
+            "arrears.v1.KeyRevoked": "RevokeKey",
+        }.get(event.DESCRIPTOR.full_name)
+        if rpc is None:
+            raise InputError(f"event: {event.DESCRIPTOR.full_name} is not a membership event")
+        return await self.submit_envelope(self._signer().sign(event), admin=rpc)
+
+    async def members(self) -> spb.ListMembersResponse:
+        r: spb.ListMembersResponse = await self._call(
+            self._membership.ListMembers, spb.ListMembersRequest()
+        )
+        return r
+
+    # --- watching ------------------------------------------------------------------------
+
+    async def register(
+        self,
+        borrowers: Sequence[tuple[Subject, str]],
+        *,
+        kind: str | SubjectKind = SubjectKind.RESIDENT_ID,
+    ) -> int:
+        """Watch existing borrowers: (subject, your loan reference) pairs."""
+        ps = await self.pseudonyms([s for s, _ in borrowers], kind=kind)
+        req = spb.RegisterRequest(
+            registrations=[
+                spb.WatchRegistration(pseudonym=p, relationship_reference=ref)
+                for p, (_, ref) in zip(ps, borrowers, strict=True)
+            ]
+        )
+        r: spb.RegisterResponse = await self._call(self._watch.Register, req)
+        return r.registered
+
+    async def watch(self, cursor: int = 0) -> AsyncIterator[Alert]:
+        """Verified alerts, resuming after ``cursor`` (0: from now)."""
+        call = self._watch.Stream(spb.WatchRequest(cursor=cursor))
+        try:
+            async for a in call:
+                cp = await self.accept(a.checkpoint)
+                verify_entry(a.entry.index, a.entry.leaf, a.entry.inclusion_proof, cp)
+                yield Alert(
+                    a.cursor,
+                    a.pseudonym,
+                    a.relationship_reference,
+                    RecordRef(a.record.member_id, a.record.record_id),
+                    a.event,
+                    a.entry.index,
+                    cp,
+                )
+        except grpc.RpcError as e:
+            raise from_grpc(e) from None
+
+    # --- the log -------------------------------------------------------------------------
+
+    async def inclusion_proof(self, index: int, tree_size: int = 0) -> spb.InclusionProof:
+        p: spb.InclusionProof = await self._call(
+            self._log.GetInclusionProof, spb.InclusionProofRequest(index=index, tree_size=tree_size)
+        )
+        return p
+
+    async def entries(self, start: int = 0, end: int = 0) -> AsyncIterator[tuple[int, bytes]]:
+        """The raw ledger (regulators only)."""
+        try:
+            async for msg in self._log.GetEntries(spb.GetEntriesRequest(start=start, end=end)):
+                for e in msg.entries:
+                    yield e.index, e.leaf
+        except grpc.RpcError as e:
+            raise from_grpc(e) from None
+
+
+class Client:
+    """The blocking client: an ``AsyncClient`` on a private event loop thread."""
+
+    def __init__(self, target: str, identity: Identity, trust: Trust, **kwargs: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="arrears-client")
+        self._thread.start()
+
+        async def make() -> AsyncClient:
+            return AsyncClient(target, identity, trust, **kwargs)
+
+        self.aio = self._run(make())
+
+    def _run(self, coro: Awaitable[T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
+
+    def _iter(self, agen: AsyncIterator[T]) -> Iterator[T]:
+        while True:
+            try:
+                yield self._run(agen.__anext__())
+            except StopAsyncIteration:
+                return
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._loop.is_running():
+            self._run(self.aio.close())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+
+    @property
+    def trust(self) -> Trust:
+        return self.aio.trust
+
+    def pseudonyms(self, subjects: Sequence[Subject], **kw: Any) -> list[bytes]:
+        return self._run(self.aio.pseudonyms(subjects, **kw))
+
+    def pseudonym(self, subject: Subject, **kw: Any) -> bytes:
+        return self._run(self.aio.pseudonym(subject, **kw))
+
+    def checkpoint(self) -> Checkpoint:
+        return self._run(self.aio.checkpoint())
+
+    def check(self, subject: Subject, **kw: Any) -> CheckResult:
+        return self._run(self.aio.check(subject, **kw))
+
+    def check_batch(self, subjects: Sequence[Subject], **kw: Any) -> list[CheckResult]:
+        return self._run(self.aio.check_batch(subjects, **kw))
+
+    def submit(self, event: Message, **kw: Any) -> Receipt:
+        return self._run(self.aio.submit(event, **kw))
+
+    def submit_envelope(self, envelope: Envelope, opening: spb.SubjectOpening | None = None) -> Receipt:
+        return self._run(self.aio.submit_envelope(envelope, opening))
+
+    def prepare_report(self, subject: Subject, record_id: str, **kw: Any) -> tuple[Envelope, spb.SubjectOpening]:
+        return self._run(self.aio.prepare_report(subject, record_id, **kw))
+
+    def report(self, subject: Subject, record_id: str, **kw: Any) -> Receipt:
+        return self._run(self.aio.report(subject, record_id, **kw))
+
+    def ref(self, record_id: str) -> RecordRef:
+        return self.aio.ref(record_id)
+
+    def update(self, record_id: str, **kw: Any) -> Receipt:
+        return self._run(self.aio.update(record_id, **kw))
+
+    def settle(self, record_id: str, settled_on: date, **kw: Any) -> Receipt:
+        return self._run(self.aio.settle(record_id, settled_on, **kw))
+
+    def withdraw(self, record_id: str, reason: str) -> Receipt:
+        return self._run(self.aio.withdraw(record_id, reason))
+
+    def open_dispute(self, record: RecordRef, dispute_id: str, opened_on: date, reason: str) -> Receipt:
+        return self._run(self.aio.open_dispute(record, dispute_id, opened_on, reason))
+
+    def resolve_dispute(self, record: RecordRef, dispute_id: str, outcome: int, resolved_on: date, **kw: Any) -> Receipt:
+        return self._run(self.aio.resolve_dispute(record, dispute_id, outcome, resolved_on, **kw))
+
+    def submit_stream(
+        self, requests: Iterable[tuple[str, Envelope, spb.SubjectOpening | None]], **kw: Any
+    ) -> Iterator[StreamResult]:
+        return self._iter(self.aio.submit_stream(requests, **kw))
+
+    def admin(self, event: Message) -> Receipt:
+        return self._run(self.aio.admin(event))
+
+    def members(self) -> spb.ListMembersResponse:
+        return self._run(self.aio.members())
+
+    def register(self, borrowers: Sequence[tuple[Subject, str]], **kw: Any) -> int:
+        return self._run(self.aio.register(borrowers, **kw))
+
+    def watch(self, cursor: int = 0) -> Iterator[Alert]:
+        return self._iter(self.aio.watch(cursor))
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        return self._run(self.aio.consistency_proof(size1, size2))
+
+    def inclusion_proof(self, index: int, tree_size: int = 0) -> spb.InclusionProof:
+        return self._run(self.aio.inclusion_proof(index, tree_size))
+
+    def entries(self, start: int = 0, end: int = 0) -> Iterator[tuple[int, bytes]]:
+        return self._iter(self.aio.entries(start, end))

@@ -1,0 +1,141 @@
+"""What the SDK trusts: the log's verifier key, and the last checkpoint it verified.
+
+``Trust.accept(note, consistency)`` is the only way a checkpoint becomes trusted: its signature
+must verify under the pinned log key, its origin must be the log's, and it must be consistent
+with the checkpoint trusted before (same root at the same size; a valid consistency proof
+when larger; never smaller). The trusted checkpoint is persisted (atomically) so that a
+restarted client cannot be shown a rolled-back or forked history either.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from arrears.ledger.checkpoint import Checkpoint
+from arrears.ledger.errors import ArrearsError, InconsistentCheckpointError, VerificationError
+from arrears.ledger.merkle import verify_consistency
+from arrears.ledger.note import Verifier, open_note, parse_verifier_key
+
+
+class ProofNeeded(ArrearsError):
+    """The answer's consistency proof starts at another size than the one trusted now (another
+    answer moved it meanwhile): fetch the proof from ``from_size`` to ``to_size`` and retry."""
+
+    def __init__(self, from_size: int, to_size: int) -> None:
+        super().__init__(f"consistency proof needed from {from_size} to {to_size}")
+        self.from_size = from_size
+        self.to_size = to_size
+
+
+@dataclass(frozen=True)
+class Trusted:
+    checkpoint: Checkpoint
+    note: bytes
+
+
+class Trust:
+    """The pinned log key and the last trusted checkpoint (in memory, and on disk if a path
+    is given). Thread-safe."""
+
+    def __init__(
+        self,
+        verifier_key: str,
+        *,
+        state_file: Path | None = None,
+        witnesses: Sequence[Verifier] = (),
+    ) -> None:
+        self.verifier = parse_verifier_key(verifier_key)
+        self.origin = self.verifier.name
+        self.state_file = state_file
+        self.witnesses = list(witnesses)
+        self._lock = threading.Lock()
+        self._trusted: Trusted | None = self._load()
+
+    @property
+    def trusted(self) -> Trusted | None:
+        return self._trusted
+
+    @property
+    def size(self) -> int:
+        return self._trusted.checkpoint.size if self._trusted else 0
+
+    def _load(self) -> Trusted | None:
+        if self.state_file is None or not self.state_file.exists():
+            return None
+        data = json.loads(self.state_file.read_text())
+        note = data["checkpoint"].encode()
+        cp = Checkpoint.parse(open_note(note, [self.verifier]).body)
+        return Trusted(cp, note)
+
+    def _save(self, t: Trusted) -> None:
+        if self.state_file is None:
+            return
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.state_file.parent, prefix=".trust-")
+        with os.fdopen(fd, "w") as f:
+            json.dump({"checkpoint": t.note.decode(), "tree_size": t.checkpoint.size}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.state_file)
+
+    def verify_note(self, note: bytes) -> Checkpoint:
+        """The checkpoint of a note signed by the log (no consistency check)."""
+        cp = Checkpoint.parse(open_note(note, [self.verifier, *self.witnesses]).body)
+        if cp.origin != self.origin:
+            raise VerificationError(f"checkpoint: origin {cp.origin!r}, expected {self.origin!r}")
+        return cp
+
+    def accept(
+        self,
+        note: bytes,
+        *,
+        proof_from: int = -1,
+        proof: Sequence[bytes] = (),
+        fetch: Callable[[int, int], Sequence[bytes]] | None = None,
+    ) -> Checkpoint:
+        """Verify a checkpoint and move the trusted one forward to it.
+
+        ``proof`` is a consistency proof from size ``proof_from`` (what the caller trusted when
+        it asked); when the trusted size has moved since, ``fetch(old, new)`` gets a fresh one.
+        """
+        cp = self.verify_note(note)
+        with self._lock:
+            old = self._trusted
+            if old is not None:
+                if cp.size < old.checkpoint.size:
+                    if cp.size == 0:
+                        raise InconsistentCheckpointError("checkpoint: the log claims to be empty")
+                    raise InconsistentCheckpointError(
+                        f"checkpoint: size {cp.size} is older than the trusted size "
+                        f"{old.checkpoint.size} (rolled back?)"
+                    )
+                if cp.size == old.checkpoint.size:
+                    if cp.root != old.checkpoint.root:
+                        raise InconsistentCheckpointError(
+                            f"checkpoint: another root at the trusted size {cp.size}: the log "
+                            "shows different histories"
+                        )
+                    return cp
+                if proof_from != old.checkpoint.size:
+                    if fetch is None:
+                        raise ProofNeeded(old.checkpoint.size, cp.size)
+                    proof = fetch(old.checkpoint.size, cp.size)
+                try:
+                    verify_consistency(
+                        old.checkpoint.size, cp.size, old.checkpoint.root, cp.root, list(proof)
+                    )
+                except VerificationError as e:
+                    raise InconsistentCheckpointError(
+                        f"checkpoint: size {cp.size} is not consistent with the trusted size "
+                        f"{old.checkpoint.size}: {e}"
+                    ) from e
+            t = Trusted(cp, note)
+            self._save(t)
+            self._trusted = t
+            return cp

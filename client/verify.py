@@ -1,0 +1,137 @@
+"""Checking what the server says, on the lender's side. Pure: bytes and protobuf in, domain
+objects out, typed errors on any mismatch; no network.
+
+A lookup answer is believed only if every entry of every record is included in the tree of
+the (already trusted) checkpoint, every record's history starts with a report whose subject
+commitment opens with our own pseudonym and the salt served beside it, and the state and
+summary are recomputed here from those entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from arrears.ledger.checkpoint import Checkpoint
+from arrears.ledger.errors import ProofError, VerificationError
+from arrears.ledger.leaf import Leaf
+from arrears.ledger.merkle import leaf_hash, verify_inclusion
+from arrears.ledger.pseudonym import Pseudonym, subject_commitment
+from arrears.ledger.records import (
+    DEFAULT_RULES,
+    RecordRef,
+    RecordState,
+    Rules,
+    Summary,
+    decode_submission,
+    fold_record,
+    served,
+    summarise,
+)
+from arrears.v1 import service_pb2 as spb
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Proof that the ledger took a submission: keep ``tlog_proof`` to show it later."""
+
+    index: int
+    leaf_hash: bytes
+    tree_size: int
+    checkpoint: Checkpoint
+    tlog_proof: str
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A verified lookup of one subject."""
+
+    pseudonym: bytes
+    as_of: date
+    records: tuple[RecordState, ...]
+    summary: Summary
+    checkpoint: Checkpoint
+    inquiry_id: int
+
+
+def verify_entry(index: int, leaf: bytes, proof: Sequence[bytes], cp: Checkpoint) -> Leaf:
+    """The decoded leaf, once it is proven to sit at ``index`` in the checkpoint's tree."""
+    verify_inclusion(index, cp.size, leaf_hash(leaf), proof, cp.root)
+    decoded = Leaf.decode(leaf)
+    if decoded.index != index:
+        raise ProofError(f"entry {index}: the leaf says it is entry {decoded.index}")
+    return decoded
+
+
+def verify_receipt(r: spb.Receipt, cp: Checkpoint, payload: bytes | None = None) -> Receipt:
+    """Check a receipt against its (trusted) checkpoint and, if given, our signed payload."""
+    if r.tree_size != cp.size:
+        raise ProofError(f"receipt: tree_size {r.tree_size}, checkpoint size {cp.size}")
+    if r.leaf_hash != leaf_hash(r.leaf):
+        raise ProofError("receipt: leaf_hash is not the hash of the leaf")
+    leaf = verify_entry(r.index, r.leaf, r.inclusion_proof, cp)
+    if payload is not None and leaf.payload != payload:
+        raise VerificationError("receipt: the entry holds another payload than the one we signed")
+    return Receipt(r.index, r.leaf_hash, r.tree_size, cp, r.tlog_proof, r.replayed)
+
+
+def verify_record(
+    ev: spb.RecordEvidence, pseudonym: bytes, cp: Checkpoint, rules: Rules
+) -> RecordState:
+    """One record of a lookup: its entries proven, its subject opened, its state folded."""
+    ref = RecordRef(ev.record.member_id, ev.record.record_id)
+    if not ev.entries:
+        raise VerificationError(f"record {ref}: no entries")
+    history = []
+    last = -1
+    for e in ev.entries:
+        if e.index <= last:
+            raise VerificationError(f"record {ref}: entries out of order at {e.index}")
+        last = e.index
+        leaf = verify_entry(e.index, e.leaf, e.inclusion_proof, cp)
+        history.append((e.index, leaf.integrated_at_us, decode_submission(leaf.payload)))
+    first = history[0][2]
+    if first.WhichOneof("event") != "record_reported":
+        raise VerificationError(f"record {ref}: history does not start with its report")
+    expected = subject_commitment(ev.salt, Pseudonym.from_bytes(pseudonym))
+    if first.record_reported.subject_commitment != expected:
+        raise VerificationError(f"record {ref}: the report is about another subject")
+    state = fold_record(history, rules)
+    if state.ref != ref:
+        raise VerificationError(f"record {ref}: the entries are about {state.ref}")
+    return state
+
+
+def verify_check(
+    answer: spb.CheckResponse,
+    pseudonym: bytes,
+    cp: Checkpoint,
+    *,
+    rules: Rules = DEFAULT_RULES,
+    as_of: date | None = None,
+) -> CheckResult:
+    """A lookup answer, re-derived from its evidence. ``as_of`` defaults to the server's day."""
+    if answer.pseudonym != pseudonym:
+        raise VerificationError("check: the answer is about another pseudonym")
+    if answer.tree_size != cp.size:
+        raise ProofError(f"check: tree_size {answer.tree_size}, checkpoint size {cp.size}")
+    day = as_of or date(answer.as_of.year, answer.as_of.month, answer.as_of.day)
+    records = []
+    seen: set[RecordRef] = set()
+    for ev in answer.records:
+        rec = verify_record(ev, pseudonym, cp, rules)
+        if rec.ref in seen:
+            raise VerificationError(f"check: record {rec.ref} twice")
+        seen.add(rec.ref)
+        if served(rec, day, rules):
+            records.append(rec)
+    return CheckResult(
+        pseudonym,
+        day,
+        tuple(records),
+        summarise(records, day, rules),
+        cp,
+        answer.inquiry_id,
+    )

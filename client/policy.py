@@ -101,7 +101,9 @@ class Policy:
         try:
             return cls([Rule(**r) for r in data["rules"]])
         except (KeyError, TypeError) as e:
-            raise InputError(f"policy: want {{'rules': [{{outcome, metric, op, value}}]}}: {e}") from None
+            raise InputError(
+                f"policy: want {{'rules': [{{outcome, metric, op, value}}]}}: {e}"
+            ) from None
 
     @classmethod
     def from_json(cls, path: Path) -> Policy:
@@ -112,8 +114,12 @@ class Policy:
         """A conservative starting point; every lender should write its own."""
         return cls(
             [
-                Rule("decline", "defaults_12m", ">=", 3, "3 or more defaults in the last 12 months"),
-                Rule("decline", "worst_dpd_bucket", ">=", 4, "a default more than 90 days past due"),
+                Rule(
+                    "decline", "defaults_12m", ">=", 3, "3 or more defaults in the last 12 months"
+                ),
+                Rule(
+                    "decline", "worst_dpd_bucket", ">=", 4, "a default more than 90 days past due"
+                ),
                 Rule("refer", "active", ">=", 1, "an active default"),
                 Rule("refer", "open_dispute", "==", True, "a record is under dispute"),
             ]

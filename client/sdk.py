@@ -142,7 +142,7 @@ class AsyncClient:
         await self.close()
 
     async def close(self) -> None:
-        await self.channel.close()
+        await self.channel.close(None)
 
     async def _call(self, method: Callable[..., Awaitable[T]], request: Message) -> T:
         try:
@@ -180,8 +180,12 @@ class AsyncClient:
             if answer.epoch != epoch:
                 raise VerificationError(f"oprf: answer from epoch {answer.epoch}, not {epoch}")
             outputs = finalize_batch(
-                list(chunk), list(blinds), list(blinded), list(answer.evaluated_elements),
-                answer.proof, public_key,
+                public_key,
+                list(chunk),
+                list(blinds),
+                list(blinded),
+                list(answer.evaluated_elements),
+                answer.proof,
             )
             for i, out in zip(chunk, outputs, strict=True):
                 self._cache[i] = derive_pseudonym(out, epoch).to_bytes()
@@ -189,18 +193,23 @@ class AsyncClient:
                     self._cache.popitem(last=False)
         return [self._cache[i] for i in inputs]
 
-    async def pseudonym(self, subject: Subject, *, kind: str | SubjectKind = SubjectKind.RESIDENT_ID) -> bytes:
+    async def pseudonym(
+        self, subject: Subject, *, kind: str | SubjectKind = SubjectKind.RESIDENT_ID
+    ) -> bytes:
         return (await self.pseudonyms([subject], kind=kind))[0]
 
     # --- checkpoints ---------------------------------------------------------------------
 
     async def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         p: spb.ConsistencyProof = await self._call(
-            self._log.GetConsistencyProof, spb.ConsistencyProofRequest(from_size=size1, to_size=size2)
+            self._log.GetConsistencyProof,
+            spb.ConsistencyProofRequest(from_size=size1, to_size=size2),
         )
         return list(p.hashes)
 
-    async def accept(self, note: bytes, proof_from: int = -1, proof: Sequence[bytes] = ()) -> Checkpoint:
+    async def accept(
+        self, note: bytes, proof_from: int = -1, proof: Sequence[bytes] = ()
+    ) -> Checkpoint:
         """Verify a checkpoint and make it the trusted one (fetching a consistency proof when
         the one given does not start at the trusted size)."""
         for _ in range(3):
@@ -213,7 +222,9 @@ class AsyncClient:
 
     async def checkpoint(self) -> Checkpoint:
         """The log's latest checkpoint, verified and consistent with the last one trusted."""
-        cp: spb.SignedCheckpoint = await self._call(self._log.GetCheckpoint, spb.GetCheckpointRequest())
+        cp: spb.SignedCheckpoint = await self._call(
+            self._log.GetCheckpoint, spb.GetCheckpointRequest()
+        )
         return await self.accept(cp.note)
 
     # --- lookups -------------------------------------------------------------------------
@@ -252,8 +263,10 @@ class AsyncClient:
                 one: spb.CheckResponse = await self._call(
                     self._lookup.Check,
                     spb.CheckRequest(
-                        pseudonym=chunk[0], purpose=purpose,  # type: ignore[arg-type]
-                        consent_reference=consent_reference, known_tree_size=known,
+                        pseudonym=chunk[0],
+                        purpose=purpose,  # type: ignore[arg-type]
+                        consent_reference=consent_reference,
+                        known_tree_size=known,
                     ),
                 )
                 note, proof, answers = one.checkpoint, one.consistency_proof, [one]
@@ -261,11 +274,17 @@ class AsyncClient:
                 batch: spb.CheckBatchResponse = await self._call(
                     self._lookup.CheckBatch,
                     spb.CheckBatchRequest(
-                        pseudonyms=chunk, purpose=purpose,  # type: ignore[arg-type]
-                        consent_reference=consent_reference, known_tree_size=known,
+                        pseudonyms=chunk,
+                        purpose=purpose,  # type: ignore[arg-type]
+                        consent_reference=consent_reference,
+                        known_tree_size=known,
                     ),
                 )
-                note, proof, answers = batch.checkpoint, batch.consistency_proof, list(batch.results)
+                note, proof, answers = (
+                    batch.checkpoint,
+                    batch.consistency_proof,
+                    list(batch.results),
+                )
             cp = await self.accept(note, known, proof)
             if len(answers) != len(chunk):
                 raise VerificationError(f"check: {len(answers)} answers for {len(chunk)} subjects")
@@ -287,7 +306,7 @@ class AsyncClient:
         return verify_receipt(r, cp, payload)
 
     async def submit_envelope(
-        self, envelope: Envelope, opening: spb.SubjectOpening | None = None, *, admin: str = ""
+        self, envelope: Envelope, opening: pb.SubjectOpening | None = None, *, admin: str = ""
     ) -> Receipt:
         req = spb.SubmitRequest(
             envelope=pb.SignedEnvelope(
@@ -313,7 +332,7 @@ class AsyncClient:
         pseudonym: bytes | None = None,
         submission_id: str | None = None,
         **fields: Any,
-    ) -> tuple[Envelope, spb.SubjectOpening]:
+    ) -> tuple[Envelope, pb.SubjectOpening]:
         """A signed report and its subject opening, ready to submit or stream."""
         p = pseudonym or await self.pseudonym(subject, kind=kind)
         salt = new_salt()
@@ -327,7 +346,7 @@ class AsyncClient:
             )
         event = ev.record_reported(record_id, commitment, **fields)
         env = self._signer().sign(event, submission_id=submission_id)
-        return env, spb.SubjectOpening(pseudonym=p, salt=salt)
+        return env, pb.SubjectOpening(pseudonym=p, salt=salt)
 
     async def report(
         self,
@@ -366,20 +385,18 @@ class AsyncClient:
         self,
         record: RecordRef,
         dispute_id: str,
-        outcome: int,
+        outcome: pb.DisputeOutcome,
         resolved_on: date,
         explanation: str = "",
         correction: pb.RecordUpdated | None = None,
     ) -> Receipt:
         return await self.submit(
-            ev.dispute_resolved(
-                record, dispute_id, outcome, resolved_on, explanation, correction  # type: ignore[arg-type]
-            )
+            ev.dispute_resolved(record, dispute_id, outcome, resolved_on, explanation, correction)
         )
 
     async def submit_stream(
         self,
-        requests: Iterable[tuple[str, Envelope, spb.SubjectOpening | None]],
+        requests: Iterable[tuple[str, Envelope, pb.SubjectOpening | None]],
         *,
         batch: int = 500,
     ) -> AsyncIterator[StreamResult]:
@@ -494,7 +511,9 @@ class Client:
 
     def __init__(self, target: str, identity: Identity, trust: Trust, **kwargs: Any) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="arrears-client")
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="arrears-client"
+        )
         self._thread.start()
 
         async def make() -> AsyncClient:
@@ -546,10 +565,14 @@ class Client:
     def submit(self, event: Message, **kw: Any) -> Receipt:
         return self._run(self.aio.submit(event, **kw))
 
-    def submit_envelope(self, envelope: Envelope, opening: spb.SubjectOpening | None = None) -> Receipt:
+    def submit_envelope(
+        self, envelope: Envelope, opening: pb.SubjectOpening | None = None
+    ) -> Receipt:
         return self._run(self.aio.submit_envelope(envelope, opening))
 
-    def prepare_report(self, subject: Subject, record_id: str, **kw: Any) -> tuple[Envelope, spb.SubjectOpening]:
+    def prepare_report(
+        self, subject: Subject, record_id: str, **kw: Any
+    ) -> tuple[Envelope, pb.SubjectOpening]:
         return self._run(self.aio.prepare_report(subject, record_id, **kw))
 
     def report(self, subject: Subject, record_id: str, **kw: Any) -> Receipt:
@@ -567,14 +590,23 @@ class Client:
     def withdraw(self, record_id: str, reason: str) -> Receipt:
         return self._run(self.aio.withdraw(record_id, reason))
 
-    def open_dispute(self, record: RecordRef, dispute_id: str, opened_on: date, reason: str) -> Receipt:
+    def open_dispute(
+        self, record: RecordRef, dispute_id: str, opened_on: date, reason: str
+    ) -> Receipt:
         return self._run(self.aio.open_dispute(record, dispute_id, opened_on, reason))
 
-    def resolve_dispute(self, record: RecordRef, dispute_id: str, outcome: int, resolved_on: date, **kw: Any) -> Receipt:
+    def resolve_dispute(
+        self,
+        record: RecordRef,
+        dispute_id: str,
+        outcome: pb.DisputeOutcome,
+        resolved_on: date,
+        **kw: Any,
+    ) -> Receipt:
         return self._run(self.aio.resolve_dispute(record, dispute_id, outcome, resolved_on, **kw))
 
     def submit_stream(
-        self, requests: Iterable[tuple[str, Envelope, spb.SubjectOpening | None]], **kw: Any
+        self, requests: Iterable[tuple[str, Envelope, pb.SubjectOpening | None]], **kw: Any
     ) -> Iterator[StreamResult]:
         return self._iter(self.aio.submit_stream(requests, **kw))
 

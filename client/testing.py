@@ -198,8 +198,8 @@ class LocalConsortium:
         create_dev_pki(self.pki.root, [member_id])
         identity = self.identity(member_id)
         assert identity.signer is not None
-        self.client(self.operator_id).admin(
-            ev.member_admitted(
-                member_id, name or member_id, list(roles), [identity.signer.public_key]
-            )  # type: ignore[arg-type]
+        role_list = cast(list[pb.Role], list(roles))
+        event = ev.member_admitted(
+            member_id, name or member_id, role_list, [identity.signer.public_key]
         )
+        self.client(self.operator_id).admin(event)

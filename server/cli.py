@@ -1,0 +1,835 @@
+"""The ``arrears`` command line: run the server, manage members, report, upload, look up,
+watch, and inspect the log. Every command has ``--help`` with an example.
+
+Client commands find their credentials from ``--pki DIR --member ID`` (a development PKI made
+by ``arrears dev-pki``) or from explicit ``--cert/--key/--ca/--signing-key`` files, and the
+log's verifier key from ``--verifier-key`` (default: ``DIR/log-verifier-key.txt``). Each may
+also come from the environment (``ARREARS_SERVER``, ``ARREARS_PKI``, ``ARREARS_MEMBER``,
+``ARREARS_VERIFIER_KEY``, ``ARREARS_STATE``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from arrears.ledger.errors import ArrearsError
+
+app = typer.Typer(
+    name="arrears",
+    help="arrears: a shared, verifiable registry of loan defaults.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+member_app = typer.Typer(
+    help="Admit, suspend and reinstate members; add and revoke keys (operator).",
+    no_args_is_help=True,
+)
+proof_app = typer.Typer(help="Inclusion and consistency proofs as JSON.", no_args_is_help=True)
+app.add_typer(member_app, name="member")
+app.add_typer(proof_app, name="proof")
+out = Console()
+err = Console(stderr=True)
+
+ROLE_NAMES = {"reporter": 1, "lender": 2, "regulator": 3, "operator": 4}
+PURPOSES = {
+    "origination": 1,
+    "account-review": 2,
+    "guarantee": 3,
+    "subject-request": 4,
+    "dispute": 5,
+}
+LOAN_TYPES = {
+    "personal": 1,
+    "mortgage": 2,
+    "auto": 3,
+    "credit-card": 4,
+    "business": 5,
+    "student": 6,
+    "consumer": 7,
+    "other": 8,
+}
+STAGES = {"reminder": 1, "phone": 2, "field-visit": 3, "litigation": 4, "written-off": 5}
+MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3}
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+# --- connection options (global: before the command) ------------------------------------------
+
+
+@dataclass
+class Conn:
+    server: str
+    pki: Path | None
+    member: str | None
+    cert: Path | None
+    key: Path | None
+    ca: Path | None
+    signing_key: Path | None
+    verifier_key: str | None
+    state: Path | None
+
+    def client(self) -> Any:
+        from arrears.client import Client, Identity, Trust
+
+        if self.cert and self.key and self.ca:
+            if not self.member:
+                raise fail("--member is required with --cert/--key/--ca")
+            identity = Identity.from_files(
+                self.member, self.cert, self.key, self.ca, self.signing_key
+            )
+        elif self.pki and self.member:
+            identity = Identity.from_dev_pki(self.pki, self.member)
+        else:
+            raise fail(
+                "give --pki DIR --member ID (or --member with --cert, --key and --ca) before the command"
+            )
+        vkey = self.verifier_key
+        if vkey is None and self.pki and (self.pki / "log-verifier-key.txt").exists():
+            vkey = (self.pki / "log-verifier-key.txt").read_text().strip()
+        if vkey is None:
+            raise fail("give the log's --verifier-key (see `arrears operator-key`)")
+        state = self.state or Path.home() / ".arrears" / f"{identity.member_id}-trusted.json"
+        return Client(self.server, identity, Trust(vkey, state_file=state))
+
+
+@app.callback()
+def connection(
+    ctx: typer.Context,
+    server: Annotated[
+        str, typer.Option(envvar="ARREARS_SERVER", help="host:port of the server")
+    ] = "127.0.0.1:7443",
+    pki: Annotated[
+        Path | None, typer.Option(envvar="ARREARS_PKI", help="a dev PKI directory")
+    ] = None,
+    member: Annotated[
+        str | None, typer.Option(envvar="ARREARS_MEMBER", help="your member id")
+    ] = None,
+    cert: Annotated[Path | None, typer.Option(help="TLS client certificate (PEM)")] = None,
+    key: Annotated[Path | None, typer.Option(help="TLS client key (PEM)")] = None,
+    ca: Annotated[Path | None, typer.Option(help="the consortium CA certificate (PEM)")] = None,
+    signing_key: Annotated[Path | None, typer.Option(help="your Ed25519 signing key (PEM)")] = None,
+    verifier_key: Annotated[
+        str | None, typer.Option(envvar="ARREARS_VERIFIER_KEY", help="the log's note verifier key")
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(envvar="ARREARS_STATE", help="file keeping the last trusted checkpoint"),
+    ] = None,
+) -> None:
+    """arrears: a shared, verifiable registry of loan defaults.
+
+    Client commands take the connection options before the command, e.g.
+
+        arrears --pki pki --member bank-a check 11010519491231002X --consent APP-1
+    """
+    ctx.obj = Conn(server, pki, member, cert, key, ca, signing_key, verifier_key, state)
+
+
+def _client(ctx: typer.Context) -> Any:
+    conn: Conn = ctx.obj
+    return _run(conn.client)
+
+
+def _run(fn: Any) -> Any:
+    """Run a command body, turning arrears errors into one clear line and exit code 1."""
+    try:
+        return fn()
+    except ArrearsError as e:
+        raise fail(f"{type(e).__name__}: {e}") from None
+
+
+# --- server side -------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML configuration file")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
+) -> None:
+    """Run the server (settings from --config and ARREARS_* variables).
+
+    Example: arrears serve --config arrears.toml
+    """
+    from arrears.server.app import serve as run_server
+    from arrears.server.app import setup_logging
+    from arrears.server.config import ServerConfig
+
+    setup_logging(log_level)
+    cfg = _run(lambda: ServerConfig.load(config))
+    _run(lambda: asyncio.run(run_server(cfg)))
+
+
+@app.command("dev-pki")
+def dev_pki(
+    directory: Annotated[Path, typer.Argument(help="where to write the PKI")],
+    member: Annotated[
+        list[str], typer.Option("--member", "-m", help="a member id (repeatable)")
+    ] = [],  # noqa: B006
+    origin: Annotated[
+        str, typer.Option(help="the log's origin (its checkpoint key name)")
+    ] = "arrears.example/ledger",
+) -> None:
+    """Create a development PKI: a CA, the server's certificate, log and OPRF keys, and for each
+    member a client certificate and a signing key. Never for production.
+
+    Example: arrears dev-pki pki -m operator -m bank-a -m bank-b -m regulator
+    """
+    from arrears.ledger.note import Ed25519Signer
+    from arrears.server.pki import create_dev_pki, load_ed25519
+
+    pki = create_dev_pki(directory, member)
+    vkey = Ed25519Signer(origin, load_ed25519(pki.log_key)).verifier_key
+    (directory / "log-verifier-key.txt").write_text(vkey + "\n")
+    out.print(f"PKI in {directory}: members {', '.join(pki.members()) or '(none)'}")
+    out.print(f"log verifier key: {vkey}")
+
+
+@app.command("operator-key")
+def operator_key(
+    log_key: Annotated[Path, typer.Option(help="the log's Ed25519 key (PEM)")] = Path(
+        "pki/log-key.pem"
+    ),
+    origin: Annotated[str, typer.Option(help="the log's origin")] = "arrears.example/ledger",
+) -> None:
+    """Print the log's note verifier key (name+keyhash+base64key), for clients and auditors.
+
+    Example: arrears operator-key --log-key pki/log-key.pem --origin arrears.example/ledger
+    """
+    from arrears.ledger.note import Ed25519Signer
+    from arrears.server.pki import load_ed25519
+
+    out.print(Ed25519Signer(origin, load_ed25519(log_key)).verifier_key, soft_wrap=True)
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    database: Annotated[str, typer.Option("--database", "-d", help="database URL")],
+    projection: Annotated[
+        bool, typer.Option(help="also rebuild and compare the projection")
+    ] = True,
+) -> None:
+    """Re-verify a ledger database: every leaf hash, the hash chain, every tile, the root and
+    the checkpoint signature; then rebuild the projection and compare it with the live one.
+
+    Example: arrears --verifier-key 'arrears.example/ledger+1a2b3c4d+AW...' verify -d sqlite:///arrears.db
+    """
+    from arrears.ledger.note import parse_verifier_key
+    from arrears.ledger.projection import check_projection
+    from arrears.ledger.sql import SqlStorage
+    from arrears.ledger.verify import verify_log
+
+    conn: Conn = ctx.obj
+    verifier_key = conn.verifier_key
+    if not verifier_key and conn.pki and (conn.pki / "log-verifier-key.txt").exists():
+        verifier_key = (conn.pki / "log-verifier-key.txt").read_text().strip()
+    if not verifier_key:
+        raise fail("give the log's --verifier-key (before the command)")
+
+    def body() -> None:
+        storage = SqlStorage.open(database)
+        v = verify_log(storage, [parse_verifier_key(verifier_key)])
+        out.print(f"[green]ok[/green]: {v.size} entries, root {v.root.hex()}")
+        if projection:
+            diff = check_projection(storage)
+            if diff:
+                for item in diff.items[:50]:
+                    err.print(f"  projection: {item}")
+                raise fail(f"the projection differs from the ledger in {len(diff.items)} places")
+            out.print("[green]ok[/green]: the projection equals the one rebuilt from the ledger")
+
+    _run(body)
+
+
+# --- members (operator) -----------------------------------------------------------------------
+
+
+def _roles(names: list[str]) -> list[Any]:
+    try:
+        return [ROLE_NAMES[n] for n in names]
+    except KeyError as e:
+        raise fail(f"--role: unknown role {e}; one of {', '.join(ROLE_NAMES)}") from None
+
+
+def _public_key(path: Path) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    data = path.read_bytes()
+    try:
+        key: Any = serialization.load_pem_private_key(data, None).public_key()
+    except (ValueError, TypeError):
+        key = serialization.load_pem_public_key(data)
+    if not isinstance(key, Ed25519PublicKey):
+        raise fail(f"{path}: not an Ed25519 key")
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def _print_receipt(r: Any) -> None:
+    out.print(
+        f"[green]committed[/green] at index {r.index} (tree size {r.tree_size})"
+        + (" [yellow](a retry: the original entry)[/yellow]" if r.replayed else "")
+    )
+
+
+@member_app.command("admit")
+def member_admit(
+    ctx: typer.Context,
+    member_id: Annotated[str, typer.Argument(help="the new member's id")],
+    role: Annotated[
+        list[str], typer.Option("--role", "-r", help="reporter, lender, regulator, operator")
+    ],
+    public_key: Annotated[
+        Path, typer.Option(help="the member's Ed25519 signing key (PEM; public or private)")
+    ],
+    name: Annotated[str | None, typer.Option(help="display name")] = None,
+) -> None:
+    """Admit a member with its roles and signing key (the operator signs the entry). The first
+    admission of a new ledger is the operator admitting itself.
+
+    Example: arrears --pki pki --member operator member admit bank-a -r reporter -r lender --public-key pki/members/bank-a/signing-key.pem
+    """
+    from arrears.ledger import events as ev
+
+    c = _client(ctx)
+    event = ev.member_admitted(
+        member_id, name or member_id, _roles(role), [_public_key(public_key)]
+    )
+    _print_receipt(_run(lambda: c.admin(event)))
+
+
+@member_app.command("suspend")
+def member_suspend(
+    ctx: typer.Context, member_id: str, reason: Annotated[str, typer.Option(help="why")]
+) -> None:
+    """Suspend a member: its keys stop working and it cannot connect.
+
+    Example: arrears --pki pki --member operator member suspend bank-b --reason "licence withdrawn"
+    """
+    from arrears.ledger import events as ev
+
+    c = _client(ctx)
+    _print_receipt(_run(lambda: c.admin(ev.member_suspended(member_id, reason))))
+
+
+@member_app.command("reinstate")
+def member_reinstate(
+    ctx: typer.Context, member_id: str, reason: Annotated[str, typer.Option(help="why")]
+) -> None:
+    """Reinstate a suspended member.
+
+    Example: arrears --pki pki --member operator member reinstate bank-b --reason "licence restored"
+    """
+    from arrears.ledger import events as ev
+
+    c = _client(ctx)
+    _print_receipt(_run(lambda: c.admin(ev.member_reinstated(member_id, reason))))
+
+
+@member_app.command("add-key")
+def member_add_key(
+    ctx: typer.Context,
+    member_id: str,
+    public_key: Annotated[Path, typer.Option(help="Ed25519 key (PEM)")],
+) -> None:
+    """Register another signing key for a member.
+
+    Example: arrears --pki pki --member operator member add-key bank-a --public-key new-key.pem
+    """
+    from arrears.ledger import events as ev
+
+    c = _client(ctx)
+    _print_receipt(_run(lambda: c.admin(ev.key_added(member_id, _public_key(public_key)))))
+
+
+@member_app.command("revoke-key")
+def member_revoke_key(
+    ctx: typer.Context,
+    member_id: str,
+    key_id: Annotated[str, typer.Option(help="the key id (hex, as `member list` shows it)")],
+    reason: Annotated[str, typer.Option(help="why")],
+) -> None:
+    """Revoke a member's key: entries signed with it after this are refused.
+
+    Example: arrears --pki pki --member operator member revoke-key bank-a --key-id 3f2a... --reason compromised
+    """
+    from arrears.ledger import events as ev
+
+    try:
+        kid = bytes.fromhex(key_id)
+    except ValueError:
+        raise fail("--key-id: not hex") from None
+    c = _client(ctx)
+    _print_receipt(_run(lambda: c.admin(ev.key_revoked(member_id, kid, reason))))
+
+
+@member_app.command("list")
+def member_list(ctx: typer.Context) -> None:
+    """List members, their roles and keys.
+
+    Example: arrears --pki pki --member bank-a member list
+    """
+    c = _client(ctx)
+    res = _run(c.members)
+    names = {v: k for k, v in ROLE_NAMES.items()}
+    t = Table("member", "name", "roles", "status", "admitted at", "keys (id: added..revoked)")
+    for m in res.members:
+        keys = "\n".join(
+            f"{k.key_id.hex()[:16]}: {k.added_at}.."
+            + (str(k.revoked_at) if k.HasField("revoked_at") else "")
+            for k in m.keys
+        )
+        t.add_row(
+            m.member_id,
+            m.name,
+            ", ".join(names.get(r, str(r)) for r in m.roles),
+            "suspended" if m.suspended else "active",
+            str(m.admitted_at),
+            keys,
+        )
+    out.print(t)
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+def _minor(amount: str, currency: str, field: str) -> int:
+    try:
+        value = Decimal(amount)
+    except InvalidOperation:
+        raise ValueError(f"{field}: {amount!r} is not an amount") from None
+    digits = MINOR_DIGITS.get(currency.upper(), 2)
+    minor = value * (10**digits)
+    if minor != minor.to_integral_value():
+        raise ValueError(f"{field}: {amount} has more than {digits} decimals for {currency}")
+    return int(minor)
+
+
+def _day(text: str, field: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{field}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _choice(table: dict[str, int], text: str, field: str) -> int:
+    key = text.strip().lower().replace("_", "-")
+    if key not in table:
+        raise ValueError(f"{field}: {text!r} is not one of {', '.join(table)}")
+    return table[key]
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    subject: Any
+    record_id: str
+    fields: dict[str, Any]
+    submission_id: str
+
+
+def report_row(row: dict[str, str], member_id: str) -> ReportRow:
+    """One CSV row (or command line) as a validated report. Raises ValueError/ArrearsError."""
+    from arrears.ledger.identifiers import parse_subject
+
+    kind = (row.get("subject_kind") or "resident_id").strip()
+    country = (row.get("country") or "").strip() or None
+    subject = parse_subject(kind, row.get("subject", ""), country=country)
+    record_id = (row.get("record_id") or "").strip()
+    if not record_id:
+        raise ValueError("record_id: required")
+    currency = (row.get("currency") or "CNY").strip().upper()
+    notified = (row.get("borrower_notified_on") or "").strip()
+    fields = {
+        "loan_type": _choice(LOAN_TYPES, row.get("loan_type") or "personal", "loan_type"),
+        "currency": currency,
+        "principal_minor": _minor(row.get("principal", ""), currency, "principal"),
+        "outstanding_minor": _minor(row.get("outstanding", ""), currency, "outstanding"),
+        "days_past_due": int(row.get("days_past_due") or "0"),
+        "first_missed_payment": _day(row.get("first_missed_payment", ""), "first_missed_payment"),
+        "borrower_notified_on": _day(notified, "borrower_notified_on") if notified else None,
+        "collection_stage": _choice(
+            STAGES, row.get("collection_stage") or "reminder", "collection_stage"
+        ),
+    }
+    # The same row of the same file always gets the same submission id, so a rerun of a file
+    # adds nothing twice.
+    sid = (
+        row.get("submission_id")
+        or "report-" + hashlib.sha256(f"{member_id}\x00{record_id}".encode()).hexdigest()[:32]
+    )
+    return ReportRow(subject, record_id, fields, sid)
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Argument(help="the borrower's ID (never sent: it is blinded)")],
+    record_id: Annotated[str, typer.Option(help="your own id for this loan")],
+    principal: Annotated[str, typer.Option(help="amount lent, e.g. 10000.00")],
+    outstanding: Annotated[str, typer.Option(help="amount outstanding")],
+    days_past_due: Annotated[int, typer.Option(help="days past due (at least 1)")],
+    first_missed_payment: Annotated[str, typer.Option(help="YYYY-MM-DD")],
+    notified_on: Annotated[str, typer.Option(help="the day the borrower was notified, YYYY-MM-DD")],
+    kind: Annotated[str, typer.Option(help="resident_id, credit_code or passport")] = "resident_id",
+    country: Annotated[
+        str | None, typer.Option(help="passport's issuing country (ISO 3166 alpha-3)")
+    ] = None,
+    currency: Annotated[str, typer.Option(help="ISO 4217 code")] = "CNY",
+    loan_type: Annotated[str, typer.Option(help=", ".join(LOAN_TYPES))] = "personal",
+    stage: Annotated[str, typer.Option(help=", ".join(STAGES))] = "reminder",
+) -> None:
+    """Report one default. The ID is validated and blinded here; the ledger sees a commitment.
+
+    Example: arrears --pki pki --member bank-a report 11010519491231002X --record-id L-1001 --principal 50000 --outstanding 42000.50 --days-past-due 45 --first-missed-payment 2026-09-01 --notified-on 2026-10-01
+    """
+    c = _client(ctx)
+    row = {
+        "subject_kind": kind,
+        "subject": subject,
+        "country": country or "",
+        "record_id": record_id,
+        "currency": currency,
+        "principal": principal,
+        "outstanding": outstanding,
+        "days_past_due": str(days_past_due),
+        "first_missed_payment": first_missed_payment,
+        "borrower_notified_on": notified_on,
+        "loan_type": loan_type,
+        "collection_stage": stage,
+    }
+    try:
+        r = report_row(row, c.aio.identity.member_id)
+    except ValueError as e:
+        raise fail(str(e)) from None
+    receipt = _run(
+        lambda: c.report(r.subject, r.record_id, submission_id=r.submission_id, **r.fields)
+    )
+    _print_receipt(receipt)
+    out.print(receipt.tlog_proof, highlight=False, soft_wrap=True)
+
+
+UPLOAD_COLUMNS = (
+    "subject_kind",
+    "subject",
+    "country",
+    "record_id",
+    "loan_type",
+    "currency",
+    "principal",
+    "outstanding",
+    "days_past_due",
+    "first_missed_payment",
+    "collection_stage",
+    "borrower_notified_on",
+)
+
+
+@app.command()
+def upload(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(help="CSV with a header row", exists=True, dir_okay=False)
+    ],
+    errors: Annotated[
+        Path | None, typer.Option(help="where to write rejected rows (default FILE.errors.csv)")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="rows per stream message")] = 500,
+) -> None:
+    """Upload a month's defaulters from CSV. Rows are validated, blinded, signed and streamed;
+    accepted rows are committed with a receipt, rejected rows go to an error file with their row
+    number and reason. A rerun of the same file adds nothing twice.
+
+    Columns: subject_kind, subject, country, record_id, loan_type, currency, principal,
+    outstanding, days_past_due, first_missed_payment, collection_stage, borrower_notified_on.
+
+    Example: arrears --pki pki --member bank-a upload defaulters-2026-10.csv
+    """
+    c = _client(ctx)
+    member_id = c.aio.identity.member_id
+    errors = errors or file.with_suffix(".errors.csv")
+    with file.open(newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    rejected: list[tuple[int, str, str]] = []
+    valid: list[tuple[int, ReportRow]] = []
+    for n, row in enumerate(rows, start=2):  # row 1 is the header
+        try:
+            valid.append((n, report_row(row, member_id)))
+        except (ValueError, ArrearsError) as e:
+            rejected.append((n, row.get("record_id", ""), str(e)))
+    accepted = replayed = 0
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=err) as progress:
+        t_valid = progress.add_task("validated", total=len(rows))
+        progress.update(t_valid, completed=len(rows))
+        t_signed = progress.add_task("blinded and signed", total=len(valid))
+        t_done = progress.add_task("committed", total=len(valid))
+        prepared = []
+        pseudonyms = _run(lambda: c.pseudonyms([r.subject for _, r in valid])) if valid else []
+        for (n, r), p in zip(valid, pseudonyms, strict=True):
+            env, opening = _run(
+                lambda r=r, p=p: c.prepare_report(
+                    r.subject, r.record_id, pseudonym=p, submission_id=r.submission_id, **r.fields
+                )
+            )
+            prepared.append((str(n), env, opening))
+            progress.advance(t_signed)
+        for res in _run(lambda: list(c.submit_stream(prepared, batch=batch))):
+            progress.advance(t_done)
+            if res.receipt is not None:
+                accepted += 1
+                replayed += res.receipt.replayed
+            elif res.error is not None and res.error.rule == "submission_reused":
+                replayed += 1  # uploaded before (the same row of an earlier run)
+            else:
+                rejected.append(
+                    (int(res.client_ref), "", f"{type(res.error).__name__}: {res.error}")
+                )
+    with errors.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["row", "record_id", "reason"])
+        for n, rid, reason in sorted(rejected):
+            w.writerow([n, rid, reason])
+    out.print(
+        f"{len(rows)} rows: [green]{accepted - replayed} committed[/green], "
+        f"{replayed} already in the ledger, [red]{len(rejected)} rejected[/red]"
+        + (f" (see {errors})" if rejected else "")
+    )
+    if rejected:
+        raise typer.Exit(2)
+
+
+# --- lookups and watching ------------------------------------------------------------------------
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Argument(help="the applicant's ID (never sent: it is blinded)")],
+    consent: Annotated[str, typer.Option(help="the applicant's consent reference")],
+    purpose: Annotated[str, typer.Option(help=", ".join(PURPOSES))] = "origination",
+    kind: Annotated[str, typer.Option(help="resident_id, credit_code or passport")] = "resident_id",
+    policy: Annotated[Path | None, typer.Option(help="your credit policy (JSON)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Look an applicant up: every served record, verified, its summary, and your policy's
+    decision with reasons.
+
+    Example: arrears --pki pki --member bank-c check 11010519491231002X --consent APP-2026-118 --policy policy.json
+    """
+    from arrears.client.policy import Policy
+
+    c = _client(ctx)
+    try:
+        p = PURPOSES[purpose]
+    except KeyError:
+        raise fail(f"--purpose: one of {', '.join(PURPOSES)}") from None
+    res = _run(lambda: c.check(subject, purpose=p, consent_reference=consent, kind=kind))
+    decision = (Policy.from_json(policy) if policy else Policy.default()).decide(res.summary)
+    s = res.summary
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "as_of": s.as_of.isoformat(),
+                    "tree_size": res.checkpoint.size,
+                    "inquiry_id": res.inquiry_id,
+                    "summary": {
+                        "defaults_12m": s.defaults_12m,
+                        "defaults_24m": s.defaults_24m,
+                        "defaults_60m": s.defaults_60m,
+                        "active": s.active,
+                        "settled": s.settled,
+                        "worst_dpd_bucket": s.worst_dpd_bucket,
+                        "outstanding": dict(s.outstanding),
+                        "open_dispute": s.open_dispute,
+                        "reporting_members": list(s.reporting_members),
+                    },
+                    "records": [
+                        {
+                            "record": str(r.ref),
+                            "status": r.status.value,
+                            "days_past_due": r.days_past_due,
+                            "outstanding": r.outstanding_minor,
+                            "currency": r.currency,
+                            "first_missed_payment": r.first_missed_payment.isoformat(),
+                            "disputed": r.open_dispute is not None,
+                        }
+                        for r in res.records
+                    ],
+                    "decision": {"outcome": decision.outcome, "reasons": list(decision.reasons)},
+                }
+            )
+        )
+        return
+    print_check(res, decision)
+
+
+def print_check(res: Any, decision: Any) -> None:
+    s = res.summary
+    t = Table(
+        "record",
+        "status",
+        "days past due",
+        "outstanding",
+        "first missed",
+        "dispute",
+        title=f"verified against checkpoint {res.checkpoint.size} (inquiry {res.inquiry_id})",
+    )
+    for r in res.records:
+        t.add_row(
+            str(r.ref),
+            r.status.value,
+            str(r.days_past_due),
+            f"{r.outstanding_minor / 100:,.2f} {r.currency}",
+            r.first_missed_payment.isoformat(),
+            "OPEN" if r.open_dispute is not None else "",
+        )
+    out.print(t)
+    out.print(
+        f"defaults in 12/24/60 months: {s.defaults_12m}/{s.defaults_24m}/{s.defaults_60m}; "
+        f"active {s.active}, settled {s.settled}; worst bucket {s.worst_dpd_bucket}; "
+        f"reported by {', '.join(s.reporting_members) or 'nobody'}"
+    )
+    colour = {"approve": "green", "refer": "yellow", "decline": "red"}[decision.outcome]
+    out.print(f"decision: [bold {colour}]{decision.outcome.upper()}[/bold {colour}]")
+    for reason in decision.reasons:
+        out.print(f"  - {reason}")
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    register: Annotated[
+        list[str], typer.Option(help="ID=LOAN-REF to register first (repeatable)")
+    ] = [],  # noqa: B006
+    cursor: Annotated[int, typer.Option(help="resume after this ledger index")] = 0,
+    count: Annotated[int, typer.Option(help="stop after this many alerts (0: never)")] = 0,
+) -> None:
+    """Watch your borrowers: print an alert whenever another member reports, updates or settles
+    a record about one of them. Resume with --cursor after a disconnect.
+
+    Example: arrears --pki pki --member bank-a watch --register 11010519491231002X=LOAN-77
+    """
+    c = _client(ctx)
+    if register:
+        pairs = []
+        for item in register:
+            sid, _, ref = item.partition("=")
+            if not ref:
+                raise fail(f"--register: want ID=LOAN-REF, got {item!r}")
+            pairs.append((sid, ref))
+        n = _run(lambda: c.register(pairs))
+        out.print(f"registered {n} borrower(s)")
+    for seen, alert in enumerate(c.watch(cursor), start=1):
+        out.print(
+            f"cursor {alert.cursor}: {alert.event} of {alert.record} about your borrower "
+            f"{alert.relationship_reference} (proven in checkpoint {alert.checkpoint.size})"
+        )
+        if count and seen >= count:
+            break
+
+
+# --- the log ---------------------------------------------------------------------------------
+
+
+@app.command()
+def checkpoint(ctx: typer.Context) -> None:
+    """Print the latest checkpoint, exactly as signed (a C2SP signed note), after verifying it.
+
+    Example: arrears --pki pki --member bank-a checkpoint
+    """
+    c = _client(ctx)
+    _run(c.checkpoint)
+    trusted = c.trust.trusted
+    assert trusted is not None
+    sys.stdout.write(trusted.note.decode())
+
+
+@proof_app.command("inclusion")
+def proof_inclusion(
+    ctx: typer.Context,
+    index: int,
+    tree_size: Annotated[int, typer.Option(help="0: the latest")] = 0,
+) -> None:
+    """An inclusion proof as JSON: index, tree_size, leaf_hash, base64 hashes.
+
+    Example: arrears --pki pki --member bank-a proof inclusion 42
+    """
+    import base64
+
+    from arrears.ledger.merkle import leaf_hash
+
+    c = _client(ctx)
+    p = _run(lambda: c.inclusion_proof(index, tree_size))
+    print(
+        json.dumps(
+            {
+                "index": p.index,
+                "tree_size": p.tree_size,
+                "leaf_hash": base64.b64encode(leaf_hash(p.leaf)).decode(),
+                "hashes": [base64.b64encode(h).decode() for h in p.hashes],
+            },
+            indent=2,
+        )
+    )
+
+
+@proof_app.command("consistency")
+def proof_consistency(
+    ctx: typer.Context,
+    from_size: int,
+    to_size: Annotated[int, typer.Argument(help="0: the latest")] = 0,
+) -> None:
+    """A consistency proof as JSON: from, to, base64 hashes.
+
+    Example: arrears --pki pki --member bank-a proof consistency 10 20
+    """
+    import base64
+
+    c = _client(ctx)
+    size = to_size or _run(c.checkpoint).size
+    hashes = _run(lambda: c.consistency_proof(from_size, size))
+    print(
+        json.dumps(
+            {
+                "from": from_size,
+                "to": size,
+                "hashes": [base64.b64encode(h).decode() for h in hashes],
+            },
+            indent=2,
+        )
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

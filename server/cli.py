@@ -42,7 +42,7 @@ member_app = typer.Typer(
 proof_app = typer.Typer(help="Inclusion and consistency proofs as JSON.", no_args_is_help=True)
 app.add_typer(member_app, name="member")
 app.add_typer(proof_app, name="proof")
-out = Console()
+out = Console(highlight=False)
 err = Console(stderr=True)
 
 ROLE_NAMES = {"reporter": 1, "lender": 2, "regulator": 3, "operator": 4}
@@ -690,7 +690,8 @@ def check(
     print_check(res, decision)
 
 
-def print_check(res: Any, decision: Any) -> None:
+def print_check(res: Any, decision: Any, console: Console | None = None) -> None:
+    out = console or globals()["out"]
     s = res.summary
     t = Table(
         "record",

@@ -1,0 +1,676 @@
+"""The bad-input catalogue, end to end over mutual TLS against a real server.
+
+Every refusal must arrive as the precise gRPC status (the SDK's typed error and its ``code``),
+with a message naming the field or the problem, the rule where the server sets one, and must
+leave the ledger byte-for-byte as it was: leaves, head (root and signed checkpoint) and the
+whole projection.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+import pytest
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client import REGISTRY
+
+from arrears.client import errors as ce
+from arrears.client.errors import from_grpc
+from arrears.client.sdk import Client
+from arrears.client.testing import LocalConsortium
+from arrears.ledger import events as ev
+from arrears.ledger.envelope import Envelope
+from arrears.ledger.errors import IdentifierError
+from arrears.ledger.leaf import Leaf
+from arrears.ledger.oprf import Mode
+from arrears.ledger.oprf import blind as oprf_blind
+from arrears.ledger.records import MemoryState, RecordRef
+from arrears.ledger.storage import Head
+from arrears.server.config import Limits
+from arrears.server.pki import create_dev_pki
+from arrears.v1 import events_pb2 as pb
+from arrears.v1 import service_pb2 as spb
+from arrears.v1 import service_pb2_grpc as sgrpc
+
+SUBJECT = "11010519491231002X"
+CONSENT = "consent-2026-0001"
+REPORTER_LENDER = (pb.ROLE_REPORTER, pb.ROLE_LENDER)
+MEMBERS = {
+    "bank-a": REPORTER_LENDER,
+    "bank-b": REPORTER_LENDER,
+    "regulator": (pb.ROLE_REGULATOR,),
+    "reporter-only": (pb.ROLE_REPORTER,),
+    "lender-only": (pb.ROLE_LENDER,),
+}
+E = TypeVar("E", bound=ce.RpcError)
+
+
+# --- the ledger, before and after ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    leaves: list[bytes]
+    head: Head
+    projection: MemoryState
+
+
+def snapshot(net: LocalConsortium) -> Snapshot:
+    st = net.node.storage
+    return Snapshot(st.read_leaves(0, 10**9), st.head(), st.load_projection())
+
+
+@contextmanager
+def unchanged(net: LocalConsortium) -> Iterator[Snapshot]:
+    """Assert that the ledger is byte-for-byte the same when the block ends."""
+    before = snapshot(net)
+    yield before
+    after = snapshot(net)
+    assert after.leaves == before.leaves
+    assert after.head == before.head
+    assert after.projection == before.projection
+
+
+def inquiries(net: LocalConsortium) -> int:
+    return net.node.inquiries.head().size
+
+
+def oprf_evaluations(member_id: str) -> float:
+    return REGISTRY.get_sample_value("arrears_oprf_evaluations_total", {"member": member_id}) or 0.0
+
+
+def unary_calls() -> float:
+    """Unary calls the in-process servers have answered (refused ones included)."""
+    return sum(
+        s.value
+        for metric in REGISTRY.collect()
+        if metric.name == "arrears_call_seconds"
+        for s in metric.samples
+        if s.name == "arrears_call_seconds_count"
+    )
+
+
+def refused(
+    err: ce.RpcError,
+    cls: type[ce.RpcError],
+    code: grpc.StatusCode,
+    *names: str,
+    rule: str | None = None,
+) -> None:
+    """The typed error, its status code, the words its message must contain, and the rule."""
+    assert type(err) is cls, f"{type(err).__name__}: {err}"
+    assert err.code == code
+    for name in names:
+        assert name in str(err), f"{name!r} not in {str(err)!r}"
+    if rule is not None:
+        assert err.rule == rule
+
+
+# --- channels and calls --------------------------------------------------------------------
+
+
+def credentials(net: LocalConsortium, member_id: str) -> grpc.ChannelCredentials:
+    files = net.pki.member(member_id)
+    return grpc.ssl_channel_credentials(
+        net.pki.ca.read_bytes(), files.key.read_bytes(), files.cert.read_bytes()
+    )
+
+
+@contextmanager
+def channel(target: str, creds: grpc.ChannelCredentials) -> Iterator[grpc.Channel]:
+    with grpc.secure_channel(
+        target, creds, options=[("grpc.ssl_target_name_override", "localhost")]
+    ) as ch:
+        yield ch
+
+
+@contextmanager
+def member_channel(net: LocalConsortium, member_id: str) -> Iterator[grpc.Channel]:
+    with channel(net.target, credentials(net, member_id)) as ch:
+        yield ch
+
+
+def raw(method: Callable[..., Any], request: Message, timeout: float = 10.0) -> Any:
+    """A raw stub call; a refusal becomes the SDK's typed error."""
+    try:
+        return method(request, timeout=timeout)
+    except grpc.RpcError as e:
+        raise from_grpc(e) from None
+
+
+def raises(cls: type[E], fn: Callable[[], object]) -> E:
+    with pytest.raises(cls) as info:
+        fn()
+    return info.value
+
+
+# --- events --------------------------------------------------------------------------------
+
+
+def report_fields(net: LocalConsortium) -> dict[str, Any]:
+    today = net.node.today()
+    return {
+        "principal_minor": 2_000_000,
+        "outstanding_minor": 1_500_000,
+        "days_past_due": 45,
+        "first_missed_payment": today - timedelta(days=75),
+        "borrower_notified_on": today - timedelta(days=10),
+    }
+
+
+def envelope_pb(env: Envelope) -> pb.SignedEnvelope:
+    return pb.SignedEnvelope(key_id=env.key_id, payload=env.payload, signature=env.signature)
+
+
+def signer(client: Client) -> ev.Member:
+    assert client.aio.member is not None
+    return client.aio.member
+
+
+# --- consortia -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def net() -> Iterator[LocalConsortium]:
+    """One consortium for the tests that change no membership and share no limits."""
+    with LocalConsortium(MEMBERS) as n:
+        n.client("bank-a").report(SUBJECT, "shared-1", **report_fields(n))
+        yield n
+
+
+@pytest.fixture
+def fresh() -> Iterator[Callable[..., LocalConsortium]]:
+    """Own consortia for tests that suspend, revoke or set tight limits."""
+    started: list[LocalConsortium] = []
+
+    def make(limits: Limits | None = None) -> LocalConsortium:
+        n = LocalConsortium(MEMBERS, limits=limits)
+        n.start()
+        started.append(n)
+        return n
+
+    yield make
+    for n in started:
+        n.stop()
+
+
+# --- 1, 2: transport -----------------------------------------------------------------------
+
+
+def test_no_client_certificate_is_refused_at_the_handshake(net: LocalConsortium) -> None:
+    # The server is built with require_client_auth=True: TLS refuses a client without a
+    # certificate during the handshake, before any RPC exists, so no application status (and
+    # no message naming a field) is possible; the client sees the connection fail.
+    creds = grpc.ssl_channel_credentials(net.pki.ca.read_bytes())
+    with unchanged(net), channel(net.target, creds) as ch:
+        err = raises(
+            ce.Unavailable,
+            lambda: raw(sgrpc.LogStub(ch).GetCheckpoint, spb.GetCheckpointRequest(), 5),
+        )
+    refused(err, ce.Unavailable, grpc.StatusCode.UNAVAILABLE)
+
+
+def test_certificate_from_another_ca_is_refused_at_the_handshake(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    # Same as above: the certificate does not chain to the consortium CA, so the handshake
+    # fails and no RPC is ever dispatched. The client trusts the real server (net's CA), so the
+    # client certificate is the only fault.
+    other = create_dev_pki(tmp_path / "other-pki", ["bank-a"]).member("bank-a")
+    creds = grpc.ssl_channel_credentials(
+        net.pki.ca.read_bytes(), other.key.read_bytes(), other.cert.read_bytes()
+    )
+    env = envelope_pb(
+        signer(net.client("bank-a")).sign(
+            ev.record_withdrawn(RecordRef("bank-a", "shared-1"), "error")
+        )
+    )
+    with unchanged(net), channel(net.target, creds) as ch:
+        err = raises(
+            ce.Unavailable,
+            lambda: raw(sgrpc.SubmissionsStub(ch).Submit, spb.SubmitRequest(envelope=env), 5),
+        )
+    refused(err, ce.Unavailable, grpc.StatusCode.UNAVAILABLE)
+
+
+# --- 3, 4: who the caller is ---------------------------------------------------------------
+
+
+def test_valid_certificate_of_an_unknown_member(net: LocalConsortium) -> None:
+    create_dev_pki(net.pki.root, ["stranger"])
+    stranger = net.client("stranger")
+    event = ev.record_updated(RecordRef("stranger", "x-1"), days_past_due=60)
+    with unchanged(net):
+        before = inquiries(net)
+        for call in (
+            stranger.checkpoint,
+            lambda: stranger.check(SUBJECT, consent_reference=CONSENT),
+            lambda: stranger.submit(event),
+        ):
+            err = raises(ce.Unauthenticated, call)
+            refused(err, ce.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, "certificate")
+            assert "stranger" in str(err)
+        assert inquiries(net) == before
+
+
+def test_suspended_member_is_refused_until_reinstated(
+    fresh: Callable[..., LocalConsortium],
+) -> None:
+    n = fresh()
+    b = n.client("bank-b")
+    env, opening = b.prepare_report(SUBJECT, "b-1", **report_fields(n))
+    op = n.client("operator")
+    op.admin(ev.member_suspended("bank-b", "unpaid membership fees"))
+    with unchanged(n):
+        before = inquiries(n)
+        for call in (
+            lambda: b.submit_envelope(env, opening),
+            lambda: b.check(SUBJECT, consent_reference=CONSENT),
+        ):
+            err = raises(ce.PermissionDenied, call)
+            refused(
+                err,
+                ce.PermissionDenied,
+                grpc.StatusCode.PERMISSION_DENIED,
+                "bank-b",
+                "suspended",
+                rule="suspended_member",
+            )
+        assert inquiries(n) == before
+    op.admin(ev.member_reinstated("bank-b", "fees paid"))
+    size = n.node.storage.head().size
+    receipt = b.submit_envelope(env, opening)
+    assert receipt.index == size and not receipt.replayed
+    assert b.check(SUBJECT, consent_reference=CONSENT)
+
+
+# --- 5: roles ------------------------------------------------------------------------------
+
+
+def _regulator_submits(net: LocalConsortium) -> object:
+    event = ev.record_updated(RecordRef("bank-a", "shared-1"), days_past_due=60)
+    return net.client("regulator").submit(event)
+
+
+def _reporter_checks(net: LocalConsortium) -> object:
+    return net.client("reporter-only").check(SUBJECT, consent_reference=CONSENT)
+
+
+def _lender_streams_the_ledger(net: LocalConsortium) -> object:
+    return list(net.client("lender-only").entries())
+
+
+def _member_admits(net: LocalConsortium) -> object:
+    event = ev.member_admitted("newcomer", "Newcomer", [pb.ROLE_LENDER], [bytes(range(32))])
+    return net.client("bank-a").admin(event)
+
+
+@pytest.mark.parametrize(
+    ("call", "who", "wanted"),
+    [
+        (_regulator_submits, "regulator", "ROLE_REPORTER"),
+        (_reporter_checks, "reporter-only", "ROLE_LENDER"),
+        (_lender_streams_the_ledger, "lender-only", "ROLE_REGULATOR"),
+        (_member_admits, "bank-a", "ROLE_OPERATOR"),
+    ],
+    ids=["regulator-Submit", "reporter-Check", "lender-GetEntries", "member-AdmitMember"],
+)
+def test_wrong_role_for_the_call(
+    net: LocalConsortium, call: Callable[[LocalConsortium], object], who: str, wanted: str
+) -> None:
+    with unchanged(net):
+        before = inquiries(net)
+        err = raises(ce.PermissionDenied, lambda: call(net))
+        assert inquiries(net) == before
+    refused(err, ce.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED, who, wanted, rule="role")
+
+
+# --- 6, 7: signatures and keys -------------------------------------------------------------
+
+
+def test_bad_signature(net: LocalConsortium) -> None:
+    a = net.client("bank-a")
+    env, opening = a.prepare_report(SUBJECT, "sig-1", **report_fields(net))
+    sig = bytearray(env.signature)
+    sig[17] ^= 0x04
+    bad = Envelope(env.key_id, env.payload, bytes(sig))
+    with unchanged(net):
+        err = raises(ce.Unauthenticated, lambda: a.submit_envelope(bad, opening))
+    refused(err, ce.Unauthenticated, grpc.StatusCode.UNAUTHENTICATED, "envelope.signature")
+    # The untouched envelope is accepted: the flipped bit was the only fault.
+    assert a.submit_envelope(env, opening).index == len(snapshot(net).leaves) - 1
+
+
+def test_signature_by_a_revoked_key(fresh: Callable[..., LocalConsortium]) -> None:
+    n = fresh()
+    a = n.client("bank-a")
+    key_id = signer(a).signer.key_id
+    n.client("operator").admin(ev.key_revoked("bank-a", key_id, "key compromised"))
+    with unchanged(n):
+        err = raises(
+            ce.PermissionDenied, lambda: a.report(SUBJECT, "revoked-1", **report_fields(n))
+        )
+    refused(
+        err,
+        ce.PermissionDenied,
+        grpc.StatusCode.PERMISSION_DENIED,
+        "envelope.key_id",
+        key_id.hex()[:16],
+        rule="revoked_key",
+    )
+
+
+# --- 8: idempotency ------------------------------------------------------------------------
+
+
+def test_replayed_submission_id(net: LocalConsortium) -> None:
+    a = net.client("bank-a")
+    env, opening = a.prepare_report(
+        SUBJECT, "replay-1", submission_id="sub-replay-1", **report_fields(net)
+    )
+    first = a.submit_envelope(env, opening)
+    assert not first.replayed
+    with unchanged(net):
+        again = a.submit_envelope(env, opening)
+    assert again.replayed
+    assert (again.index, again.leaf_hash) == (first.index, first.leaf_hash)
+
+    other, other_opening = a.prepare_report(
+        SUBJECT, "replay-2", submission_id="sub-replay-1", **report_fields(net)
+    )
+    with unchanged(net):
+        err = raises(ce.AlreadyExists, lambda: a.submit_envelope(other, other_opening))
+    refused(
+        err,
+        ce.AlreadyExists,
+        grpc.StatusCode.ALREADY_EXISTS,
+        "submission.submission_id",
+        f"index {first.index}",
+        rule="submission_reused",
+    )
+
+
+# --- 9, 10: identifiers and blinded elements -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("110105194912310021", "resident_id"),  # wrong check digit (it is X)
+        ("11010519491231002", "resident_id"),  # 17 digits
+        ("91350100M000100Y44", "credit_code"),  # wrong check character (it is 3)
+    ],
+    ids=["check-digit", "17-digits", "credit-code"],
+)
+def test_invalid_identifier_never_leaves_the_sdk(
+    net: LocalConsortium, value: str, kind: str
+) -> None:
+    client = net.client("bank-a")
+    calls, evaluations, asked = unary_calls(), oprf_evaluations("bank-a"), inquiries(net)
+    with unchanged(net), pytest.raises(IdentifierError) as info:
+        client.check(value, consent_reference=CONSENT, kind=kind)
+    assert not isinstance(info.value, ce.RpcError)
+    assert info.value.kind == kind
+    assert unary_calls() == calls  # not even GetKey
+    assert oprf_evaluations("bank-a") == evaluations
+    assert inquiries(net) == asked
+
+
+@pytest.mark.parametrize(
+    ("elements", "field"),
+    [
+        ([b"\x01" * 31], "blinded_elements[0]"),
+        ([b"\xff" * 32], "blinded_elements[0]"),  # not a canonical ristretto255 encoding
+        ([oprf_blind(b"x", Mode.VOPRF)[1], b"\xff" * 32], "blinded_elements[1]"),
+    ],
+    ids=["31-bytes", "not-a-point", "second-not-a-point"],
+)
+def test_malformed_blinded_element(net: LocalConsortium, elements: list[bytes], field: str) -> None:
+    evaluations = oprf_evaluations("bank-a")
+    with unchanged(net), member_channel(net, "bank-a") as ch:
+        err = raises(
+            ce.InvalidArgument,
+            lambda: raw(
+                sgrpc.PseudonymsStub(ch).Evaluate,
+                spb.EvaluateRequest(blinded_elements=elements),
+            ),
+        )
+    refused(err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, field)
+    assert err.field == field
+    assert oprf_evaluations("bank-a") == evaluations
+
+
+# --- 11: message size ----------------------------------------------------------------------
+
+
+def test_oversize_message(fresh: Callable[..., LocalConsortium]) -> None:
+    n = fresh(
+        Limits(
+            lookups_per_second=1e6,
+            lookup_burst=1e6,
+            oprf_per_second=1e6,
+            oprf_burst=1e6,
+            max_message_bytes=64 * 1024,
+        )
+    )
+    a = n.client("bank-a")
+    env = signer(a).sign(ev.record_withdrawn(RecordRef("bank-a", "big-1"), "x" * 100_000))
+    with unchanged(n):
+        err = raises(ce.ResourceExhausted, lambda: a.submit_envelope(env))
+    refused(
+        err, ce.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED, "larger than max", "65536"
+    )
+    assert err.retry_after is None
+    # The server is fine for messages under the limit.
+    assert a.report(SUBJECT, "small-1", **report_fields(n)).index == n.node.storage.head().size - 1
+
+
+# --- 12, 13: record lifecycle --------------------------------------------------------------
+
+
+def test_update_of_another_members_record(net: LocalConsortium) -> None:
+    b = net.client("bank-b")
+    event = ev.record_updated(RecordRef("bank-a", "shared-1"), days_past_due=75)
+    env = signer(b).sign(event)
+    assert pb.Submission.FromString(env.payload).member_id == "bank-b"
+    with unchanged(net):
+        err = raises(ce.PermissionDenied, lambda: b.submit_envelope(env))
+    refused(
+        err,
+        ce.PermissionDenied,
+        grpc.StatusCode.PERMISSION_DENIED,
+        "record_updated.record",
+        "bank-a",
+        rule="not_reporter",
+    )
+
+
+def test_update_after_settlement(net: LocalConsortium) -> None:
+    a = net.client("bank-a")
+    a.report(SUBJECT, "settled-1", **report_fields(net))
+    a.settle("settled-1", net.node.today())
+    with unchanged(net):
+        err = raises(ce.FailedPrecondition, lambda: a.update("settled-1", days_past_due=90))
+    refused(
+        err,
+        ce.FailedPrecondition,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "record_updated.record",
+        "settled",
+        rule="update_after_settled",
+    )
+
+
+# --- 14, 15: lookups -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("purpose", "consent", "field"),
+    [
+        (pb.PURPOSE_UNSPECIFIED, CONSENT, "purpose"),
+        (99, CONSENT, "purpose"),  # not a Purpose at all
+        (pb.PURPOSE_LOAN_ORIGINATION, "", "consent_reference"),
+        (pb.PURPOSE_LOAN_ORIGINATION, "   ", "consent_reference"),
+    ],
+    ids=["no-purpose", "unknown-purpose", "no-consent", "blank-consent"],
+)
+def test_lookup_without_purpose_or_consent(
+    net: LocalConsortium, purpose: int, consent: str, field: str
+) -> None:
+    a = net.client("bank-a")
+    pseudonym = a.pseudonym(SUBJECT)
+    asked = inquiries(net)
+    with unchanged(net):
+        err = raises(
+            ce.InvalidArgument,
+            lambda: a.check(SUBJECT, purpose=purpose, consent_reference=consent),
+        )
+        with member_channel(net, "bank-a") as ch:
+            raw_err = raises(
+                ce.InvalidArgument,
+                lambda: raw(
+                    sgrpc.LookupStub(ch).Check,
+                    spb.CheckRequest(
+                        pseudonym=pseudonym,
+                        purpose=purpose,  # type: ignore[arg-type]
+                        consent_reference=consent,
+                    ),
+                ),
+            )
+    for e in (err, raw_err):
+        refused(e, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, field)
+        assert e.field == field
+    assert inquiries(net) == asked
+
+
+def test_rate_limit(fresh: Callable[..., LocalConsortium]) -> None:
+    n = fresh(Limits(lookups_per_second=1, lookup_burst=2))
+    a = n.client("bank-a")
+    a.pseudonym(SUBJECT)  # the OPRF evaluation is counted apart from lookups
+    a.check(SUBJECT, consent_reference=CONSENT)
+    a.check(SUBJECT, consent_reference=CONSENT)
+    asked = inquiries(n)
+    with unchanged(n):
+        err = raises(ce.ResourceExhausted, lambda: a.check(SUBJECT, consent_reference=CONSENT))
+    refused(err, ce.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED, "lookups", "rate limit")
+    assert err.retry_after is not None and 0 < err.retry_after <= 1.0
+    assert inquiries(n) == asked  # the refused lookup is not recorded
+    # Another member has its own bucket.
+    assert n.client("bank-b").check(SUBJECT, consent_reference=CONSENT)
+
+
+# --- 16, 17: what a submission may carry ---------------------------------------------------
+
+
+def test_submission_for_another_member(net: LocalConsortium) -> None:
+    env = signer(net.client("bank-a")).sign(
+        ev.record_updated(RecordRef("bank-a", "shared-1"), days_past_due=61)
+    )
+    b = net.client("bank-b")
+    with unchanged(net):
+        err = raises(ce.PermissionDenied, lambda: b.submit_envelope(env))
+    refused(
+        err,
+        ce.PermissionDenied,
+        grpc.StatusCode.PERMISSION_DENIED,
+        "submission.member_id",
+        "bank-a",
+        "bank-b",
+        rule="member_mismatch",
+    )
+
+
+def test_membership_event_sent_to_submit(net: LocalConsortium) -> None:
+    op = net.client("operator")
+    with unchanged(net):
+        err = raises(
+            ce.InvalidArgument,
+            lambda: op.submit(ev.member_suspended("bank-b", "sent to the wrong service")),
+        )
+    refused(
+        err,
+        ce.InvalidArgument,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "submission.event",
+        "member_suspended",
+    )
+    assert err.field == "submission.event"
+    assert not snapshot(net).projection.members["bank-b"].suspended
+
+
+# --- 18: pseudonyms ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pseudonym", "problem"),
+    [
+        ((1).to_bytes(4, "big") + bytes(31), "36 bytes, got 35"),
+        ((1).to_bytes(4, "big") + bytes(33), "36 bytes, got 37"),
+        (b"", "36 bytes, got 0"),
+        ((2).to_bytes(4, "big") + os.urandom(32), "epoch 2"),
+        ((0).to_bytes(4, "big") + os.urandom(32), "epoch 0"),
+    ],
+    ids=["35-bytes", "37-bytes", "empty", "epoch-2", "epoch-0"],
+)
+def test_bad_pseudonym_in_check(net: LocalConsortium, pseudonym: bytes, problem: str) -> None:
+    asked = inquiries(net)
+    with unchanged(net), member_channel(net, "bank-a") as ch:
+        err = raises(
+            ce.InvalidArgument,
+            lambda: raw(
+                sgrpc.LookupStub(ch).Check,
+                spb.CheckRequest(
+                    pseudonym=pseudonym,
+                    purpose=pb.PURPOSE_LOAN_ORIGINATION,
+                    consent_reference=CONSENT,
+                ),
+            ),
+        )
+    refused(err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, "pseudonym", problem)
+    assert err.field == "pseudonym"
+    assert inquiries(net) == asked
+
+
+# --- deadlines -----------------------------------------------------------------------------
+
+
+def test_deadline_is_honoured(fresh: Callable[..., LocalConsortium]) -> None:
+    n = fresh()
+    epoch = n.node.oprf_epoch.to_bytes(4, "big")
+    request = spb.CheckBatchRequest(
+        pseudonyms=[epoch + os.urandom(32) for _ in range(1000)],
+        purpose=pb.PURPOSE_LOAN_ORIGINATION,
+        consent_reference=CONSENT,
+    )
+    with member_channel(n, "bank-a") as ch:
+        raw(sgrpc.LogStub(ch).GetCheckpoint, spb.GetCheckpointRequest())  # connected
+        with unchanged(n):
+            err = raises(
+                ce.DeadlineExceeded, lambda: raw(sgrpc.LookupStub(ch).CheckBatch, request, 0.005)
+            )
+        refused(err, ce.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED)
+        # The server stays healthy: the same channel and a new client are both served.
+        health = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        answer = raw(sgrpc.LookupStub(ch).CheckBatch, request)
+        assert len(answer.results) == 1000
+    assert n.client("bank-b").check(SUBJECT, consent_reference=CONSENT).records == []
+
+
+def test_catalogue_left_no_trace_in_the_shared_ledger(net: LocalConsortium) -> None:
+    """Only the accepted submissions of this module are in the ledger, each once."""
+    subs = [pb.Submission.FromString(Leaf.decode(leaf).payload) for leaf in snapshot(net).leaves]
+    ids = [(s.member_id, s.submission_id) for s in subs]
+    assert len(ids) == len(set(ids))
+    kinds = [s.WhichOneof("event") for s in subs]
+    assert "member_suspended" not in kinds
+    assert "record_withdrawn" not in kinds
+    assert not any(s.member_id in ("stranger", "regulator", "reporter-only") for s in subs)

@@ -18,7 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arrears.ledger.checkpoint import Checkpoint
-from arrears.ledger.errors import ArrearsError, InconsistentCheckpointError, VerificationError
+from arrears.ledger.errors import (
+    ArrearsError,
+    InconsistentCheckpointError,
+    SignatureError,
+    VerificationError,
+)
 from arrears.ledger.merkle import verify_consistency
 from arrears.ledger.note import Verifier, open_note, parse_verifier_key
 
@@ -86,7 +91,15 @@ class Trust:
 
     def verify_note(self, note: bytes) -> Checkpoint:
         """The checkpoint of a note signed by the log (no consistency check)."""
-        cp = Checkpoint.parse(open_note(note, [self.verifier, *self.witnesses]).body)
+        opened = open_note(note, [self.verifier, *self.witnesses])
+        # open_note accepts a note any known key signed; a witness's cosignature alone is not
+        # the log's checkpoint.
+        if not any(
+            s.name == self.verifier.name and s.key_id == self.verifier.key_id
+            for s in opened.signatures
+        ):
+            raise SignatureError("checkpoint: not signed by the log's key")
+        cp = Checkpoint.parse(opened.body)
         if cp.origin != self.origin:
             raise VerificationError(f"checkpoint: origin {cp.origin!r}, expected {self.origin!r}")
         return cp

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from arrears.ledger.checkpoint import Checkpoint
-from arrears.ledger.errors import ProofError, VerificationError
+from arrears.ledger.errors import ArrearsError, InputError, ProofError, VerificationError
 from arrears.ledger.leaf import Leaf
 from arrears.ledger.merkle import leaf_hash, verify_inclusion
-from arrears.ledger.pseudonym import Pseudonym, subject_commitment
+from arrears.ledger.pseudonym import SALT_SIZE, Pseudonym, subject_commitment
 from arrears.ledger.records import (
     DEFAULT_RULES,
     RecordRef,
@@ -58,7 +58,10 @@ class CheckResult:
 
 def verify_entry(index: int, leaf: bytes, proof: Sequence[bytes], cp: Checkpoint) -> Leaf:
     """The decoded leaf, once it is proven to sit at ``index`` in the checkpoint's tree."""
-    verify_inclusion(index, cp.size, leaf_hash(leaf), proof, cp.root)
+    try:
+        verify_inclusion(index, cp.size, leaf_hash(leaf), proof, cp.root)
+    except InputError as e:  # a malformed proof (hash size, index beyond the tree) proves nothing
+        raise ProofError(f"entry {index}: {e}") from e
     decoded = Leaf.decode(leaf)
     if decoded.index != index:
         raise ProofError(f"entry {index}: the leaf says it is entry {decoded.index}")
@@ -91,14 +94,25 @@ def verify_record(
             raise VerificationError(f"record {ref}: entries out of order at {e.index}")
         last = e.index
         leaf = verify_entry(e.index, e.leaf, e.inclusion_proof, cp)
-        history.append((e.index, leaf.integrated_at_us, decode_submission(leaf.payload)))
+        try:
+            sub = decode_submission(leaf.payload)
+        except InputError as e2:
+            raise VerificationError(f"record {ref}: entry {e.index}: {e2}") from e2
+        history.append((e.index, leaf.integrated_at_us, sub))
     first = history[0][2]
     if first.WhichOneof("event") != "record_reported":
         raise VerificationError(f"record {ref}: history does not start with its report")
+    if len(ev.salt) != SALT_SIZE:
+        raise VerificationError(f"record {ref}: salt is {len(ev.salt)} bytes, not {SALT_SIZE}")
     expected = subject_commitment(ev.salt, Pseudonym.from_bytes(pseudonym))
     if first.record_reported.subject_commitment != expected:
         raise VerificationError(f"record {ref}: the report is about another subject")
-    state = fold_record(history, rules)
+    try:
+        state = fold_record(history, rules)
+    except ArrearsError as e:  # an entry about another record, or about no record
+        raise VerificationError(
+            f"record {ref}: the entries are not one record's history: {e}"
+        ) from e
     if state.ref != ref:
         raise VerificationError(f"record {ref}: the entries are about {state.ref}")
     return state
@@ -117,7 +131,10 @@ def verify_check(
         raise VerificationError("check: the answer is about another pseudonym")
     if answer.tree_size != cp.size:
         raise ProofError(f"check: tree_size {answer.tree_size}, checkpoint size {cp.size}")
-    day = as_of or date(answer.as_of.year, answer.as_of.month, answer.as_of.day)
+    try:
+        day = as_of or date(answer.as_of.year, answer.as_of.month, answer.as_of.day)
+    except ValueError:
+        raise VerificationError("check: as_of is not a date") from None
     records = []
     seen: set[RecordRef] = set()
     for ev in answer.records:

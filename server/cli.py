@@ -250,7 +250,7 @@ def verify(
     def body() -> None:
         storage = SqlStorage.open(database)
         v = verify_log(storage, [parse_verifier_key(verifier_key)])
-        out.print(f"[green]ok[/green]: {v.size} entries, root {v.root.hex()}")
+        out.print(f"[green]ok[/green]: {v.size} entries, root {v.root.hex()}", soft_wrap=True)
         if projection:
             diff = check_projection(storage)
             if diff:
@@ -577,7 +577,8 @@ def upload(
             valid.append((n, report_row(row, member_id)))
         except (ValueError, ArrearsError) as e:
             rejected.append((n, row.get("record_id", ""), str(e)))
-    accepted = replayed = 0
+    committed = already = 0
+    record_of_row = {str(n): r.record_id for n, r in valid}
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),
@@ -601,14 +602,19 @@ def upload(
             progress.advance(t_signed)
         for res in _run(lambda: list(c.submit_stream(prepared, batch=batch))):
             progress.advance(t_done)
-            if res.receipt is not None:
-                accepted += 1
-                replayed += res.receipt.replayed
-            elif res.error is not None and res.error.rule == "submission_reused":
-                replayed += 1  # uploaded before (the same row of an earlier run)
+            if res.receipt is not None and not res.receipt.replayed:
+                committed += 1
+            elif res.receipt is not None or (
+                res.error is not None and res.error.rule == "submission_reused"
+            ):
+                already += 1  # the same row of an earlier run: nothing is added twice
             else:
                 rejected.append(
-                    (int(res.client_ref), "", f"{type(res.error).__name__}: {res.error}")
+                    (
+                        int(res.client_ref),
+                        record_of_row.get(res.client_ref, ""),
+                        f"{type(res.error).__name__}: {res.error}",
+                    )
                 )
     with errors.open("w", newline="") as f:
         w = csv.writer(f)
@@ -616,8 +622,8 @@ def upload(
         for n, rid, reason in sorted(rejected):
             w.writerow([n, rid, reason])
     out.print(
-        f"{len(rows)} rows: [green]{accepted - replayed} committed[/green], "
-        f"{replayed} already in the ledger, [red]{len(rejected)} rejected[/red]"
+        f"{len(rows)} rows: [green]{committed} committed[/green], "
+        f"{already} already in the ledger, [red]{len(rejected)} rejected[/red]"
         + (f" (see {errors})" if rejected else "")
     )
     if rejected:

@@ -25,7 +25,7 @@ from arrears.ledger.errors import (
     SignatureError,
     VerificationError,
 )
-from arrears.ledger.log import Appended
+from arrears.ledger.log import Appended, Entry, Log
 from arrears.ledger.merkle import leaf_hash
 from arrears.ledger.note import CosignatureSigner, Ed25519Signer, sign_note
 from arrears.ledger.records import RecordRef, Status, served, summarise
@@ -390,6 +390,49 @@ def test_an_answer_proven_against_another_tree_is_a_proof_error(w: World) -> Non
         verify_check(answer, pseudonym(1), older)
 
 
+@pytest.mark.parametrize("size", [0, 31, 33])
+def test_a_salt_of_the_wrong_size_is_refused(w: World, size: int) -> None:
+    answer = w.answer(1)
+    evidence_of(answer, LOAN_1).salt = bytes(size)
+    with pytest.raises(VerificationError, match="salt"):
+        verify_check(answer, pseudonym(1), w.checkpoint())
+
+
+def test_an_entry_beyond_the_tree_is_a_proof_error(w: World) -> None:
+    answer = w.answer(1)
+    entries_of(answer, LOAN_1)[0].index = w.size + 10
+    with pytest.raises(ProofError):
+        verify_check(answer, pseudonym(1), w.checkpoint())
+
+
+def test_an_answer_dated_on_no_day_is_refused(w: World) -> None:
+    answer = w.answer(1)
+    answer.as_of.month = 13
+    with pytest.raises(VerificationError, match="as_of"):
+        verify_check(answer, pseudonym(1), w.checkpoint())
+
+
+def test_an_included_entry_that_is_no_submission_is_refused() -> None:
+    signer = Ed25519Signer.generate(ORIGIN)
+    log = Log(MemoryStorage(), signer)
+    try:
+        a = log.append(Entry(bytes(32), b"not a submission", b""))
+        b = log.append(Entry(bytes(32), b"\x08\x01", b""))
+        cp = Trust(signer.verifier_key).accept(log.head().checkpoint)
+        for x in (a, b):
+            answer = spb.CheckResponse(pseudonym=pseudonym(1), tree_size=cp.size)
+            answer.as_of.CopyFrom(pb.Date(year=2026, month=11, day=2))
+            evidence = answer.records.add(record=pb.RecordRef(member_id="m", record_id="r"))
+            evidence.salt = bytes(32)
+            evidence.entries.add(
+                index=x.index, leaf=x.leaf, inclusion_proof=log.inclusion_proof(x.index)
+            )
+            with pytest.raises(VerificationError):
+                verify_check(answer, pseudonym(1), cp)
+    finally:
+        log.close()
+
+
 def test_a_record_given_twice_is_refused(w: World) -> None:
     answer = w.answer(1)
     answer.records.add().CopyFrom(answer.records[0])
@@ -403,7 +446,6 @@ def test_a_record_given_twice_is_refused(w: World) -> None:
 def test_an_honest_receipt_is_believed(w: World) -> None:
     a = w.reports[LOAN_2]
     cp = w.checkpoint()
-    payload = w.storage.state.records  # noqa: F841 - the projection is not needed here
     r = verify_receipt(w.receipt(a), cp, a.leaf[85:-66])
     assert (r.index, r.leaf_hash, r.tree_size, r.checkpoint) == (a.index, a.leaf_hash, cp.size, cp)
     assert not r.replayed

@@ -66,11 +66,15 @@ class Rule:
             raise InputError(f"rule.op: {self.op!r}, want one of {' '.join(_OPS)}")
 
     def fires(self, metrics: Mapping[str, Any]) -> bool:
-        if self.metric not in metrics:
-            if self.metric.startswith("outstanding_"):
-                return bool(_OPS[self.op](0, self.value))
+        if self.metric not in metrics and not self.metric.startswith("outstanding_"):
             raise InputError(f"rule.metric: unknown metric {self.metric!r}")
-        return bool(_OPS[self.op](metrics[self.metric], self.value))
+        got = metrics.get(self.metric, 0)
+        try:
+            return bool(_OPS[self.op](got, self.value))
+        except TypeError:
+            raise InputError(
+                f"rule.value: {self.value!r} cannot be compared with {self.metric} ({got!r})"
+            ) from None
 
     def explain(self, metrics: Mapping[str, Any]) -> str:
         got = metrics.get(self.metric, 0)

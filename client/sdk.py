@@ -22,12 +22,21 @@ from google.protobuf.message import Message
 
 from arrears.client.errors import RpcError, from_code, from_grpc
 from arrears.client.trust import ProofNeeded, Trust
-from arrears.client.verify import CheckResult, Receipt, verify_check, verify_entry, verify_receipt
+from arrears.client.verify import (
+    CheckResult,
+    Receipt,
+    SubjectReport,
+    verify_check,
+    verify_entry,
+    verify_receipt,
+    verify_subject_report,
+)
 from arrears.ledger import events as ev
 from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.envelope import Envelope, MemberSigner
 from arrears.ledger.errors import InputError, VerificationError
 from arrears.ledger.identifiers import SubjectId, SubjectKind, parse_subject
+from arrears.ledger.note import Ed25519Verifier
 from arrears.ledger.oprf import Mode, finalize_batch
 from arrears.ledger.oprf import blind as oprf_blind
 from arrears.ledger.pseudonym import Pseudonym, derive_pseudonym, new_salt, subject_commitment
@@ -207,25 +216,38 @@ class AsyncClient:
         )
         return list(p.hashes)
 
+    @property
+    def witnessed(self) -> bool:
+        """With a witness policy, lookups are answered at the latest cosigned checkpoint."""
+        return self.trust.witness_policy is not None
+
     async def accept(
-        self, note: bytes, proof_from: int = -1, proof: Sequence[bytes] = ()
+        self,
+        note: bytes,
+        proof_from: int = -1,
+        proof: Sequence[bytes] = (),
+        *,
+        witnessed: bool = False,
     ) -> Checkpoint:
         """Verify a checkpoint and make it the trusted one (fetching a consistency proof when
-        the one given does not start at the trusted size)."""
+        the one given does not start where it must)."""
         for _ in range(3):
             try:
-                return self.trust.accept(note, proof_from=proof_from, proof=proof)
+                return self.trust.accept(
+                    note, proof_from=proof_from, proof=proof, witnessed=witnessed
+                )
             except ProofNeeded as need:
                 proof_from = need.from_size
                 proof = await self.consistency_proof(need.from_size, need.to_size)
         raise VerificationError("checkpoint: the trusted checkpoint keeps moving")
 
     async def checkpoint(self) -> Checkpoint:
-        """The log's latest checkpoint, verified and consistent with the last one trusted."""
+        """The log's latest checkpoint (with a witness policy: the latest one cosigned as the
+        policy wants), verified and consistent with the last one trusted."""
         cp: spb.SignedCheckpoint = await self._call(
-            self._log.GetCheckpoint, spb.GetCheckpointRequest()
+            self._log.GetCheckpoint, spb.GetCheckpointRequest(cosigned=self.witnessed)
         )
-        return await self.accept(cp.note)
+        return await self.accept(cp.note, witnessed=self.witnessed)
 
     # --- lookups -------------------------------------------------------------------------
 
@@ -267,6 +289,7 @@ class AsyncClient:
                         purpose=purpose,  # type: ignore[arg-type]
                         consent_reference=consent_reference,
                         known_tree_size=known,
+                        cosigned=self.witnessed,
                     ),
                 )
                 note, proof, answers = one.checkpoint, one.consistency_proof, [one]
@@ -278,6 +301,7 @@ class AsyncClient:
                         purpose=purpose,  # type: ignore[arg-type]
                         consent_reference=consent_reference,
                         known_tree_size=known,
+                        cosigned=self.witnessed,
                     ),
                 )
                 note, proof, answers = (
@@ -285,7 +309,7 @@ class AsyncClient:
                     batch.consistency_proof,
                     list(batch.results),
                 )
-            cp = await self.accept(note, known, proof)
+            cp = await self.accept(note, known, proof, witnessed=self.witnessed)
             if len(answers) != len(chunk):
                 raise VerificationError(f"check: {len(answers)} answers for {len(chunk)} subjects")
             out += [
@@ -293,6 +317,26 @@ class AsyncClient:
                 for a, p in zip(answers, chunk, strict=True)
             ]
         return out
+
+    async def subject_report(
+        self,
+        subject: Subject,
+        *,
+        request_reference: str,
+        kind: str | SubjectKind = SubjectKind.RESIDENT_ID,
+    ) -> SubjectReport:
+        """The borrower's own report (operator, on the borrower's request with the ID)."""
+        p = await self.pseudonym(subject, kind=kind)
+        known = self.trust.size
+        answer: spb.SubjectReportResponse = await self._call(
+            self._lookup.SubjectReport,
+            spb.SubjectReportRequest(pseudonym=p, request_reference=request_reference),
+        )
+        cp = await self.accept(answer.checkpoint, known, ())
+        v = self.trust.verifier
+        inquiry_trust = Trust(Ed25519Verifier(f"{v.name}/inquiries", v.public_key).verifier_key)
+        inquiry_cp = inquiry_trust.verify_note(answer.inquiry_checkpoint)
+        return verify_subject_report(answer, p, cp, inquiry_cp, rules=self.rules)
 
     # --- submissions ---------------------------------------------------------------------
 
@@ -555,6 +599,9 @@ class Client:
 
     def checkpoint(self) -> Checkpoint:
         return self._run(self.aio.checkpoint())
+
+    def subject_report(self, subject: Subject, **kw: Any) -> SubjectReport:
+        return self._run(self.aio.subject_report(subject, **kw))
 
     def check(self, subject: Subject, **kw: Any) -> CheckResult:
         return self._run(self.aio.check(subject, **kw))

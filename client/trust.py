@@ -21,11 +21,18 @@ from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.errors import (
     ArrearsError,
     InconsistentCheckpointError,
+    InputError,
     SignatureError,
     VerificationError,
 )
 from arrears.ledger.merkle import verify_consistency
-from arrears.ledger.note import Verifier, open_note, parse_verifier_key
+from arrears.ledger.note import (
+    CosignatureVerifier,
+    Ed25519Verifier,
+    Verifier,
+    open_note,
+    parse_verifier_key,
+)
 
 
 class ProofNeeded(ArrearsError):
@@ -36,6 +43,35 @@ class ProofNeeded(ArrearsError):
         super().__init__(f"consistency proof needed from {from_size} to {to_size}")
         self.from_size = from_size
         self.to_size = to_size
+
+
+@dataclass(frozen=True)
+class WitnessPolicy:
+    """Whose cosignatures a checkpoint needs: every ``required`` witness, and at least
+    ``threshold`` of ``any_of`` ("the regulator and 2 of these 5 banks")."""
+
+    required: Sequence[CosignatureVerifier] = ()
+    any_of: Sequence[CosignatureVerifier] = ()
+    threshold: int = 0
+
+    def __post_init__(self) -> None:
+        if self.threshold > len(self.any_of):
+            raise InputError(f"witness policy: {self.threshold} of {len(self.any_of)} witnesses")
+
+    @property
+    def verifiers(self) -> list[CosignatureVerifier]:
+        return [*self.required, *self.any_of]
+
+    def check(self, verified: Sequence[str]) -> None:
+        missing = [v.name for v in self.required if v.name not in verified]
+        if missing:
+            raise VerificationError(f"checkpoint: not cosigned by {', '.join(missing)}")
+        got = sum(1 for v in self.any_of if v.name in verified)
+        if got < self.threshold:
+            raise VerificationError(
+                f"checkpoint: cosigned by {got} of {', '.join(v.name for v in self.any_of)}, "
+                f"the policy wants {self.threshold}"
+            )
 
 
 @dataclass(frozen=True)
@@ -53,12 +89,15 @@ class Trust:
         verifier_key: str,
         *,
         state_file: Path | None = None,
-        witnesses: Sequence[Verifier] = (),
+        witness_policy: WitnessPolicy | None = None,
     ) -> None:
-        self.verifier = parse_verifier_key(verifier_key)
+        verifier = parse_verifier_key(verifier_key)
+        if not isinstance(verifier, Ed25519Verifier):
+            raise InputError("verifier key: the log's key is an Ed25519 note key (type 0x01)")
+        self.verifier = verifier
         self.origin = self.verifier.name
         self.state_file = state_file
-        self.witnesses = list(witnesses)
+        self.witness_policy = witness_policy
         self._lock = threading.Lock()
         self._trusted: Trusted | None = self._load()
 
@@ -89,9 +128,13 @@ class Trust:
             os.fsync(f.fileno())
         os.replace(tmp, self.state_file)
 
-    def verify_note(self, note: bytes) -> Checkpoint:
-        """The checkpoint of a note signed by the log (no consistency check)."""
-        opened = open_note(note, [self.verifier, *self.witnesses])
+    def verify_note(self, note: bytes, *, witnessed: bool = False) -> Checkpoint:
+        """The checkpoint of a note signed by the log (no consistency check); with
+        ``witnessed``, it must also meet the witness policy."""
+        witnesses: list[Verifier] = (
+            list(self.witness_policy.verifiers) if self.witness_policy else []
+        )
+        opened = open_note(note, [self.verifier, *witnesses])
         # open_note accepts a note any known key signed; a witness's cosignature alone is not
         # the log's checkpoint.
         if not any(
@@ -102,6 +145,8 @@ class Trust:
         cp = Checkpoint.parse(opened.body)
         if cp.origin != self.origin:
             raise VerificationError(f"checkpoint: origin {cp.origin!r}, expected {self.origin!r}")
+        if witnessed and self.witness_policy is not None:
+            self.witness_policy.check(opened.verified)
         return cp
 
     def accept(
@@ -111,23 +156,39 @@ class Trust:
         proof_from: int = -1,
         proof: Sequence[bytes] = (),
         fetch: Callable[[int, int], Sequence[bytes]] | None = None,
+        witnessed: bool = False,
     ) -> Checkpoint:
         """Verify a checkpoint and move the trusted one forward to it.
 
         ``proof`` is a consistency proof from size ``proof_from`` (what the caller trusted when
         it asked); when the trusted size has moved since, ``fetch(old, new)`` gets a fresh one.
+        With ``witnessed`` the checkpoint must meet the witness policy, and may be older than
+        the trusted one (witnesses lag the log) if a proof shows it is a prefix of it.
         """
-        cp = self.verify_note(note)
+        cp = self.verify_note(note, witnessed=witnessed)
         with self._lock:
             old = self._trusted
             if old is not None:
                 if cp.size < old.checkpoint.size:
-                    if cp.size == 0:
-                        raise InconsistentCheckpointError("checkpoint: the log claims to be empty")
-                    raise InconsistentCheckpointError(
-                        f"checkpoint: size {cp.size} is older than the trusted size "
-                        f"{old.checkpoint.size} (rolled back?)"
-                    )
+                    if not witnessed or cp.size == 0:
+                        raise InconsistentCheckpointError(
+                            f"checkpoint: size {cp.size} is older than the trusted size "
+                            f"{old.checkpoint.size} (rolled back?)"
+                        )
+                    if proof_from != cp.size:
+                        if fetch is None:
+                            raise ProofNeeded(cp.size, old.checkpoint.size)
+                        proof = fetch(cp.size, old.checkpoint.size)
+                    try:
+                        verify_consistency(
+                            cp.size, old.checkpoint.size, cp.root, old.checkpoint.root, list(proof)
+                        )
+                    except VerificationError as e:
+                        raise InconsistentCheckpointError(
+                            f"checkpoint: the witnessed size {cp.size} is not a prefix of the "
+                            f"trusted size {old.checkpoint.size}: {e}"
+                        ) from e
+                    return cp
                 if cp.size == old.checkpoint.size:
                     if cp.root != old.checkpoint.root:
                         raise InconsistentCheckpointError(

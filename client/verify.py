@@ -152,3 +152,65 @@ def verify_check(
         cp,
         answer.inquiry_id,
     )
+
+
+@dataclass(frozen=True)
+class InquiryView:
+    index: int
+    member_id: str
+    at_unix_ms: int
+    purpose: int
+    consent_reference: str
+
+
+@dataclass(frozen=True)
+class SubjectReport:
+    """A borrower's own report: every record with its state and the day it stops being served,
+    and every lookup of the borrower."""
+
+    pseudonym: bytes
+    as_of: date
+    records: tuple[tuple[RecordState, date | None], ...]
+    inquiries: tuple[InquiryView, ...]
+    checkpoint: Checkpoint
+    inquiry_checkpoint: Checkpoint
+
+
+def verify_subject_report(
+    answer: spb.SubjectReportResponse,
+    pseudonym: bytes,
+    cp: Checkpoint,
+    inquiry_cp: Checkpoint,
+    *,
+    rules: Rules = DEFAULT_RULES,
+) -> SubjectReport:
+    """Every record and inquiry of a subject report, proven and opened with the pseudonym."""
+    from arrears.ledger.records import serve_until
+    from arrears.v1 import events_pb2 as pb
+
+    if answer.pseudonym != pseudonym:
+        raise VerificationError("subject report: about another pseudonym")
+    day = date(answer.as_of.year, answer.as_of.month, answer.as_of.day)
+    records = []
+    for ev in answer.records:
+        rec = verify_record(ev, pseudonym, cp, rules)
+        records.append((rec, serve_until(rec, rules)))
+    inquiries = []
+    for q in answer.inquiries:
+        leaf = verify_entry(q.index, q.leaf, q.inclusion_proof, inquiry_cp)
+        inquiry = pb.Inquiry()
+        inquiry.ParseFromString(leaf.payload)
+        if inquiry.subject_commitment != subject_commitment(
+            q.salt, Pseudonym.from_bytes(pseudonym)
+        ):
+            raise VerificationError(f"inquiry {q.index}: about another subject")
+        inquiries.append(
+            InquiryView(
+                q.index,
+                inquiry.member_id,
+                inquiry.at_unix_ms,
+                inquiry.purpose,
+                inquiry.consent_reference,
+            )
+        )
+    return SubjectReport(pseudonym, day, tuple(records), tuple(inquiries), cp, inquiry_cp)

@@ -111,7 +111,9 @@ records = Table(
     Column("subject_commitment", LargeBinary(32), nullable=False),
     Column("status", String(16), nullable=False),
     Column("state", Text, nullable=False),
+    Column("dispute_opened_on", String(10), nullable=True),  # ISO date of the open dispute
     Index("records_by_commitment", "subject_commitment"),
+    Index("records_by_open_dispute", "dispute_opened_on"),
 )
 
 submissions = Table(
@@ -152,4 +154,15 @@ watches = Table(
     Column("relationship_reference", String(128), nullable=False),
     Column("registered_at_us", BigInteger, nullable=False),
     Index("watches_by_pseudonym", "pseudonym"),
+)
+
+# Witnesses' cosignatures (C2SP cosignature/v1 signature lines) of checkpoints.
+cosignatures = Table(
+    "cosignatures",
+    metadata,
+    Column("log", String(16), primary_key=True),
+    Column("tree_size", BigInteger, primary_key=True),
+    Column("witness", String(128), primary_key=True),
+    Column("signature_line", Text, nullable=False),
+    Column("cosigned_at", BigInteger, nullable=False),
 )

@@ -383,6 +383,9 @@ class SqlStorage:
                     "subject_commitment": r.subject_commitment,
                     "status": r.status.value,
                     "state": record_to_json(r),
+                    "dispute_opened_on": (
+                        r.open_dispute.opened_on.isoformat() if r.open_dispute else None
+                    ),
                 }
                 for r in ch.records.values()
             ],
@@ -493,6 +496,53 @@ class SqlStorage:
         q = sa.select(io.c.idx, io.c.salt).where(io.c.pseudonym == pseudonym).order_by(io.c.idx)
         with self.engine.connect() as conn:
             return [(i, bytes(s)) for i, s in conn.execute(q)]
+
+    def open_disputes_before(self, day: str) -> list[tuple[RecordRef, str]]:
+        """Records whose open dispute was opened before ``day`` (ISO date): overdue ones."""
+        rt = schema.records
+        q = (
+            sa.select(rt.c.member_id, rt.c.record_id, rt.c.dispute_opened_on)
+            .where(rt.c.dispute_opened_on < day)
+            .order_by(rt.c.dispute_opened_on)
+        )
+        with self.engine.connect() as conn:
+            return [(RecordRef(m, r), d) for m, r, d in conn.execute(q)]
+
+    # --- witnesses' cosignatures ------------------------------------------------------------
+
+    @property
+    def log_name(self) -> str:
+        return "inquiries" if self._t is schema.INQUIRIES else "ledger"
+
+    def add_cosignature(self, tree_size: int, witness: str, line: str, at_us: int) -> None:
+        """Keep a witness's cosignature of the checkpoint at ``tree_size`` (the newest one
+        per witness and size wins)."""
+        row = {
+            "log": self.log_name,
+            "tree_size": tree_size,
+            "witness": witness,
+            "signature_line": line,
+            "cosigned_at": at_us,
+        }
+        with self._writer() as conn:
+            self._upsert(conn, schema.cosignatures, [row])
+
+    def cosignature_lines(self, tree_size: int) -> list[str]:
+        cs = schema.cosignatures
+        q = (
+            sa.select(cs.c.signature_line)
+            .where(cs.c.log == self.log_name, cs.c.tree_size == tree_size)
+            .order_by(cs.c.witness)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(q).scalars())
+
+    def latest_cosigned_size(self) -> int | None:
+        cs = schema.cosignatures
+        q = sa.select(sa.func.max(cs.c.tree_size)).where(cs.c.log == self.log_name)
+        with self.engine.connect() as conn:
+            size = conn.execute(q).scalar()
+        return None if size is None else int(size)
 
     # --- watches (lenders' registered borrowers) -------------------------------------------
 

@@ -13,6 +13,7 @@ import json
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -91,6 +92,18 @@ def build_node(config: ServerConfig) -> Node:
     )
 
 
+def _safe(fn: Callable[[], float]) -> Callable[[], float]:
+    """A gauge's value, or NaN when it cannot be read (a scrape must never fail)."""
+
+    def read() -> float:
+        try:
+            return float(fn())
+        except Exception:
+            return float("nan")
+
+    return read
+
+
 async def create_server(config: ServerConfig, node: Node | None = None) -> Running:
     """Start a server for ``config``; bind to port 0 for a free port."""
     node = node or build_node(config)
@@ -127,6 +140,7 @@ async def create_server(config: ServerConfig, node: Node | None = None) -> Runni
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics.TREE_SIZE.set_function(lambda: node.ledger.log.head().size)
+    metrics.OVERDUE_DISPUTES.set_function(_safe(lambda: len(node.overdue_disputes())))
     log.info("serving", extra={"arrears_port": port, "arrears_origin": node.origin})
     return Running(server, port, node, services, health_servicer)
 

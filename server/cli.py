@@ -834,6 +834,125 @@ def proof_consistency(
     )
 
 
+# --- witnesses and borrowers -------------------------------------------------------------------
+
+
+@app.command()
+def witness(
+    ctx: typer.Context,
+    state: Annotated[
+        Path, typer.Option("--witness-state", help="where the witnessed checkpoint is kept")
+    ] = Path("witness-state.json"),
+    log: Annotated[str, typer.Option(help="ledger or inquiries")] = "ledger",
+    every: Annotated[float, typer.Option(help="repeat every N seconds (0: once)")] = 0.0,
+) -> None:
+    """Witness the log: fetch its latest checkpoint, prove it consistent with the last one this
+    witness saw, cosign it (C2SP cosignature/v1) and hand the cosignature to the log. Refuses,
+    reports and exits 3 on a rolled-back or inconsistent checkpoint.
+
+    Example: arrears --pki pki --member regulator witness --witness-state regulator-witness.json
+    """
+    from arrears.client.witness import Witness
+    from arrears.ledger.errors import InconsistentCheckpointError
+    from arrears.server.pki import load_ed25519
+    from arrears.v1 import service_pb2 as spb
+
+    c = _client(ctx)
+    conn: Conn = ctx.obj
+    key_path = conn.signing_key or (
+        conn.pki / "members" / c.aio.identity.member_id / "signing-key.pem" if conn.pki else None
+    )
+    if key_path is None:
+        raise fail("the witness needs its signing key (--signing-key, or --pki)")
+    name = {"ledger": spb.LOG_NAME_LEDGER, "inquiries": spb.LOG_NAME_INQUIRIES}.get(log)
+    if name is None:
+        raise fail("--log: ledger or inquiries")
+    w = Witness(c.aio, load_ed25519(key_path), state, log=name)
+    while True:
+        try:
+            r = c._run(w.cycle())
+        except InconsistentCheckpointError as e:
+            err.print(f"[bold red]REFUSED[/bold red]: {e}")
+            raise typer.Exit(3) from None
+        except ArrearsError as e:
+            raise fail(f"{type(e).__name__}: {e}") from None
+        out.print(
+            f"cosigned checkpoint {r.checkpoint.size} (consistent with {r.previous_size}) in {r.seconds * 1000:.0f} ms"
+        )
+        if not every:
+            return
+        import time
+
+        time.sleep(every)
+
+
+@app.command("witness-key")
+def witness_key(
+    member_id: Annotated[str, typer.Argument(help="the witness (a member id)")],
+    key: Annotated[Path, typer.Option(help="its Ed25519 key (PEM; public or private)")],
+) -> None:
+    """Print a witness's cosignature verifier key, for lenders' witness policies.
+
+    Example: arrears witness-key regulator --key pki/members/regulator/signing-key.pem
+    """
+    from arrears.ledger.note import CosignatureVerifier
+
+    out.print(CosignatureVerifier(member_id, _public_key(key)).verifier_key, soft_wrap=True)
+
+
+@app.command("subject-report")
+def subject_report(
+    ctx: typer.Context,
+    subject: Annotated[str, typer.Argument(help="the borrower's ID, as the borrower presented it")],
+    request: Annotated[str, typer.Option(help="the borrower's request reference")],
+    kind: Annotated[str, typer.Option(help="resident_id, credit_code or passport")] = "resident_id",
+    html_file: Annotated[
+        Path | None, typer.Option("--html", help="also write a printable HTML page")
+    ] = None,
+) -> None:
+    """A borrower's own report (operator): every record with its status and history, dispute
+    state, the day each stops being served, and every lookup (who, when, purpose).
+
+    Example: arrears --pki pki --member operator subject-report 11010519491231002X --request REQ-2026-0031 --html report.html
+    """
+    from arrears.ledger.identifiers import parse_subject
+    from arrears.server.subject_html import render
+
+    c = _client(ctx)
+    rep = _run(lambda: c.subject_report(subject, request_reference=request, kind=kind))
+    label = str(parse_subject(kind, subject))
+    t = Table(
+        "record",
+        "status",
+        "outstanding",
+        "DPD",
+        "dispute",
+        "served until",
+        "entries",
+        title=f"{label} as of {rep.as_of} (checkpoint {rep.checkpoint.size})",
+    )
+    for rec, until in rep.records:
+        t.add_row(
+            str(rec.ref),
+            rec.status.value,
+            f"{rec.outstanding_minor / 100:,.2f} {rec.currency}",
+            str(rec.days_past_due),
+            "OPEN" if rec.open_dispute else "",
+            str(until) if until else "while active",
+            ", ".join(map(str, rec.entries)),
+        )
+    out.print(t)
+    q = Table(
+        "when (UTC ms)", "member", "purpose", "consent", title=f"{len(rep.inquiries)} lookups"
+    )
+    for i in rep.inquiries:
+        q.add_row(str(i.at_unix_ms), i.member_id, str(i.purpose), i.consent_reference)
+    out.print(q)
+    if html_file:
+        html_file.write_text(render(rep, subject_label=label, request_reference=request))
+        out.print(f"written {html_file}")
+
+
 def main() -> None:
     app()
 

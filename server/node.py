@@ -11,19 +11,20 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from arrears.ledger import schema
+from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.envelope import Envelope
-from arrears.ledger.errors import InputError
+from arrears.ledger.errors import InputError, SignatureError
 from arrears.ledger.leaf import Leaf
 from arrears.ledger.ledger import Ledger, Opening, record_refs
 from arrears.ledger.log import Appended, Clock, Entry, Log, Sequenced, system_clock_us
-from arrears.ledger.note import Ed25519Signer
+from arrears.ledger.note import CosignatureVerifier, Ed25519Signer, add_signatures, split_note
 from arrears.ledger.oprf import Mode, ServerKey
 from arrears.ledger.pseudonym import Pseudonym, new_salt, subject_commitment
 from arrears.ledger.records import (
@@ -36,8 +37,10 @@ from arrears.ledger.records import (
     served,
 )
 from arrears.ledger.sql import SqlStorage
+from arrears.ledger.storage import Head
 from arrears.ledger.tiles import NodeCache, consistency_proof, inclusion_proofs
 from arrears.ledger.tlogproof import TlogProof
+from arrears.server.errors import NotFound
 from arrears.v1 import events_pb2 as pb
 from arrears.v1 import service_pb2 as spb
 
@@ -156,6 +159,16 @@ class WatchHub:
         return p, dict(self.watched.get(p, {}))
 
 
+def _prefix(rows: list[tuple[RecordState, bytes]], size: int) -> list[tuple[RecordState, bytes]]:
+    """The records as of a tree size: those reported before it, with their earlier entries."""
+    out = []
+    for r, salt in rows:
+        entries = tuple(e for e in r.entries if e < size)
+        if entries:
+            out.append((replace(r, entries=entries), salt))
+    return out
+
+
 @dataclass
 class CheckResult:
     pseudonym: bytes
@@ -241,9 +254,14 @@ class Node:
         pseudonyms: Sequence[bytes],
         purpose: int,
         consent_reference: str,
-    ) -> tuple[list[CheckResult], Any]:
+        *,
+        cosigned: bool = False,
+        served_only: bool = True,
+    ) -> tuple[list[CheckResult], Head]:
         """Look subjects up as of today; every lookup is recorded in the inquiry log (durably,
-        before the answer is given). Returns the results and the ledger head they prove to."""
+        before the answer is given). Returns the results and the ledger head they prove to: the
+        latest, or with ``cosigned`` the latest checkpoint witnesses cosigned (and only entries
+        it covers)."""
         if purpose == pb.PURPOSE_UNSPECIFIED or purpose not in pb.Purpose.values():
             raise InputError("purpose: required (e.g. PURPOSE_LOAN_ORIGINATION)")
         check_reference("consent_reference", consent_reference)
@@ -254,15 +272,48 @@ class Node:
         found = self.storage.records_for_pseudonyms(pseudonyms)
         newest = max((e for rows in found.values() for r, _ in rows for e in r.entries), default=-1)
         head = self.ledger.log.wait_for_size(newest + 1)
+        if cosigned:
+            size, note = self.latest_cosigned(spb.LOG_NAME_LEDGER)
+            cp = self.storage.checkpoint_at(size)
+            assert cp is not None
+            head = Head(size, Checkpoint.parse(split_note(cp)[0]).root, note)
+            found = {p: _prefix(rows, size) for p, rows in found.items()}
         as_of = self.today()
         inquiries = self.inquiries.append_batch(
             [_Inquiry(member_id, p, purpose, consent_reference) for p in pseudonyms]
         )
         results = []
         for p, q in zip(pseudonyms, inquiries, strict=True):
-            rows = [(r, s) for r, s in found.get(p, []) if served(r, as_of, self.rules)]
+            rows = [
+                (r, s)
+                for r, s in found.get(p, [])
+                if not served_only or served(r, as_of, self.rules)
+            ]
             results.append(CheckResult(p, rows, q.index))
         return results, head
+
+    def check_lookup(self, pseudonyms: Sequence[bytes], purpose: int, consent: str) -> None:
+        """Refuse a malformed lookup before it costs anything (quota, an inquiry)."""
+        if purpose == pb.PURPOSE_UNSPECIFIED or purpose not in pb.Purpose.values():
+            raise InputError("purpose: required (e.g. PURPOSE_LOAN_ORIGINATION)")
+        check_reference("consent_reference", consent)
+        for i, p in enumerate(pseudonyms):
+            name = f"pseudonyms[{i}]" if len(pseudonyms) > 1 else "pseudonym"
+            check_pseudonym(name, p, self.oprf_epoch)
+
+    def inquiry_evidence(self, pseudonym: bytes) -> tuple[Head, list[spb.InquiryEvidence]]:
+        """Every lookup of a subject, with inclusion proofs in the inquiry log."""
+        rows = self.inquiry_storage.inquiries_for_pseudonym(pseudonym)
+        head = self.inquiries.wait_for_size(max((i for i, _ in rows), default=-1) + 1)
+        if not rows:
+            return head, []
+        indexes = [i for i, _ in rows]
+        leaves = self.inquiry_storage.read_leaves_at(indexes)
+        proofs = inclusion_proofs(indexes, head.size, NodeCache(self.inquiry_storage.read_tiles))
+        return head, [
+            spb.InquiryEvidence(index=i, leaf=leaves[i], salt=salt, inclusion_proof=proof)
+            for (i, salt), proof in zip(rows, proofs, strict=True)
+        ]
 
     def evidence(
         self, results: Sequence[CheckResult], tree_size: int
@@ -274,6 +325,67 @@ class Node:
         leaves = self.storage.read_leaves_at(indexes)
         proofs = inclusion_proofs(indexes, tree_size, self.nodes)
         return {i: (leaves[i], p) for i, p in zip(indexes, proofs, strict=True)}
+
+    def overdue_disputes(self) -> list[tuple[RecordRef, str]]:
+        """Open disputes past their deadline as of today."""
+        deadline = self.today() - timedelta(days=self.rules.dispute_deadline_days)
+        return self.storage.open_disputes_before(deadline.isoformat())
+
+    # --- the two logs, and witnesses' cosignatures ---------------------------------------
+
+    def log_for(self, name: int) -> Log:
+        return self.inquiries if name == spb.LOG_NAME_INQUIRIES else self.ledger.log
+
+    def storage_for(self, name: int) -> SqlStorage:
+        return self.inquiry_storage if name == spb.LOG_NAME_INQUIRIES else self.storage
+
+    def cosigned_note(self, name: int, size: int) -> bytes:
+        """The checkpoint signed at ``size``, with every witness cosignature it has."""
+        storage = self.storage_for(name)
+        note = storage.checkpoint_at(size)
+        if note is None:
+            raise NotFound(f"tree_size: no checkpoint was signed at size {size}")
+        lines = storage.cosignature_lines(size)
+        if not lines:
+            return note
+        extra = [s for line in lines for s in split_note(note + line.encode())[1][-1:]]
+        return add_signatures(note, extra)
+
+    def latest_cosigned(self, name: int) -> tuple[int, bytes]:
+        size = self.storage_for(name).latest_cosigned_size()
+        if size is None:
+            raise NotFound("checkpoint: no witness has cosigned a checkpoint yet")
+        return size, self.cosigned_note(name, size)
+
+    def add_cosignature(self, member_id: str, name: int, size: int, line: str) -> bytes:
+        """Check and keep a witness's cosignature/v1 line over the checkpoint at ``size``."""
+        storage = self.storage_for(name)
+        note = storage.checkpoint_at(size)
+        if note is None:
+            raise NotFound(f"tree_size: no checkpoint was signed at size {size}")
+        if not line.endswith("\n"):
+            line += "\n"
+        _, sigs = split_note(note + line.encode())
+        sig = sigs[-1]
+        if len(sigs) != 2 or sig.name != member_id:
+            raise InputError(
+                f"signature_line: one cosignature line by the caller ({member_id}), named as such"
+            )
+        keys = [
+            CosignatureVerifier(member_id, k.public_key)
+            for k in self.ledger.registry.member_keys(member_id)
+            if k.revoked_at is None
+        ]
+        verifier = next((v for v in keys if v.key_id == sig.key_id), None)
+        if verifier is None:
+            raise SignatureError(
+                f"signature_line: key {sig.key_id:08x} is not a cosignature key of {member_id}"
+            )
+        body, _ = split_note(note)
+        if not verifier.verify(body, sig.signature):
+            raise SignatureError("signature_line: the cosignature does not verify")
+        storage.add_cosignature(size, member_id, line, self.clock())
+        return self.cosigned_note(name, size)
 
     def consistency(self, known_size: int, size: int) -> list[bytes]:
         if known_size == 0 or known_size >= size:

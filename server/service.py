@@ -188,11 +188,12 @@ class SubmissionsServicer(sgrpc.SubmissionsServicer):
         except ArrearsError as e:
             await abort(context, e)
         queue: asyncio.Queue[asyncio.Future[spb.SubmitResults] | None] = asyncio.Queue(8)
+        in_order = asyncio.Lock()  # messages reach the ledger in the order they were sent
 
         async def read() -> None:
             try:
                 async for batch in request_iterator:
-                    await queue.put(asyncio.ensure_future(self._batch(member, batch)))
+                    await queue.put(asyncio.ensure_future(self._batch(member, batch, in_order)))
             finally:
                 await queue.put(None)
 
@@ -203,7 +204,9 @@ class SubmissionsServicer(sgrpc.SubmissionsServicer):
         finally:
             reader.cancel()
 
-    async def _batch(self, member: Member, batch: spb.SubmitBatch) -> spb.SubmitResults:
+    async def _batch(
+        self, member: Member, batch: spb.SubmitBatch, in_order: asyncio.Lock
+    ) -> spb.SubmitResults:
         if len(batch.requests) > 1000:
             err = InputError(f"requests: {len(batch.requests)} in one message, at most 1000")
             return spb.SubmitResults(
@@ -219,7 +222,8 @@ class SubmissionsServicer(sgrpc.SubmissionsServicer):
                     out.append(e)
             return out
 
-        prepared = await self.s.run(prepare_all)
+        async with in_order:  # FIFO: queued behind every earlier message of the stream
+            prepared = await self.s.run(prepare_all)
         settled: list[Appended | ArrearsError] = []
         for p in prepared:
             if isinstance(p, ArrearsError):
@@ -332,6 +336,9 @@ class PseudonymsServicer(sgrpc.PseudonymsServicer):
             raise InputError("blinded_elements: at least one")
         if n > self.s.limits.max_batch:
             raise InputError(f"blinded_elements: {n}, at most {self.s.limits.max_batch} per call")
+        for i, e in enumerate(request.blinded_elements):
+            if len(e) != 32:
+                raise InputError(f"blinded_elements[{i}]: must be 32 bytes, got {len(e)}")
         self.s.oprf.take(member.member_id, n, "blinded_elements")
         node = self.s.node
         evaluated, proof = await self.s.run(
@@ -370,14 +377,19 @@ class LookupServicer(sgrpc.LookupServicer):
         purpose: int,
         consent: str,
         known_size: int,
+        cosigned: bool = False,
     ) -> spb.CheckBatchResponse:
         node = self.s.node
-        results, head = node.check(member.member_id, pseudonyms, purpose, consent)
+        results, head = node.check(
+            member.member_id, pseudonyms, purpose, consent, cosigned=cosigned
+        )
         evidence = node.evidence(results, head.size)
         out = spb.CheckBatchResponse(
             tree_size=head.size,
             checkpoint=head.checkpoint,
-            consistency_proof=node.consistency(known_size, head.size),
+            consistency_proof=node.consistency(known_size, head.size)
+            if known_size <= head.size
+            else [],
         )
         today = node.today()
         for res in results:
@@ -402,6 +414,7 @@ class LookupServicer(sgrpc.LookupServicer):
     @_guard
     async def Check(self, request: spb.CheckRequest, context: Ctx) -> spb.CheckResponse:
         member = self.s.member(context, pb.ROLE_LENDER, pb.ROLE_OPERATOR)
+        self.s.node.check_lookup([request.pseudonym], request.purpose, request.consent_reference)
         self.s.lookups.take(member.member_id, 1, "lookups")
         batch = await self.s.run(
             self._answer,
@@ -410,6 +423,7 @@ class LookupServicer(sgrpc.LookupServicer):
             request.purpose,
             request.consent_reference,
             request.known_tree_size,
+            request.cosigned,
         )
         (res,) = batch.results
         res.checkpoint = batch.checkpoint
@@ -426,6 +440,9 @@ class LookupServicer(sgrpc.LookupServicer):
             raise InputError("pseudonyms: at least one")
         if n > self.s.limits.max_batch:
             raise InputError(f"pseudonyms: {n}, at most {self.s.limits.max_batch} per call")
+        self.s.node.check_lookup(
+            list(request.pseudonyms), request.purpose, request.consent_reference
+        )
         self.s.lookups.take(member.member_id, n, "lookups")
         return await self.s.run(
             self._answer,
@@ -434,7 +451,49 @@ class LookupServicer(sgrpc.LookupServicer):
             request.purpose,
             request.consent_reference,
             request.known_tree_size,
+            request.cosigned,
         )
+
+    def _subject_report(
+        self, member: Member, request: spb.SubjectReportRequest
+    ) -> spb.SubjectReportResponse:
+        node = self.s.node
+        results, head = node.check(
+            member.member_id,
+            [request.pseudonym],
+            pb.PURPOSE_SUBJECT_REQUEST,
+            request.request_reference,
+            served_only=False,
+        )
+        (res,) = results
+        evidence = node.evidence(results, head.size)
+        inquiry_head, inquiries = node.inquiry_evidence(request.pseudonym)
+        today = node.today()
+        out = spb.SubjectReportResponse(
+            pseudonym=request.pseudonym,
+            as_of=pb.Date(year=today.year, month=today.month, day=today.day),
+            tree_size=head.size,
+            checkpoint=head.checkpoint,
+            inquiry_tree_size=inquiry_head.size,
+            inquiry_checkpoint=inquiry_head.checkpoint,
+            inquiries=inquiries,
+        )
+        for rec, salt in res.records:
+            ev = out.records.add(
+                record=pb.RecordRef(member_id=rec.ref.member_id, record_id=rec.ref.record_id),
+                salt=salt,
+            )
+            for i in rec.entries:
+                leaf, proof = evidence[i]
+                ev.entries.add(index=i, leaf=leaf, inclusion_proof=proof)
+        return out
+
+    @_guard
+    async def SubjectReport(
+        self, request: spb.SubjectReportRequest, context: Ctx
+    ) -> spb.SubjectReportResponse:
+        member = self.s.member(context, pb.ROLE_OPERATOR)
+        return await self.s.run(self._subject_report, member, request)
 
 
 class WatchServicer(sgrpc.WatchServicer):
@@ -494,13 +553,45 @@ class LogServicer(sgrpc.LogServicer):
     def __init__(self, s: Services) -> None:
         self.s = s
 
+    def _log(self, member: Member, name: int) -> Any:
+        if name == spb.LOG_NAME_INQUIRIES and not member.has(pb.ROLE_REGULATOR):
+            raise NotPermitted(
+                "role", f"{member.member_id} lacks the role for the inquiry log (ROLE_REGULATOR)"
+            )
+        return self.s.node.log_for(name)
+
     @_guard
     async def GetCheckpoint(
         self, request: spb.GetCheckpointRequest, context: Ctx
     ) -> spb.SignedCheckpoint:
-        self.s.member(context)
-        head = self.s.node.ledger.log.head()
-        return spb.SignedCheckpoint(note=head.checkpoint, tree_size=head.size)
+        member = self.s.member(context)
+        log_ = self._log(member, request.log)
+        node = self.s.node
+        if request.cosigned:
+            size, note = await self.s.run(node.latest_cosigned, request.log)
+            return spb.SignedCheckpoint(note=note, tree_size=size)
+        head = log_.head()
+        note = (
+            await self.s.run(node.cosigned_note, request.log, head.size)
+            if head.size
+            else head.checkpoint
+        )
+        return spb.SignedCheckpoint(note=note, tree_size=head.size)
+
+    @_guard
+    async def AddCosignature(
+        self, request: spb.AddCosignatureRequest, context: Ctx
+    ) -> spb.AddCosignatureResponse:
+        member = self.s.member(context)
+        self._log(member, request.log)
+        note = await self.s.run(
+            self.s.node.add_cosignature,
+            member.member_id,
+            request.log,
+            request.tree_size,
+            request.signature_line,
+        )
+        return spb.AddCosignatureResponse(note=note)
 
     @_guard
     async def GetInclusionProof(
@@ -517,8 +608,8 @@ class LogServicer(sgrpc.LogServicer):
     async def GetConsistencyProof(
         self, request: spb.ConsistencyProofRequest, context: Ctx
     ) -> spb.ConsistencyProof:
-        self.s.member(context)
-        log_ = self.s.node.ledger.log
+        member = self.s.member(context)
+        log_ = self._log(member, request.log)
         size = request.to_size or log_.head().size
         hashes = await self.s.run(log_.consistency_proof, request.from_size, size)
         return spb.ConsistencyProof(from_size=request.from_size, to_size=size, hashes=hashes)
@@ -527,15 +618,16 @@ class LogServicer(sgrpc.LogServicer):
         self, request: spb.GetEntriesRequest, context: Ctx
     ) -> AsyncIterator[spb.Entries]:
         try:
-            self.s.member(context, pb.ROLE_REGULATOR)
-            size = self.s.node.ledger.log.head().size
+            member = self.s.member(context, pb.ROLE_REGULATOR)
+            log_ = self._log(member, request.log)
+            size = log_.head().size
             end = min(request.end or size, size)
             if request.start > end:
                 raise InputError(f"start: {request.start} is beyond the log's size {size}")
         except ArrearsError as e:
             await abort(context, e)
         pos = request.start
-        storage = self.s.node.storage
+        storage = self.s.node.storage_for(request.log)
         while pos < end:
             leaves = await self.s.run(storage.read_leaves, pos, min(end, pos + 1000))
             yield spb.Entries(

@@ -661,7 +661,7 @@ def test_deadline_is_honoured(fresh: Callable[..., LocalConsortium]) -> None:
             err = raises(
                 ce.DeadlineExceeded, lambda: raw(sgrpc.LookupStub(ch).CheckBatch, request, 0.005)
             )
-        refused(err, ce.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED)
+        refused(err, ce.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline")
         # The server stays healthy: the same channel and a new client are both served.
         health = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=10)
         assert health.status == health_pb2.HealthCheckResponse.SERVING

@@ -1,11 +1,19 @@
 from arrears.v1 import events_pb2 as _events_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class LogName(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOG_NAME_LEDGER: _ClassVar[LogName]
+    LOG_NAME_INQUIRIES: _ClassVar[LogName]
+LOG_NAME_LEDGER: LogName
+LOG_NAME_INQUIRIES: LogName
 
 class Receipt(_message.Message):
     __slots__ = ("index", "leaf", "leaf_hash", "tree_size", "inclusion_proof", "checkpoint", "tlog_proof", "replayed")
@@ -132,16 +140,18 @@ class EvaluateResponse(_message.Message):
     def __init__(self, epoch: _Optional[int] = ..., evaluated_elements: _Optional[_Iterable[bytes]] = ..., proof: _Optional[bytes] = ...) -> None: ...
 
 class CheckRequest(_message.Message):
-    __slots__ = ("pseudonym", "purpose", "consent_reference", "known_tree_size")
+    __slots__ = ("pseudonym", "purpose", "consent_reference", "known_tree_size", "cosigned")
     PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     CONSENT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     KNOWN_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    COSIGNED_FIELD_NUMBER: _ClassVar[int]
     pseudonym: bytes
     purpose: _events_pb2.Purpose
     consent_reference: str
     known_tree_size: int
-    def __init__(self, pseudonym: _Optional[bytes] = ..., purpose: _Optional[_Union[_events_pb2.Purpose, str]] = ..., consent_reference: _Optional[str] = ..., known_tree_size: _Optional[int] = ...) -> None: ...
+    cosigned: bool
+    def __init__(self, pseudonym: _Optional[bytes] = ..., purpose: _Optional[_Union[_events_pb2.Purpose, str]] = ..., consent_reference: _Optional[str] = ..., known_tree_size: _Optional[int] = ..., cosigned: _Optional[bool] = ...) -> None: ...
 
 class RecordEntry(_message.Message):
     __slots__ = ("index", "leaf", "inclusion_proof")
@@ -208,16 +218,18 @@ class CheckResponse(_message.Message):
     def __init__(self, pseudonym: _Optional[bytes] = ..., as_of: _Optional[_Union[_events_pb2.Date, _Mapping]] = ..., tree_size: _Optional[int] = ..., checkpoint: _Optional[bytes] = ..., records: _Optional[_Iterable[_Union[RecordEvidence, _Mapping]]] = ..., summary: _Optional[_Union[Summary, _Mapping]] = ..., inquiry_id: _Optional[int] = ..., consistency_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class CheckBatchRequest(_message.Message):
-    __slots__ = ("pseudonyms", "purpose", "consent_reference", "known_tree_size")
+    __slots__ = ("pseudonyms", "purpose", "consent_reference", "known_tree_size", "cosigned")
     PSEUDONYMS_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     CONSENT_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     KNOWN_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    COSIGNED_FIELD_NUMBER: _ClassVar[int]
     pseudonyms: _containers.RepeatedScalarFieldContainer[bytes]
     purpose: _events_pb2.Purpose
     consent_reference: str
     known_tree_size: int
-    def __init__(self, pseudonyms: _Optional[_Iterable[bytes]] = ..., purpose: _Optional[_Union[_events_pb2.Purpose, str]] = ..., consent_reference: _Optional[str] = ..., known_tree_size: _Optional[int] = ...) -> None: ...
+    cosigned: bool
+    def __init__(self, pseudonyms: _Optional[_Iterable[bytes]] = ..., purpose: _Optional[_Union[_events_pb2.Purpose, str]] = ..., consent_reference: _Optional[str] = ..., known_tree_size: _Optional[int] = ..., cosigned: _Optional[bool] = ...) -> None: ...
 
 class CheckBatchResponse(_message.Message):
     __slots__ = ("tree_size", "checkpoint", "results", "consistency_proof")
@@ -230,6 +242,46 @@ class CheckBatchResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[CheckResponse]
     consistency_proof: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, tree_size: _Optional[int] = ..., checkpoint: _Optional[bytes] = ..., results: _Optional[_Iterable[_Union[CheckResponse, _Mapping]]] = ..., consistency_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class SubjectReportRequest(_message.Message):
+    __slots__ = ("pseudonym", "request_reference")
+    PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    pseudonym: bytes
+    request_reference: str
+    def __init__(self, pseudonym: _Optional[bytes] = ..., request_reference: _Optional[str] = ...) -> None: ...
+
+class InquiryEvidence(_message.Message):
+    __slots__ = ("index", "leaf", "salt", "inclusion_proof")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    LEAF_FIELD_NUMBER: _ClassVar[int]
+    SALT_FIELD_NUMBER: _ClassVar[int]
+    INCLUSION_PROOF_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    leaf: bytes
+    salt: bytes
+    inclusion_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, index: _Optional[int] = ..., leaf: _Optional[bytes] = ..., salt: _Optional[bytes] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
+class SubjectReportResponse(_message.Message):
+    __slots__ = ("pseudonym", "as_of", "tree_size", "checkpoint", "records", "inquiry_tree_size", "inquiry_checkpoint", "inquiries")
+    PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
+    AS_OF_FIELD_NUMBER: _ClassVar[int]
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    INQUIRY_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    INQUIRY_CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    INQUIRIES_FIELD_NUMBER: _ClassVar[int]
+    pseudonym: bytes
+    as_of: _events_pb2.Date
+    tree_size: int
+    checkpoint: bytes
+    records: _containers.RepeatedCompositeFieldContainer[RecordEvidence]
+    inquiry_tree_size: int
+    inquiry_checkpoint: bytes
+    inquiries: _containers.RepeatedCompositeFieldContainer[InquiryEvidence]
+    def __init__(self, pseudonym: _Optional[bytes] = ..., as_of: _Optional[_Union[_events_pb2.Date, _Mapping]] = ..., tree_size: _Optional[int] = ..., checkpoint: _Optional[bytes] = ..., records: _Optional[_Iterable[_Union[RecordEvidence, _Mapping]]] = ..., inquiry_tree_size: _Optional[int] = ..., inquiry_checkpoint: _Optional[bytes] = ..., inquiries: _Optional[_Iterable[_Union[InquiryEvidence, _Mapping]]] = ...) -> None: ...
 
 class WatchRegistration(_message.Message):
     __slots__ = ("pseudonym", "relationship_reference")
@@ -284,8 +336,12 @@ class Alert(_message.Message):
     def __init__(self, cursor: _Optional[int] = ..., pseudonym: _Optional[bytes] = ..., relationship_reference: _Optional[str] = ..., record: _Optional[_Union[_events_pb2.RecordRef, _Mapping]] = ..., event: _Optional[str] = ..., entry: _Optional[_Union[RecordEntry, _Mapping]] = ..., checkpoint: _Optional[bytes] = ..., tree_size: _Optional[int] = ...) -> None: ...
 
 class GetCheckpointRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("log", "cosigned")
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    COSIGNED_FIELD_NUMBER: _ClassVar[int]
+    log: LogName
+    cosigned: bool
+    def __init__(self, log: _Optional[_Union[LogName, str]] = ..., cosigned: _Optional[bool] = ...) -> None: ...
 
 class SignedCheckpoint(_message.Message):
     __slots__ = ("note", "tree_size")
@@ -316,12 +372,14 @@ class InclusionProof(_message.Message):
     def __init__(self, index: _Optional[int] = ..., tree_size: _Optional[int] = ..., leaf: _Optional[bytes] = ..., hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class ConsistencyProofRequest(_message.Message):
-    __slots__ = ("from_size", "to_size")
+    __slots__ = ("from_size", "to_size", "log")
     FROM_SIZE_FIELD_NUMBER: _ClassVar[int]
     TO_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LOG_FIELD_NUMBER: _ClassVar[int]
     from_size: int
     to_size: int
-    def __init__(self, from_size: _Optional[int] = ..., to_size: _Optional[int] = ...) -> None: ...
+    log: LogName
+    def __init__(self, from_size: _Optional[int] = ..., to_size: _Optional[int] = ..., log: _Optional[_Union[LogName, str]] = ...) -> None: ...
 
 class ConsistencyProof(_message.Message):
     __slots__ = ("from_size", "to_size", "hashes")
@@ -334,12 +392,14 @@ class ConsistencyProof(_message.Message):
     def __init__(self, from_size: _Optional[int] = ..., to_size: _Optional[int] = ..., hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class GetEntriesRequest(_message.Message):
-    __slots__ = ("start", "end")
+    __slots__ = ("start", "end", "log")
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
+    LOG_FIELD_NUMBER: _ClassVar[int]
     start: int
     end: int
-    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
+    log: LogName
+    def __init__(self, start: _Optional[int] = ..., end: _Optional[int] = ..., log: _Optional[_Union[LogName, str]] = ...) -> None: ...
 
 class Entry(_message.Message):
     __slots__ = ("index", "leaf")
@@ -354,3 +414,19 @@ class Entries(_message.Message):
     ENTRIES_FIELD_NUMBER: _ClassVar[int]
     entries: _containers.RepeatedCompositeFieldContainer[Entry]
     def __init__(self, entries: _Optional[_Iterable[_Union[Entry, _Mapping]]] = ...) -> None: ...
+
+class AddCosignatureRequest(_message.Message):
+    __slots__ = ("tree_size", "signature_line", "log")
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_LINE_FIELD_NUMBER: _ClassVar[int]
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    tree_size: int
+    signature_line: str
+    log: LogName
+    def __init__(self, tree_size: _Optional[int] = ..., signature_line: _Optional[str] = ..., log: _Optional[_Union[LogName, str]] = ...) -> None: ...
+
+class AddCosignatureResponse(_message.Message):
+    __slots__ = ("note",)
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    note: bytes
+    def __init__(self, note: _Optional[bytes] = ...) -> None: ...

@@ -575,6 +575,11 @@ class LookupStub:
                 request_serializer=arrears_dot_v1_dot_service__pb2.CheckBatchRequest.SerializeToString,
                 response_deserializer=arrears_dot_v1_dot_service__pb2.CheckBatchResponse.FromString,
                 _registered_method=True)
+        self.SubjectReport = channel.unary_unary(
+                '/arrears.v1.Lookup/SubjectReport',
+                request_serializer=arrears_dot_v1_dot_service__pb2.SubjectReportRequest.SerializeToString,
+                response_deserializer=arrears_dot_v1_dot_service__pb2.SubjectReportResponse.FromString,
+                _registered_method=True)
 
 
 class LookupServicer:
@@ -592,6 +597,14 @@ class LookupServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubjectReport(self, request, context):
+        """The borrower's own report (operator, on the borrower's request): every record with its
+        history and the day it stops being served, and every inquiry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LookupServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -604,6 +617,11 @@ def add_LookupServicer_to_server(servicer, server):
                     servicer.CheckBatch,
                     request_deserializer=arrears_dot_v1_dot_service__pb2.CheckBatchRequest.FromString,
                     response_serializer=arrears_dot_v1_dot_service__pb2.CheckBatchResponse.SerializeToString,
+            ),
+            'SubjectReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubjectReport,
+                    request_deserializer=arrears_dot_v1_dot_service__pb2.SubjectReportRequest.FromString,
+                    response_serializer=arrears_dot_v1_dot_service__pb2.SubjectReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -660,6 +678,33 @@ class Lookup:
             '/arrears.v1.Lookup/CheckBatch',
             arrears_dot_v1_dot_service__pb2.CheckBatchRequest.SerializeToString,
             arrears_dot_v1_dot_service__pb2.CheckBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubjectReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/arrears.v1.Lookup/SubjectReport',
+            arrears_dot_v1_dot_service__pb2.SubjectReportRequest.SerializeToString,
+            arrears_dot_v1_dot_service__pb2.SubjectReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -845,6 +890,11 @@ class LogStub:
                 request_serializer=arrears_dot_v1_dot_service__pb2.GetCheckpointRequest.SerializeToString,
                 response_deserializer=arrears_dot_v1_dot_service__pb2.SignedCheckpoint.FromString,
                 _registered_method=True)
+        self.AddCosignature = channel.unary_unary(
+                '/arrears.v1.Log/AddCosignature',
+                request_serializer=arrears_dot_v1_dot_service__pb2.AddCosignatureRequest.SerializeToString,
+                response_deserializer=arrears_dot_v1_dot_service__pb2.AddCosignatureResponse.FromString,
+                _registered_method=True)
         self.GetInclusionProof = channel.unary_unary(
                 '/arrears.v1.Log/GetInclusionProof',
                 request_serializer=arrears_dot_v1_dot_service__pb2.InclusionProofRequest.SerializeToString,
@@ -867,6 +917,13 @@ class LogServicer:
 
     def GetCheckpoint(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddCosignature(self, request, context):
+        """Witnesses (regulators, members) cosign checkpoints they verified.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -897,6 +954,11 @@ def add_LogServicer_to_server(servicer, server):
                     servicer.GetCheckpoint,
                     request_deserializer=arrears_dot_v1_dot_service__pb2.GetCheckpointRequest.FromString,
                     response_serializer=arrears_dot_v1_dot_service__pb2.SignedCheckpoint.SerializeToString,
+            ),
+            'AddCosignature': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddCosignature,
+                    request_deserializer=arrears_dot_v1_dot_service__pb2.AddCosignatureRequest.FromString,
+                    response_serializer=arrears_dot_v1_dot_service__pb2.AddCosignatureResponse.SerializeToString,
             ),
             'GetInclusionProof': grpc.unary_unary_rpc_method_handler(
                     servicer.GetInclusionProof,
@@ -941,6 +1003,33 @@ class Log:
             '/arrears.v1.Log/GetCheckpoint',
             arrears_dot_v1_dot_service__pb2.GetCheckpointRequest.SerializeToString,
             arrears_dot_v1_dot_service__pb2.SignedCheckpoint.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddCosignature(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/arrears.v1.Log/AddCosignature',
+            arrears_dot_v1_dot_service__pb2.AddCosignatureRequest.SerializeToString,
+            arrears_dot_v1_dot_service__pb2.AddCosignatureResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -586,6 +586,7 @@ class Client:
             self._run(self.aio.close())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
+        self._loop.close()
 
     @property
     def trust(self) -> Trust:

@@ -143,6 +143,7 @@ class LocalConsortium:
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
+        self._loop.close()
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 

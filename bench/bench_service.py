@@ -1,0 +1,693 @@
+"""The served system over loopback mutual TLS: a LocalConsortium (SQLite, synchronous=FULL) and
+the SDK's AsyncClient, every answer verified as a lender's client verifies it.
+
+Figures and targets (the issue states them at 1,000,000 entries; building that many through
+the server takes too long for a routine run, so the ledger is built to ENTRIES through the
+submission stream and every figure prints the size it was measured at):
+
+* (a) bulk submissions through ``submit_stream``, signed, verified and durably committed:
+  at least 10,000 records/s. Reports are signed beforehand (``prepare_report`` with
+  pseudonyms from one batched ``pseudonyms()``); that preparation is printed, not timed.
+* (b) single verified lookups from 32 concurrent callers: at least 2,000/s, p50 at most 3 ms,
+  p99 at most 10 ms. Measured on precomputed pseudonyms (the lookup itself: Check, checkpoint
+  acceptance, ``verify_check``), and again with ``check()`` as a lender calls it, which first
+  evaluates the pseudonym by VOPRF.
+* (c) batch pre-screening, ``CheckBatch`` of 1,000 precomputed pseudonyms per call: at least
+  50,000 subjects/s.
+* (d) watch alerts: a lender watches about 100 borrowers, another bank reports about them one
+  submission at a time; p99 of (alert received and verified) minus (the leaf's integration
+  time) at most 100 ms. The server runs on the wall clock for this (the harness's settable
+  clock is replaced), so both ends read the same clock.
+
+The server runs in a child process (its own interpreter and GIL, as a real server would),
+and the clients in this one; ``ARREARS_BENCH_SERVER=inprocess`` runs both in this process.
+``ARREARS_BENCH_QUICK=1`` (or ``python -m bench --quick``) divides the entry counts by ten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from arrears.client.sdk import AsyncClient, Identity
+from arrears.client.testing import LocalConsortium, SettableClock
+from arrears.client.trust import Trust
+from arrears.client.verify import verify_check
+from arrears.ledger.envelope import Envelope
+from arrears.ledger.leaf import Leaf
+from arrears.server.config import Limits
+from arrears.v1 import events_pb2 as pb
+from arrears.v1 import service_pb2 as spb
+from bench import report
+
+MEMBERS = ("bank-a", "bank-b", "bank-c")
+REPORTERS = ("bank-a", "bank-b")
+LENDER = "bank-c"
+STREAMS_PER_REPORTER = 2
+STREAM_MESSAGE = 1000  # requests per SubmitBatch message (the server's maximum)
+PROBE_MESSAGE = 500  # submit_stream's default message size
+CALLERS = 32
+BATCH = 1000
+BATCH_CALLERS = 2
+BATCH_HIT_SHARE = 0.2
+LOOKUP_HIT_SHARE = 0.5
+WATCHED = 100
+WATCH_GAP_S = 0.02
+CONSENT = "bench-consent-0001"
+ROOT = Path(__file__).resolve().parent.parent
+
+STREAM_TARGET = 10_000.0
+LOOKUP_TARGET = 2_000.0
+LOOKUP_P50_TARGET_MS = 3.0
+LOOKUP_P99_TARGET_MS = 10.0
+BATCH_TARGET = 50_000.0
+ALERT_P99_TARGET_MS = 100.0
+
+LIMITS = Limits(
+    lookups_per_second=1e9, lookup_burst=1e9, oprf_per_second=1e9, oprf_burst=1e9
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    entries: int  # reports streamed to build the ledger
+    lookups: int  # single lookups on precomputed pseudonyms
+    oprf_lookups: int  # single lookups through check(), pseudonym by VOPRF first
+    batch_calls: int  # CheckBatch calls of BATCH pseudonyms
+    misses: int  # pseudonyms of subjects without records
+    budget_s: float  # a bound on each timed loop
+
+
+def _quick() -> bool:
+    return os.environ.get("ARREARS_BENCH_QUICK", "") not in ("", "0")
+
+
+def _sizes() -> Sizes:
+    if _quick():
+        return Sizes(20_000, 2_000, 500, 10, 2_000, 60.0)
+    return Sizes(200_000, 20_000, 5_000, 50, 10_000, 240.0)
+
+
+def info(name: str, value: float, unit: str, note: str = "information") -> None:
+    """A figure printed for information: it has no target and is not counted."""
+    print(f"  [info] {name:<58} {value:>14,.3f} {unit:<10} {note}", flush=True)
+
+
+def progress(text: str) -> None:
+    print(f"  .. {text}", flush=True)
+
+
+# --- subjects ------------------------------------------------------------------------------
+
+_AREAS = ("110105", "310104", "440305", "510107", "330106")
+_RIC_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def resident_id(n: int) -> str:
+    """The n-th of 20 million distinct valid resident IDs (GB 11643, MOD 11-2 check)."""
+    born = date(1950, 1, 1) + timedelta(days=n % 20_000)
+    body = f"{_AREAS[n % 5]}{born:%Y%m%d}{n // 20_000 % 1000:03d}"
+    total = sum(int(ch) * w for ch, w in zip(body, _RIC_WEIGHTS, strict=True))
+    return body + "10X98765432"[total % 11]
+
+
+# --- the server ----------------------------------------------------------------------------
+
+
+class WallClock(SettableClock):
+    """The harness's clock, reading the real time on every call."""
+
+    def __call__(self) -> int:
+        return time.time_ns() // 1000
+
+
+def _consortium() -> LocalConsortium:
+    net = LocalConsortium(list(MEMBERS), limits=LIMITS)
+    net.clock = WallClock()
+    return net
+
+
+def _db_bytes(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.glob("ledger.db*") if p.is_file())
+
+
+def serve_child() -> None:
+    """Run in a child process: start a consortium, print where it is, stop on stdin's EOF."""
+    net = _consortium()
+    net.start()
+    print(
+        json.dumps(
+            {
+                "target": net.target,
+                "pki": str(net.pki.root),
+                "verifier_key": net.verifier_key,
+                "dir": str(net.dir),
+                "pid": os.getpid(),
+            }
+        ),
+        flush=True,
+    )
+    sys.stdin.read()
+    size = _db_bytes(net.dir)
+    net.stop()
+    print(json.dumps({"db_bytes": size}), flush=True)
+
+
+class Server(Protocol):
+    target: str
+    pki_root: Path
+    verifier_key: str
+    where: str
+
+    def close(self) -> int: ...
+
+
+class ChildServer:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from bench.bench_service import serve_child; serve_child()"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            raise RuntimeError(f"the server process exited with {self.proc.returncode}")
+        hello = json.loads(line)
+        self.target = hello["target"]
+        self.pki_root = Path(hello["pki"])
+        self.verifier_key = hello["verifier_key"]
+        self.where = f"child process {hello['pid']}"
+
+    def close(self) -> int:
+        out, _ = self.proc.communicate(timeout=120)
+        lines = [x for x in out.splitlines() if x.startswith("{")]
+        return int(json.loads(lines[-1])["db_bytes"]) if lines else 0
+
+
+class InProcessServer:
+    def __init__(self) -> None:
+        self.net = _consortium()
+        self.net.start()
+        self.target = self.net.target
+        self.pki_root = self.net.pki.root
+        self.verifier_key = self.net.verifier_key
+        self.where = "this process"
+
+    def close(self) -> int:
+        size = _db_bytes(self.net.dir)
+        self.net.stop()
+        return size
+
+
+def _client(server: Server, member_id: str) -> AsyncClient:
+    """A fresh client with its own trusted checkpoint and its own pseudonym cache."""
+    return AsyncClient(
+        server.target,
+        Identity.from_dev_pki(server.pki_root, member_id),
+        Trust(server.verifier_key),
+    )
+
+
+# --- shared state between the sections -----------------------------------------------------
+
+
+@dataclass
+class World:
+    server: Server
+    sizes: Sizes
+    subjects: list[str] = field(default_factory=list)  # subjects with records
+    pseudonyms: list[bytes] = field(default_factory=list)  # theirs, in the same order
+    miss_subjects: list[str] = field(default_factory=list)  # subjects without records
+    miss_pseudonyms: list[bytes] = field(default_factory=list)
+    size: int = 0  # ledger entries after the build
+
+
+def _today_utc8() -> date:
+    return (datetime.now(UTC) + timedelta(hours=8)).date()
+
+
+# --- (a) the bulk stream -------------------------------------------------------------------
+
+
+async def _pseudonyms_for(c: AsyncClient, ids: list[str], label: str) -> list[bytes]:
+    """Pseudonyms of ``ids`` in chunks of 10,000, two chunks in flight (client blinding and
+    finalising overlap the server's evaluation)."""
+    out: list[bytes] = [b""] * len(ids)
+    chunk = 10_000
+    done = 0
+    t0 = time.perf_counter()
+
+    async def one(start: int) -> None:
+        nonlocal done
+        got = await c.pseudonyms(ids[start : start + chunk])
+        out[start : start + len(got)] = got
+        done += len(got)
+        if len(ids) >= 4 * chunk:
+            rate = report.rate(done, time.perf_counter() - t0)
+            progress(f"{label}: {done:>9,} pseudonyms, {rate:,.0f}/s")
+
+    starts = list(range(0, len(ids), chunk))
+    for i in range(0, len(starts), 2):
+        await asyncio.gather(*(one(s) for s in starts[i : i + 2]))
+    return out
+
+
+def _report_fields(rng: random.Random, today: date) -> dict[str, Any]:
+    dpd = rng.randrange(31, 180)
+    principal = rng.randrange(500_000, 50_000_000)
+    return {
+        "loan_type": rng.choice(
+            (pb.LOAN_TYPE_PERSONAL, pb.LOAN_TYPE_CREDIT_CARD, pb.LOAN_TYPE_CONSUMER)
+        ),
+        "principal_minor": principal,
+        "outstanding_minor": rng.randrange(principal // 10, principal),
+        "days_past_due": dpd,
+        "first_missed_payment": today - timedelta(days=dpd),
+        "borrower_notified_on": today - timedelta(days=rng.randrange(2, 20)),
+    }
+
+
+Prepared = tuple[str, Envelope, pb.SubjectOpening | None]
+
+
+async def _prepare(
+    c: AsyncClient, subjects: Sequence[tuple[str, bytes]], prefix: str, seed: int
+) -> list[Prepared]:
+    rng = random.Random(seed)
+    today = _today_utc8() - timedelta(days=1)
+    out: list[Prepared] = []
+    for i, (subject, p) in enumerate(subjects):
+        record_id = f"{prefix}-{i:08d}"
+        env, opening = await c.prepare_report(
+            subject, record_id, pseudonym=p, **_report_fields(rng, today)
+        )
+        out.append((record_id, env, opening))
+    return out
+
+
+async def _probe_stream(world: World) -> None:
+    """One submit_stream call of several messages, exactly as the SDK offers it."""
+    n = 4 * PROBE_MESSAGE
+    c = _client(world.server, "bank-b")
+    try:
+        subjects = list(zip(world.subjects[:n], world.pseudonyms[:n], strict=True))
+        queue = await _prepare(c, subjects, "probe", 99)
+        ok = 0
+        t0 = time.perf_counter()
+        try:
+            async for res in c.submit_stream(queue, batch=PROBE_MESSAGE):
+                if res.receipt is not None:
+                    ok += 1
+            seconds = time.perf_counter() - t0
+            print(
+                f"  one submit_stream of {n:,} in messages of {PROBE_MESSAGE}: all "
+                f"{ok:,} receipts verified, {report.rate(ok, seconds):,.0f} records/s",
+                flush=True,
+            )
+        except Exception as e:
+            print(
+                f"  one submit_stream of {n:,} in messages of {PROBE_MESSAGE}: FAILED after "
+                f"{ok:,} verified receipts: {type(e).__name__}: {e}",
+                flush=True,
+            )
+    finally:
+        await c.close()
+
+
+async def _bulk(world: World) -> None:
+    sizes = world.sizes
+    n = sizes.entries
+    subjects_n = n // 2
+    report.section(
+        f"(a) Bulk submissions through submit_stream, {n:,} reports, loopback mTLS, "
+        "SQLite synchronous=FULL"
+    )
+    print(f"  server in {world.server.where}; clients in this process", flush=True)
+    ids = [resident_id(i) for i in range(subjects_n + sizes.misses)]
+    world.subjects, world.miss_subjects = ids[:subjects_n], ids[subjects_n:]
+
+    prep = {m: _client(world.server, m) for m in REPORTERS}
+    try:
+        progress(f"pseudonyms of {len(ids):,} subjects by VOPRF (batches of 1,000)")
+        t0 = time.perf_counter()
+        ps = await _pseudonyms_for(prep["bank-a"], ids, "VOPRF")
+        oprf_s = time.perf_counter() - t0
+        world.pseudonyms, world.miss_pseudonyms = ps[:subjects_n], ps[subjects_n:]
+        info("  preparation: pseudonyms by VOPRF (not timed)", report.rate(len(ids), oprf_s), "/s")
+
+        # Each subject gets one report from each reporting bank: n reports in all.
+        progress(f"signing {n:,} reports (prepare_report with the precomputed pseudonyms)")
+        t0 = time.perf_counter()
+        pairs = list(zip(world.subjects, world.pseudonyms, strict=True))
+        queues: dict[str, list[Prepared]] = {}
+        for k, m in enumerate(REPORTERS):
+            queues[m] = await _prepare(prep[m], pairs, m, k)
+        sign_s = time.perf_counter() - t0
+        info("  preparation: prepare_report (not timed)", report.rate(n, sign_s), "reports/s")
+    finally:
+        for c in prep.values():
+            await c.close()
+
+    progress("as the SDK offers it: one stream, several messages in flight")
+    await _probe_stream(world)
+
+    # One message per submit_stream call, STREAMS_PER_REPORTER calls in flight per bank, each
+    # on a client of its own: every client sees its receipts' checkpoints in order.
+    lanes: list[tuple[str, list[Prepared]]] = []
+    for m in REPORTERS:
+        q = queues[m]
+        for k in range(STREAMS_PER_REPORTER):
+            lanes.append((m, q[k::STREAMS_PER_REPORTER]))
+    clients = [_client(world.server, m) for m, _ in lanes]
+    done = 0
+    refused = 0
+    step = max(n // 10, STREAM_MESSAGE)
+    next_report = step
+    t0 = time.perf_counter()
+    deadline = t0 + sizes.budget_s
+
+    async def lane(c: AsyncClient, queue: list[Prepared]) -> None:
+        nonlocal done, refused, next_report
+        for start in range(0, len(queue), STREAM_MESSAGE):
+            if time.perf_counter() > deadline:
+                return
+            chunk = queue[start : start + STREAM_MESSAGE]
+            async for res in c.submit_stream(chunk, batch=STREAM_MESSAGE):
+                if res.receipt is None:
+                    refused += 1
+            done += len(chunk)
+            if done >= next_report:
+                rate = report.rate(done, time.perf_counter() - t0)
+                progress(f"{done:>9,} records streamed and verified, {rate:,.0f}/s so far")
+                next_report += step
+
+    progress(
+        f"streaming {n:,} reports: {len(lanes)} streams ({STREAMS_PER_REPORTER} per bank), "
+        f"one message of {STREAM_MESSAGE} per submit_stream call"
+    )
+    try:
+        await asyncio.gather(*(lane(c, q) for c, (_, q) in zip(clients, lanes, strict=True)))
+        seconds = time.perf_counter() - t0
+        cp = await clients[0].checkpoint()
+    finally:
+        for c in clients:
+            await c.close()
+    world.size = cp.size
+    if refused:
+        raise RuntimeError(f"{refused:,} of {done:,} reports were refused")
+    value = report.rate(done, seconds)
+    report.figure(
+        f"submit_stream, signed + verified + durable, to {cp.size:,} entries",
+        value,
+        "records/s",
+        f"≥ {STREAM_TARGET:,.0f}/s",
+        value >= STREAM_TARGET,
+    )
+    info("  records in the timed stream", done, "records")
+    info("  ledger size after the stream", cp.size, "entries")
+
+
+# --- (b) single lookups --------------------------------------------------------------------
+
+
+async def _lookup(c: AsyncClient, p: bytes) -> None:
+    """What check() does once it has the pseudonym: Check, accept, verify_check."""
+    known = c.trust.size
+    one: spb.CheckResponse = await c._call(
+        c._lookup.Check,
+        spb.CheckRequest(
+            pseudonym=p,
+            purpose=pb.PURPOSE_LOAN_ORIGINATION,
+            consent_reference=CONSENT,
+            known_tree_size=known,
+        ),
+    )
+    cp = await c.accept(one.checkpoint, known, one.consistency_proof)
+    verify_check(one, p, cp, rules=c.rules)
+
+
+async def _callers(
+    count: int,
+    callers: int,
+    budget_s: float,
+    call: Callable[[int], Awaitable[Any]],
+) -> tuple[list[float], float]:
+    """``count`` calls (call(i)) from ``callers`` concurrent coroutines; per-call seconds and
+    the wall time. Stops early at the budget."""
+    latencies: list[float] = []
+    nxt = 0
+    t0 = time.perf_counter()
+    deadline = t0 + budget_s
+
+    async def worker() -> None:
+        nonlocal nxt
+        while nxt < count and time.perf_counter() < deadline:
+            i = nxt
+            nxt += 1
+            s = time.perf_counter()
+            await call(i)
+            latencies.append(time.perf_counter() - s)
+
+    await asyncio.gather(*(worker() for _ in range(callers)))
+    return latencies, time.perf_counter() - t0
+
+
+def _mixed(hits: Sequence[Any], misses: Sequence[Any], count: int, share: float) -> list[Any]:
+    rng = random.Random(5)
+    return [rng.choice(hits) if rng.random() < share else rng.choice(misses) for _ in range(count)]
+
+
+def _lookup_figures(label: str, lat: list[float], seconds: float, size: int) -> None:
+    n = len(lat)
+    value = report.rate(n, seconds)
+    p50 = report.percentile(lat, 50) * 1e3
+    p99 = report.percentile(lat, 99) * 1e3
+    report.figure(
+        f"{label}: lookups/s, at {size:,} entries",
+        value,
+        "lookups/s",
+        f"≥ {LOOKUP_TARGET:,.0f}/s",
+        value >= LOOKUP_TARGET,
+    )
+    report.figure(
+        f"{label}: p50", p50, "ms", f"≤ {LOOKUP_P50_TARGET_MS:g} ms", p50 <= LOOKUP_P50_TARGET_MS
+    )
+    report.figure(
+        f"{label}: p99", p99, "ms", f"≤ {LOOKUP_P99_TARGET_MS:g} ms", p99 <= LOOKUP_P99_TARGET_MS
+    )
+    info("  lookups timed", n, "lookups")
+
+
+async def _single(world: World) -> None:
+    sizes = world.sizes
+    report.section(
+        f"(b) Single verified lookups, {CALLERS} concurrent callers, at {world.size:,} entries "
+        f"({LOOKUP_HIT_SHARE:.0%} of subjects have records)"
+    )
+    c = _client(world.server, LENDER)
+    try:
+        await c.checkpoint()
+        pool = _mixed(world.pseudonyms, world.miss_pseudonyms, sizes.lookups, LOOKUP_HIT_SHARE)
+        warm = pool[: min(500, len(pool))]
+        await _callers(len(warm), CALLERS, sizes.budget_s, lambda i: _lookup(c, warm[i]))
+        progress(f"{sizes.lookups:,} lookups of precomputed pseudonyms")
+        lat, seconds = await _callers(
+            len(pool), CALLERS, sizes.budget_s, lambda i: _lookup(c, pool[i])
+        )
+    finally:
+        await c.close()
+    _lookup_figures("Check on a precomputed pseudonym", lat, seconds, world.size)
+
+    # check() as a lender calls it: a fresh client, so every subject's pseudonym is evaluated
+    # by VOPRF (one Evaluate call) before the Check.
+    c = _client(world.server, LENDER)
+    try:
+        await c.checkpoint()
+        await c.oprf_key()
+        ids = _mixed(world.subjects, world.miss_subjects, sizes.oprf_lookups, LOOKUP_HIT_SHARE)
+        ids = list(dict.fromkeys(ids))
+        progress(f"{len(ids):,} lookups through check(), VOPRF first")
+        lat, seconds = await _callers(
+            len(ids),
+            CALLERS,
+            sizes.budget_s,
+            lambda i: c.check(ids[i], consent_reference=CONSENT),
+        )
+    finally:
+        await c.close()
+    _lookup_figures("check() with its VOPRF step", lat, seconds, world.size)
+
+
+# --- (c) batch pre-screening ---------------------------------------------------------------
+
+
+async def _batch(world: World) -> None:
+    sizes = world.sizes
+    report.section(
+        f"(c) Batch pre-screening, CheckBatch of {BATCH:,} precomputed pseudonyms, "
+        f"{BATCH_CALLERS} callers, at {world.size:,} entries "
+        f"({BATCH_HIT_SHARE:.0%} of subjects have records)"
+    )
+    rng = random.Random(11)
+    hits_per = int(BATCH * BATCH_HIT_SHARE)
+    calls = [
+        rng.sample(world.pseudonyms, hits_per) + rng.sample(world.miss_pseudonyms, BATCH - hits_per)
+        for _ in range(sizes.batch_calls)
+    ]
+    c = _client(world.server, LENDER)
+    records = 0
+
+    async def one(i: int) -> None:
+        nonlocal records
+        chunk = calls[i]
+        known = c.trust.size
+        batch: spb.CheckBatchResponse = await c._call(
+            c._lookup.CheckBatch,
+            spb.CheckBatchRequest(
+                pseudonyms=chunk,
+                purpose=pb.PURPOSE_LOAN_ORIGINATION,
+                consent_reference=CONSENT,
+                known_tree_size=known,
+            ),
+        )
+        cp = await c.accept(batch.checkpoint, known, batch.consistency_proof)
+        if len(batch.results) != len(chunk):
+            raise RuntimeError(f"{len(batch.results)} answers for {len(chunk)} subjects")
+        for a, p in zip(batch.results, chunk, strict=True):
+            records += len(verify_check(a, p, cp, rules=c.rules).records)
+
+    try:
+        await c.checkpoint()
+        await one(0)
+        records = 0
+        progress(f"{sizes.batch_calls} calls of {BATCH:,}")
+        lat, seconds = await _callers(len(calls), BATCH_CALLERS, sizes.budget_s, one)
+    finally:
+        await c.close()
+    subjects = len(lat) * BATCH
+    value = report.rate(subjects, seconds)
+    report.figure(
+        f"CheckBatch of {BATCH:,}, verified, at {world.size:,} entries",
+        value,
+        "subjects/s",
+        f"≥ {BATCH_TARGET:,.0f}/s",
+        value >= BATCH_TARGET,
+    )
+    info("  per call p50", report.percentile(lat, 50) * 1e3, "ms")
+    info("  records returned and verified", records, "records")
+
+
+# --- (d) watch alerts ----------------------------------------------------------------------
+
+
+async def _watch(world: World) -> None:
+    report.section(
+        f"(d) Watch alerts: a lender watches {WATCHED} borrowers, another bank reports about "
+        f"them one Submit at a time, at {world.size:,} entries"
+    )
+    lender = _client(world.server, LENDER)
+    reporter = _client(world.server, "bank-a")
+    received: dict[int, float] = {}
+    got_all = asyncio.Event()
+    try:
+        subjects = world.subjects[-WATCHED:]
+        await lender.register([(s, f"watch-{i:04d}") for i, s in enumerate(subjects)])
+        pseudonyms = await reporter.pseudonyms(subjects)
+
+        async def listen() -> None:
+            async for alert in lender.watch():
+                received[alert.index] = time.time()
+                if len(received) >= WATCHED:
+                    got_all.set()
+                    return
+
+        listener = asyncio.create_task(listen())
+        await asyncio.sleep(0.5)
+        queue = await _prepare(reporter, list(zip(subjects, pseudonyms, strict=True)), "w", 3)
+        returned: dict[int, float] = {}
+        progress(f"{WATCHED} reports, {WATCH_GAP_S * 1e3:.0f} ms apart")
+        for _, env, opening in queue:
+            r = await reporter.submit_envelope(env, opening)
+            returned[r.index] = time.time()
+            await asyncio.sleep(WATCH_GAP_S)
+        try:
+            await asyncio.wait_for(got_all.wait(), 10.0)
+        except TimeoutError:
+            pass
+        listener.cancel()
+        integrated: dict[int, float] = {}
+        for index in returned:
+            p = await reporter.inclusion_proof(index)
+            integrated[index] = Leaf.decode(p.leaf).integrated_at_us / 1e6
+    finally:
+        await lender.close()
+        await reporter.close()
+    missing = [i for i in returned if i not in received]
+    if missing:
+        print(f"  {len(missing)} of {len(returned)} alerts never arrived", flush=True)
+    after_commit = [(received[i] - integrated[i]) * 1e3 for i in returned if i in received]
+    after_return = [(received[i] - returned[i]) * 1e3 for i in returned if i in received]
+    p99 = report.percentile(after_commit, 99) if not missing else float("inf")
+    report.figure(
+        f"alert latency p99 after integration, at {world.size:,} entries",
+        p99,
+        "ms",
+        f"≤ {ALERT_P99_TARGET_MS:g} ms",
+        p99 <= ALERT_P99_TARGET_MS,
+    )
+    info("  p50 after integration", report.percentile(after_commit, 50), "ms")
+    info("  max after integration", max(after_commit, default=float("nan")), "ms")
+    info("  p50 after the Submit call returned", report.percentile(after_return, 50), "ms")
+    info("  p99 after the Submit call returned", report.percentile(after_return, 99), "ms")
+    info("  alerts received", len(after_commit), "alerts")
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+async def _run(world: World) -> list[str]:
+    await _bulk(world)
+    failed = []
+    for section in (_single, _batch, _watch):
+        try:
+            await section(world)
+        except Exception:
+            traceback.print_exc()
+            failed.append(section.__name__.strip("_"))
+    return failed
+
+
+def main() -> None:
+    sizes = _sizes()
+    where = os.environ.get("ARREARS_BENCH_SERVER", "child")
+    progress(f"starting the server ({'in this process' if where == 'inprocess' else 'child'})")
+    server: Server = InProcessServer() if where == "inprocess" else ChildServer()
+    world = World(server, sizes)
+    try:
+        failed = asyncio.run(_run(world))
+    finally:
+        db = server.close()
+    if world.size:
+        info("database on disk (file + WAL)", db / 2**20, "MiB")
+        info("  per ledger entry", db / world.size, "bytes")
+    if failed:
+        raise RuntimeError(f"service benchmark sections failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

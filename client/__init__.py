@@ -17,7 +17,7 @@ from arrears.client.errors import (
 )
 from arrears.client.policy import Decision, Policy, Rule
 from arrears.client.sdk import Alert, AsyncClient, Client, Identity, StreamResult
-from arrears.client.trust import Trust
+from arrears.client.trust import Trust, WitnessPolicy
 from arrears.client.verify import CheckResult, Receipt
 from arrears.ledger.identifiers import SubjectId, SubjectKind, parse_subject
 from arrears.ledger.records import RecordRef, RecordState, Summary
@@ -47,5 +47,6 @@ __all__ = [
     "Trust",
     "Unauthenticated",
     "Unavailable",
+    "WitnessPolicy",
     "parse_subject",
 ]

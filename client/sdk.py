@@ -583,10 +583,19 @@ class Client:
 
     def close(self) -> None:
         if self._loop.is_running():
-            self._run(self.aio.close())
+            self._run(self._shutdown())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join()
         self._loop.close()
+
+    async def _shutdown(self) -> None:
+        await self.aio.close()
+        # Calls other threads still wait on (a watch, a stream) end now, with a cancellation,
+        # rather than waiting forever on a stopped loop.
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in others:
+            t.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
     @property
     def trust(self) -> Trust:

@@ -18,13 +18,16 @@ from arrears.ledger.leaf import Leaf
 from arrears.ledger.ledger import Opening, ProjectionStorage
 from arrears.ledger.records import (
     DEFAULT_RULES,
+    Changes,
     Context,
     MemoryState,
     Rules,
+    StateView,
     apply,
     authorise_key,
     decode_submission,
 )
+from arrears.v1 import events_pb2 as pb
 
 
 class ReplayError(ArrearsError):
@@ -45,6 +48,44 @@ def iter_leaves(storage: ProjectionStorage, size: int, chunk: int = 8192) -> Ite
         pos += len(got)
 
 
+def entry_key(state: StateView, index: int, leaf: Leaf, sub: pb.Submission) -> bytes:
+    """The public key that must have signed the entry at ``index``: for the genesis entry the
+    key it registers (empty if none matches), otherwise the key the registry authorises as of
+    ``index`` (raises ``NotPermitted`` for an unknown, foreign or revoked key, or a suspended
+    member)."""
+    if index == 0:
+        return next(
+            (k for k in sub.member_admitted.public_keys if key_id_for(k) == leaf.key_id), b""
+        )
+    return authorise_key(state, leaf.key_id, sub.member_id, index).public_key
+
+
+def step(
+    state: MemoryState,
+    index: int,
+    data: bytes,
+    *,
+    rules: Rules = DEFAULT_RULES,
+    origin: str | None = None,
+) -> Changes:
+    """Replay one leaf onto ``state``: decode it, authorise its key, verify its signature (with
+    ``origin``), apply it through the rules and keep the changes. Raises ``ReplayError`` naming
+    the index, leaving ``state`` unchanged."""
+    try:
+        leaf = Leaf.decode(data)
+        sub = decode_submission(leaf.payload)
+        public_key = entry_key(state, index, leaf, sub)
+        if origin is not None:
+            verify_envelope(origin, Envelope(leaf.key_id, leaf.payload, leaf.signature), public_key)
+        changes = apply(
+            state, sub, Context(index, leaf.integrated_at_us, rules), genesis_key=public_key
+        )
+    except ArrearsError as e:
+        raise ReplayError(index, str(e)) from e
+    state.apply_changes(changes)
+    return changes
+
+
 def fold(
     leaves: Iterator[bytes],
     *,
@@ -54,26 +95,7 @@ def fold(
     """Replay leaves into a fresh state. With ``origin``, every signature is verified too."""
     state = MemoryState()
     for index, data in enumerate(leaves):
-        try:
-            leaf = Leaf.decode(data)
-            sub = decode_submission(leaf.payload)
-            if index == 0:
-                public_key = next(
-                    (k for k in sub.member_admitted.public_keys if key_id_for(k) == leaf.key_id),
-                    b"",
-                )
-            else:
-                public_key = authorise_key(state, leaf.key_id, sub.member_id, index).public_key
-            if origin is not None:
-                verify_envelope(
-                    origin, Envelope(leaf.key_id, leaf.payload, leaf.signature), public_key
-                )
-            changes = apply(
-                state, sub, Context(index, leaf.integrated_at_us, rules), genesis_key=public_key
-            )
-        except ArrearsError as e:
-            raise ReplayError(index, str(e)) from e
-        state.apply_changes(changes)
+        step(state, index, data, rules=rules, origin=origin)
     return state
 
 

@@ -76,8 +76,14 @@ class World:
     def answer(self, subject: int) -> spb.CheckResponse:
         """What an honest server answers about a subject, as of TODAY."""
         st, size = self.storage, self.size
-        rows = [(r, s) for r, s in st.records_for_pseudonym(pseudonym(subject))]
-        rows = sorted((x for x in rows if served(x[0], TODAY, self.c.ledger.rules)), key=_by_ref)
+        rows = sorted(
+            (
+                (rec, salt)
+                for rec, salt in st.records_for_pseudonym(pseudonym(subject))
+                if served(rec, TODAY, self.c.ledger.rules)
+            ),
+            key=lambda row: (row[0].ref.member_id, row[0].ref.record_id),
+        )
         out = spb.CheckResponse(
             pseudonym=pseudonym(subject),
             as_of=pb.Date(year=TODAY.year, month=TODAY.month, day=TODAY.day),
@@ -112,11 +118,6 @@ class World:
         """A checkpoint the log's own key signed, for any size and root (a lying operator)."""
         body = Checkpoint(ORIGIN, size, root).body()
         return sign_note(body, [signer or self.c.log_signer])
-
-
-def _by_ref(row: tuple[object, bytes]) -> tuple[str, str]:
-    ref = row[0].ref  # type: ignore[attr-defined]
-    return ref.member_id, ref.record_id
 
 
 @pytest.fixture

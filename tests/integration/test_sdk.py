@@ -12,10 +12,10 @@ import queue
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -319,7 +319,7 @@ def test_a_resumed_watch_replays_the_alerts_missed_while_disconnected(
         trust = net.trust()
         async with AsyncClient(net.target, net.identity("bank-a"), trust) as a:
             assert await a.register([(borrower, "loan-77")]) == 1
-            stream = a.watch()
+            stream = cast(AsyncGenerator[Alert, None], a.watch())
             pending = asyncio.ensure_future(next_alert(stream))
             await until_watching()
             first = await bank_b.report(borrower, "b-1", **RECENT)
@@ -333,7 +333,7 @@ def test_a_resumed_watch_replays_the_alerts_missed_while_disconnected(
         ]
         await bank_b.report(stranger, "b-3", **RECENT)
         async with AsyncClient(net.target, net.identity("bank-a"), trust) as a:
-            stream = a.watch(cursor=seen.cursor)
+            stream = cast(AsyncGenerator[Alert, None], a.watch(cursor=seen.cursor))
             replayed = [await next_alert(stream), await next_alert(stream)]
             assert [x.index for x in replayed] == [r.index for r in missed]
             assert [x.event for x in replayed] == ["record_updated", "record_reported"]

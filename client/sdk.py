@@ -228,13 +228,20 @@ class AsyncClient:
         proof: Sequence[bytes] = (),
         *,
         witnessed: bool = False,
+        latest: bool = False,
     ) -> Checkpoint:
         """Verify a checkpoint and make it the trusted one (fetching a consistency proof when
-        the one given does not start where it must)."""
+        the one given does not start where it must). Answers may carry a checkpoint older than
+        the trusted one (concurrent calls finish out of order) if it is a prefix of it; only
+        a checkpoint the log claims is its ``latest`` must not be older."""
         for _ in range(3):
             try:
                 return self.trust.accept(
-                    note, proof_from=proof_from, proof=proof, witnessed=witnessed
+                    note,
+                    proof_from=proof_from,
+                    proof=proof,
+                    witnessed=witnessed,
+                    allow_older=not latest,
                 )
             except ProofNeeded as need:
                 proof_from = need.from_size
@@ -247,7 +254,7 @@ class AsyncClient:
         cp: spb.SignedCheckpoint = await self._call(
             self._log.GetCheckpoint, spb.GetCheckpointRequest(cosigned=self.witnessed)
         )
-        return await self.accept(cp.note, witnessed=self.witnessed)
+        return await self.accept(cp.note, witnessed=self.witnessed, latest=True)
 
     # --- lookups -------------------------------------------------------------------------
 

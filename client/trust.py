@@ -157,20 +157,23 @@ class Trust:
         proof: Sequence[bytes] = (),
         fetch: Callable[[int, int], Sequence[bytes]] | None = None,
         witnessed: bool = False,
+        allow_older: bool = False,
     ) -> Checkpoint:
         """Verify a checkpoint and move the trusted one forward to it.
 
         ``proof`` is a consistency proof from size ``proof_from`` (what the caller trusted when
         it asked); when the trusted size has moved since, ``fetch(old, new)`` gets a fresh one.
-        With ``witnessed`` the checkpoint must meet the witness policy, and may be older than
-        the trusted one (witnesses lag the log) if a proof shows it is a prefix of it.
+        With ``witnessed`` the checkpoint must meet the witness policy. With ``witnessed`` or
+        ``allow_older`` it may be older than the trusted one (witnesses lag the log; concurrent
+        answers arrive out of order) if a proof shows it is a prefix of it; it never moves the
+        trusted checkpoint back.
         """
         cp = self.verify_note(note, witnessed=witnessed)
         with self._lock:
             old = self._trusted
             if old is not None:
                 if cp.size < old.checkpoint.size:
-                    if not witnessed or cp.size == 0:
+                    if not (witnessed or allow_older) or cp.size == 0:
                         raise InconsistentCheckpointError(
                             f"checkpoint: size {cp.size} is older than the trusted size "
                             f"{old.checkpoint.size} (rolled back?)"
@@ -185,7 +188,7 @@ class Trust:
                         )
                     except VerificationError as e:
                         raise InconsistentCheckpointError(
-                            f"checkpoint: the witnessed size {cp.size} is not a prefix of the "
+                            f"checkpoint: size {cp.size} is not a prefix of the "
                             f"trusted size {old.checkpoint.size}: {e}"
                         ) from e
                     return cp

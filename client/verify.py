@@ -42,6 +42,7 @@ class Receipt:
     checkpoint: Checkpoint
     tlog_proof: str
     replayed: bool
+    leaf: bytes = b""  # the exact leaf bytes, to verify ``tlog_proof`` offline
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def verify_receipt(r: spb.Receipt, cp: Checkpoint, payload: bytes | None = None)
     leaf = verify_entry(r.index, r.leaf, r.inclusion_proof, cp)
     if payload is not None and leaf.payload != payload:
         raise VerificationError("receipt: the entry holds another payload than the one we signed")
-    return Receipt(r.index, r.leaf_hash, r.tree_size, cp, r.tlog_proof, r.replayed)
+    return Receipt(r.index, r.leaf_hash, r.tree_size, cp, r.tlog_proof, r.replayed, r.leaf)
 
 
 def verify_record(

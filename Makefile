@@ -60,15 +60,19 @@ lock:  ## re-resolve requirements.lock from pyproject.toml (needs uv)
 bench: $(STAMP)  ## speed and size figures, each printed beside its target
 	$(BIN)/python -m bench
 
-# The Go verifiers (golang.org/x/mod/sumdb/note and sumdb/tlog) from Debian, for the interop
-# tests. Installed when missing and we are allowed to; otherwise those tests skip and say why.
+# Independent tools the tests check our output with: Go's golang.org/x/mod/sumdb/note and
+# sumdb/tlog (the interop tests) and Chromium (the audit report is rendered in a real browser).
+# Installed from Debian when missing and we are allowed to; otherwise those tests skip and say why.
 interop-deps:
-	@if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/golang.org/x/mod/sumdb ]; then \
+	@missing=""; \
+	command -v go >/dev/null && [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb ] || missing="golang-go golang-golang-x-mod-dev"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing golang-go and golang-golang-x-mod-dev for the interop tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go golang-golang-x-mod-dev >/dev/null) \
-	      || echo "could not install Go: interop tests will skip"; \
-	  else echo "Go not installed and cannot install it: interop tests will skip"; fi; \
+	    echo "installing $$missing for the interop and report tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "could not install $$missing: the tests that need them will skip"; \
+	  else echo "$$missing not installed and cannot install: the tests that need them will skip"; fi; \
 	fi
 
 clean:  ## remove the virtual environment and caches

@@ -85,9 +85,7 @@ def progress(text: str) -> None:
 
 def _signed_envelopes(count: int) -> list[tuple[Envelope, bytes]]:
     """``count`` real reports and updates signed by MEMBERS members, with their public keys."""
-    members = [
-        ev.Member(f"bank-{i:02d}", MemberSigner.generate(), ORIGIN) for i in range(MEMBERS)
-    ]
+    members = [ev.Member(f"bank-{i:02d}", MemberSigner.generate(), ORIGIN) for i in range(MEMBERS)]
     rng = random.Random(7)
     out: list[tuple[Envelope, bytes]] = []
     for i in range(count):

@@ -27,6 +27,7 @@ and the clients in this one; ``ARREARS_BENCH_SERVER=inprocess`` runs both in thi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -54,9 +55,7 @@ from bench import report
 MEMBERS = ("bank-a", "bank-b", "bank-c")
 REPORTERS = ("bank-a", "bank-b")
 LENDER = "bank-c"
-STREAMS_PER_REPORTER = 2
 STREAM_MESSAGE = 1000  # requests per SubmitBatch message (the server's maximum)
-PROBE_MESSAGE = 500  # submit_stream's default message size
 CALLERS = 32
 BATCH = 1000
 BATCH_CALLERS = 2
@@ -74,9 +73,7 @@ LOOKUP_P99_TARGET_MS = 10.0
 BATCH_TARGET = 50_000.0
 ALERT_P99_TARGET_MS = 100.0
 
-LIMITS = Limits(
-    lookups_per_second=1e9, lookup_burst=1e9, oprf_per_second=1e9, oprf_burst=1e9
-)
+LIMITS = Limits(lookups_per_second=1e9, lookup_burst=1e9, oprf_per_second=1e9, oprf_burst=1e9)
 
 
 @dataclass(frozen=True)
@@ -169,6 +166,7 @@ class Server(Protocol):
     pki_root: Path
     verifier_key: str
     where: str
+    pid: int
 
     def close(self) -> int: ...
 
@@ -191,7 +189,8 @@ class ChildServer:
         self.target = hello["target"]
         self.pki_root = Path(hello["pki"])
         self.verifier_key = hello["verifier_key"]
-        self.where = f"child process {hello['pid']}"
+        self.pid = int(hello["pid"])
+        self.where = f"child process {self.pid}"
 
     def close(self) -> int:
         out, _ = self.proc.communicate(timeout=120)
@@ -206,12 +205,44 @@ class InProcessServer:
         self.target = self.net.target
         self.pki_root = self.net.pki.root
         self.verifier_key = self.net.verifier_key
+        self.pid = os.getpid()
         self.where = "this process"
 
     def close(self) -> int:
         size = _db_bytes(self.net.dir)
         self.net.stop()
         return size
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU used by the client (this process) and the server while a timed part runs."""
+
+    def __init__(self, server: Server) -> None:
+        self.server_pid = server.pid
+        self.shared = server.pid == os.getpid()
+        self.start = self._now()
+        self.end = self.start
+
+    def _now(self) -> tuple[float, float, float]:
+        server = 0.0 if self.shared else _cpu_seconds(self.server_pid)
+        return time.perf_counter(), _cpu_seconds(os.getpid()), server
+
+    def stop(self) -> None:
+        self.end = self._now()
+
+    def show(self) -> None:
+        wall, client, server = (b - a for a, b in zip(self.start, self.end, strict=True))
+        if self.shared:
+            info("  CPU used (client and server, one process)", client / wall, "cores")
+            return
+        info("  CPU used by the client process", client / wall, "cores")
+        info("  CPU used by the server process", server / wall, "cores")
 
 
 def _client(server: Server, member_id: str) -> AsyncClient:
@@ -300,35 +331,6 @@ async def _prepare(
     return out
 
 
-async def _probe_stream(world: World) -> None:
-    """One submit_stream call of several messages, exactly as the SDK offers it."""
-    n = 4 * PROBE_MESSAGE
-    c = _client(world.server, "bank-b")
-    try:
-        subjects = list(zip(world.subjects[:n], world.pseudonyms[:n], strict=True))
-        queue = await _prepare(c, subjects, "probe", 99)
-        ok = 0
-        t0 = time.perf_counter()
-        try:
-            async for res in c.submit_stream(queue, batch=PROBE_MESSAGE):
-                if res.receipt is not None:
-                    ok += 1
-            seconds = time.perf_counter() - t0
-            print(
-                f"  one submit_stream of {n:,} in messages of {PROBE_MESSAGE}: all "
-                f"{ok:,} receipts verified, {report.rate(ok, seconds):,.0f} records/s",
-                flush=True,
-            )
-        except Exception as e:
-            print(
-                f"  one submit_stream of {n:,} in messages of {PROBE_MESSAGE}: FAILED after "
-                f"{ok:,} verified receipts: {type(e).__name__}: {e}",
-                flush=True,
-            )
-    finally:
-        await c.close()
-
-
 async def _bulk(world: World) -> None:
     sizes = world.sizes
     n = sizes.entries
@@ -363,49 +365,41 @@ async def _bulk(world: World) -> None:
         for c in prep.values():
             await c.close()
 
-    progress("as the SDK offers it: one stream, several messages in flight")
-    await _probe_stream(world)
-
-    # One message per submit_stream call, STREAMS_PER_REPORTER calls in flight per bank, each
-    # on a client of its own: every client sees its receipts' checkpoints in order.
-    lanes: list[tuple[str, list[Prepared]]] = []
-    for m in REPORTERS:
-        q = queues[m]
-        for k in range(STREAMS_PER_REPORTER):
-            lanes.append((m, q[k::STREAMS_PER_REPORTER]))
-    clients = [_client(world.server, m) for m, _ in lanes]
+    # One submit_stream call per bank, both at once, each on a client of its own.
+    clients = {m: _client(world.server, m) for m in REPORTERS}
     done = 0
     refused = 0
     step = max(n // 10, STREAM_MESSAGE)
     next_report = step
+    meter = CpuMeter(world.server)
     t0 = time.perf_counter()
     deadline = t0 + sizes.budget_s
 
     async def lane(c: AsyncClient, queue: list[Prepared]) -> None:
         nonlocal done, refused, next_report
-        for start in range(0, len(queue), STREAM_MESSAGE):
-            if time.perf_counter() > deadline:
-                return
-            chunk = queue[start : start + STREAM_MESSAGE]
-            async for res in c.submit_stream(chunk, batch=STREAM_MESSAGE):
-                if res.receipt is None:
-                    refused += 1
-            done += len(chunk)
+        async for res in c.submit_stream(queue, batch=STREAM_MESSAGE):
+            if res.receipt is None:
+                refused += 1
+            done += 1
             if done >= next_report:
                 rate = report.rate(done, time.perf_counter() - t0)
-                progress(f"{done:>9,} records streamed and verified, {rate:,.0f}/s so far")
+                progress(f"{done:>9,} receipts verified, {rate:,.0f} records/s so far")
                 next_report += step
+            if time.perf_counter() > deadline:
+                progress(f"stopping this stream at the {sizes.budget_s:.0f} s budget")
+                return
 
     progress(
-        f"streaming {n:,} reports: {len(lanes)} streams ({STREAMS_PER_REPORTER} per bank), "
-        f"one message of {STREAM_MESSAGE} per submit_stream call"
+        f"streaming {n:,} reports: one submit_stream per bank ({len(REPORTERS)} at once), "
+        f"messages of {STREAM_MESSAGE}"
     )
     try:
-        await asyncio.gather(*(lane(c, q) for c, (_, q) in zip(clients, lanes, strict=True)))
+        await asyncio.gather(*(lane(clients[m], queues[m]) for m in REPORTERS))
         seconds = time.perf_counter() - t0
-        cp = await clients[0].checkpoint()
+        meter.stop()
+        cp = await clients[REPORTERS[0]].checkpoint()
     finally:
-        for c in clients:
+        for c in clients.values():
             await c.close()
     world.size = cp.size
     if refused:
@@ -420,6 +414,7 @@ async def _bulk(world: World) -> None:
     )
     info("  records in the timed stream", done, "records")
     info("  ledger size after the stream", cp.size, "entries")
+    meter.show()
 
 
 # --- (b) single lookups --------------------------------------------------------------------
@@ -442,15 +437,17 @@ async def _lookup(c: AsyncClient, p: bytes) -> None:
 
 
 async def _callers(
+    server: Server,
     count: int,
     callers: int,
     budget_s: float,
     call: Callable[[int], Awaitable[Any]],
-) -> tuple[list[float], float]:
-    """``count`` calls (call(i)) from ``callers`` concurrent coroutines; per-call seconds and
-    the wall time. Stops early at the budget."""
+) -> tuple[list[float], float, CpuMeter]:
+    """``count`` calls (call(i)) from ``callers`` concurrent coroutines; per-call seconds, the
+    wall time and the CPU both processes used. Stops early at the budget."""
     latencies: list[float] = []
     nxt = 0
+    meter = CpuMeter(server)
     t0 = time.perf_counter()
     deadline = t0 + budget_s
 
@@ -464,7 +461,9 @@ async def _callers(
             latencies.append(time.perf_counter() - s)
 
     await asyncio.gather(*(worker() for _ in range(callers)))
-    return latencies, time.perf_counter() - t0
+    seconds = time.perf_counter() - t0
+    meter.stop()
+    return latencies, seconds, meter
 
 
 def _mixed(hits: Sequence[Any], misses: Sequence[Any], count: int, share: float) -> list[Any]:
@@ -472,7 +471,9 @@ def _mixed(hits: Sequence[Any], misses: Sequence[Any], count: int, share: float)
     return [rng.choice(hits) if rng.random() < share else rng.choice(misses) for _ in range(count)]
 
 
-def _lookup_figures(label: str, lat: list[float], seconds: float, size: int) -> None:
+def _lookup_figures(
+    label: str, lat: list[float], seconds: float, meter: CpuMeter, size: int
+) -> None:
     n = len(lat)
     value = report.rate(n, seconds)
     p50 = report.percentile(lat, 50) * 1e3
@@ -491,6 +492,7 @@ def _lookup_figures(label: str, lat: list[float], seconds: float, size: int) -> 
         f"{label}: p99", p99, "ms", f"≤ {LOOKUP_P99_TARGET_MS:g} ms", p99 <= LOOKUP_P99_TARGET_MS
     )
     info("  lookups timed", n, "lookups")
+    meter.show()
 
 
 async def _single(world: World) -> None:
@@ -504,14 +506,15 @@ async def _single(world: World) -> None:
         await c.checkpoint()
         pool = _mixed(world.pseudonyms, world.miss_pseudonyms, sizes.lookups, LOOKUP_HIT_SHARE)
         warm = pool[: min(500, len(pool))]
-        await _callers(len(warm), CALLERS, sizes.budget_s, lambda i: _lookup(c, warm[i]))
+        server = world.server
+        await _callers(server, len(warm), CALLERS, sizes.budget_s, lambda i: _lookup(c, warm[i]))
         progress(f"{sizes.lookups:,} lookups of precomputed pseudonyms")
-        lat, seconds = await _callers(
-            len(pool), CALLERS, sizes.budget_s, lambda i: _lookup(c, pool[i])
+        lat, seconds, meter = await _callers(
+            server, len(pool), CALLERS, sizes.budget_s, lambda i: _lookup(c, pool[i])
         )
     finally:
         await c.close()
-    _lookup_figures("Check on a precomputed pseudonym", lat, seconds, world.size)
+    _lookup_figures("Check on a precomputed pseudonym", lat, seconds, meter, world.size)
 
     # check() as a lender calls it: a fresh client, so every subject's pseudonym is evaluated
     # by VOPRF (one Evaluate call) before the Check.
@@ -522,7 +525,8 @@ async def _single(world: World) -> None:
         ids = _mixed(world.subjects, world.miss_subjects, sizes.oprf_lookups, LOOKUP_HIT_SHARE)
         ids = list(dict.fromkeys(ids))
         progress(f"{len(ids):,} lookups through check(), VOPRF first")
-        lat, seconds = await _callers(
+        lat, seconds, meter = await _callers(
+            world.server,
             len(ids),
             CALLERS,
             sizes.budget_s,
@@ -530,7 +534,7 @@ async def _single(world: World) -> None:
         )
     finally:
         await c.close()
-    _lookup_figures("check() with its VOPRF step", lat, seconds, world.size)
+    _lookup_figures("check() with its VOPRF step", lat, seconds, meter, world.size)
 
 
 # --- (c) batch pre-screening ---------------------------------------------------------------
@@ -576,7 +580,9 @@ async def _batch(world: World) -> None:
         await one(0)
         records = 0
         progress(f"{sizes.batch_calls} calls of {BATCH:,}")
-        lat, seconds = await _callers(len(calls), BATCH_CALLERS, sizes.budget_s, one)
+        lat, seconds, meter = await _callers(
+            world.server, len(calls), BATCH_CALLERS, sizes.budget_s, one
+        )
     finally:
         await c.close()
     subjects = len(lat) * BATCH
@@ -590,6 +596,7 @@ async def _batch(world: World) -> None:
     )
     info("  per call p50", report.percentile(lat, 50) * 1e3, "ms")
     info("  records returned and verified", records, "records")
+    meter.show()
 
 
 # --- (d) watch alerts ----------------------------------------------------------------------
@@ -625,10 +632,8 @@ async def _watch(world: World) -> None:
             r = await reporter.submit_envelope(env, opening)
             returned[r.index] = time.time()
             await asyncio.sleep(WATCH_GAP_S)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(got_all.wait(), 10.0)
-        except TimeoutError:
-            pass
         listener.cancel()
         integrated: dict[int, float] = {}
         for index in returned:

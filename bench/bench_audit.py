@@ -3,7 +3,8 @@ rule and the root, on 2 cores.
 
 Figure and target:
 
-* Auditing a 100,000-entry ledger, every signature included: at least 17,000 entries/s. The
+* Auditing a 100,000-entry ledger, every signature included: at least 17,000 entries/s, with
+  the replay in this process and the signatures in a process of its own (2 threads). The
   ledger is built directly (not through the writer, which would take minutes): the operator's
   genesis, 10 members, then reports, updates, settlements, disputes and their resolutions and
   erasures over a year, each signed for real by its member, chained, and a signed checkpoint
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import resource
 import time
 from datetime import UTC, date, datetime, timedelta
 
@@ -159,6 +161,12 @@ def build_ledger(count: int, seed: int = 17) -> tuple[list[bytes], bytes, Ed2551
     return b.leaves, sign_note(body, [log_signer]), log_signer
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the signature process)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def info(name: str, value: float, unit: str) -> None:
     print(f"  [info] {name:<58} {value:>14,.1f} {unit:<10} information", flush=True)
 
@@ -172,16 +180,16 @@ def main() -> None:
     as_of = DEFAULT_RULES.day(int((START + SPAN).timestamp() * 1e6))
     best = (0.0, 0.0, 0.0)
     for _ in range(3):
-        t0, main0, all0 = time.perf_counter(), time.thread_time(), time.process_time()
+        t0, main0, all0 = time.perf_counter(), time.thread_time(), _cpu()
         result = audit(enumerate(leaves), note, signer.verifier, ORIGIN, as_of=as_of, workers=2)
         seconds = time.perf_counter() - t0
-        main_cpu, all_cpu = time.thread_time() - main0, time.process_time() - all0
+        main_cpu, all_cpu = time.thread_time() - main0, _cpu() - all0
         if not result.ok:
             raise RuntimeError(f"the clean ledger failed its audit: {result.first_fault}")
         rate = report.rate(n, seconds)
         progress(
             f"audited in {seconds:.2f} s: {rate:,.0f} entries/s; CPU {main_cpu:.2f} s in the "
-            f"replaying thread, {all_cpu - main_cpu:.2f} s in the signature threads"
+            f"replaying thread, {all_cpu - main_cpu:.2f} s verifying signatures"
         )
         if rate > best[0]:
             best = (rate, main_cpu, all_cpu - main_cpu)
@@ -195,7 +203,7 @@ def main() -> None:
     )
     # The two halves run side by side; with two free cores the slower one sets the pace.
     info("  replay thread CPU per entry (rules, chain, tree)", main_cpu / n * 1e6, "µs")
-    info("  signature threads CPU per entry", sig_cpu / n * 1e6, "µs")
+    info("  signature verification CPU per entry", sig_cpu / n * 1e6, "µs")
     info(
         "  bound on 2 free cores: n / max(replay, signatures)",
         n / max(main_cpu, sig_cpu),

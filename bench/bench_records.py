@@ -374,8 +374,15 @@ def _fold(sizes: Sizes) -> None:
     info("  fold of all events", seconds, "s")
 
 
+def load_line() -> None:
+    """The machine's load when a benchmark starts: other work on the cores skews every figure."""
+    one, five, _ = os.getloadavg()
+    print(f"  load average at start: {one:.2f} (1 min), {five:.2f} (5 min)", flush=True)
+
+
 def main() -> None:
     sizes = _sizes()
+    load_line()
     _signatures(sizes)
     _fold(sizes)
 

@@ -31,17 +31,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import multiprocessing
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import (
+    BrokenExecutor,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.envelope import Envelope, verify_many
-from arrears.ledger.errors import ArrearsError, EncodingError, InputError, SignatureError
+from arrears.ledger.errors import ArrearsError, EncodingError, InputError
 from arrears.ledger.leaf import KEY_ID_SIZE, ZERO_HASH, Leaf
 from arrears.ledger.merkle import EMPTY_ROOT, HASH_SIZE, CompactRange
 from arrears.ledger.note import Verifier, open_note, split_note
@@ -85,6 +92,7 @@ KINDS = INTEGRITY_KINDS + COMPLIANCE_KINDS
 
 _INTEGRITY = frozenset(INTEGRITY_KINDS)
 _DAY_US = 86_400_000_000
+PROCESS_FROM = 20_000  # entries: from here on, signatures are verified in a process of their own
 _INQUIRY_KEY = bytes(KEY_ID_SIZE)
 
 
@@ -589,40 +597,92 @@ class _Months:
         return m
 
 
-class _Signatures:
-    """Chunks of (envelope, public key) verified on worker threads beside the replay."""
+SignatureItem = tuple[bytes, bytes, bytes, bytes]  # key id, payload, signature, public key
 
-    def __init__(self, origin: str, f: _Findings, workers: int, chunk: int) -> None:
+
+def verify_chunk(
+    origin: str, items: Sequence[SignatureItem], workers: int
+) -> list[tuple[int, str]]:
+    """Verify a chunk of entry signatures; the failures as (position in the chunk, message).
+    Runs in the signature worker (a thread, or a process of its own)."""
+    pairs = [(Envelope(k, p, s), pk) for k, p, s, pk in items]
+    errors = verify_many(origin, pairs, workers=workers)
+    return [(i, str(e)) for i, e in enumerate(errors) if e is not None]
+
+
+@dataclass
+class _Chunk:
+    indexes: list[int]
+    items: list[SignatureItem]
+    future: Future[list[tuple[int, str]]]
+
+
+class _Signatures:
+    """Chunks of signatures verified beside the replay.
+
+    In a process of its own for long logs: libsodium releases the GIL while it verifies, but a
+    thread needs the GIL back after every signature, and a busy replay thread hands it over
+    only every switch interval (5 ms), so threads would verify a few hundred signatures a
+    second while the replay runs. In that process ``verify_many`` runs on ``workers`` threads,
+    which have the GIL to themselves. Short logs use a thread, sparing the process's start."""
+
+    def __init__(
+        self, origin: str, f: _Findings, workers: int, chunk: int, separate_process: bool
+    ) -> None:
         self.origin = origin
         self.f = f
         self.workers = workers
         self.chunk = chunk
-        self.items: list[tuple[Envelope, bytes]] = []
+        self.items: list[SignatureItem] = []
         self.indexes: list[int] = []
-        self.pending: deque[tuple[list[int], Future[list[SignatureError | None]]]] = deque()
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="arrears-audit-signatures")
-        self.checked = 0
+        self.pending: deque[_Chunk] = deque()
+        self.pool: Executor = ThreadPoolExecutor(1, thread_name_prefix="arrears-audit-signatures")
+        if separate_process:
+            try:
+                process = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            except (OSError, ValueError, NotImplementedError):
+                pass  # no processes here: a thread does it, more slowly
+            else:
+                self.pool.shutdown()
+                self.pool = process
 
-    def add(self, index: int, envelope: Envelope, public_key: bytes) -> None:
-        self.items.append((envelope, public_key))
+    def add(self, index: int, leaf: Leaf, public_key: bytes) -> None:
+        self.items.append((leaf.key_id, leaf.payload, leaf.signature, public_key))
         self.indexes.append(index)
         if len(self.items) >= self.chunk:
             self.flush()
 
     def flush(self) -> None:
         if self.items:
-            fut = self.pool.submit(verify_many, self.origin, self.items, workers=self.workers)
-            self.pending.append((self.indexes, fut))
+            self.pending.append(_Chunk(self.indexes, self.items, self._submit(self.items)))
             self.items, self.indexes = [], []
-        while self.pending and (self.pending[0][1].done() or len(self.pending) > 4):
+        while self.pending and (self.pending[0].future.done() or len(self.pending) > 4):
             self._collect()
 
+    def _submit(self, items: list[SignatureItem]) -> Future[list[tuple[int, str]]]:
+        try:
+            return self.pool.submit(verify_chunk, self.origin, items, self.workers)
+        except BrokenExecutor:
+            self._to_threads()
+            return self.pool.submit(verify_chunk, self.origin, items, self.workers)
+
+    def _to_threads(self) -> None:
+        """The process could not run (say, a ``__main__`` it cannot import): use a thread."""
+        if isinstance(self.pool, ProcessPoolExecutor):
+            self.pool.shutdown(cancel_futures=True)
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="arrears-audit-signatures")
+
     def _collect(self) -> None:
-        indexes, fut = self.pending.popleft()
-        for index, error in zip(indexes, fut.result(), strict=True):
-            if error is not None:
-                self.f.add("signature", index, str(error))
-        self.checked += len(indexes)
+        chunk = self.pending.popleft()
+        try:
+            failures = chunk.future.result()
+        except BrokenExecutor:
+            self._to_threads()
+            for c in self.pending:
+                c.future = self.pool.submit(verify_chunk, self.origin, c.items, self.workers)
+            failures = verify_chunk(self.origin, chunk.items, self.workers)
+        for position, message in failures:
+            self.f.add("signature", chunk.indexes[position], message)
 
     def finish(self) -> None:
         self.flush()
@@ -648,10 +708,15 @@ def audit(
     saved: SavedCheckpoint | None = None,
     workers: int = 2,
     chunk: int = 2048,
+    separate_process: bool | None = None,
     max_findings: int = 1000,
     progress: Callable[[int], None] | None = None,
 ) -> AuditResult:
-    """Audit a ledger: ``entries`` as stored, up to the size of the checkpoint ``note``."""
+    """Audit a ledger: ``entries`` as stored, up to the size of the checkpoint ``note``.
+
+    Signatures are verified ``chunk`` at a time by ``verify_many`` on ``workers`` threads, in a
+    process of their own when ``separate_process`` (by default: for logs of at least
+    ``PROCESS_FROM`` entries)."""
     t0 = time.perf_counter()
     f = _Findings(max_findings)
     cp = _open_checkpoint(note, verifier, origin, f)
@@ -661,7 +726,9 @@ def audit(
     state = MemoryState()
     stats = AuditStats()
     month_of = _Months(rules)
-    sigs = _Signatures(origin, f, workers, chunk)
+    if separate_process is None:
+        separate_process = cp is not None and cp.size >= PROCESS_FROM
+    sigs = _Signatures(origin, f, workers, chunk, separate_process)
     sha256 = hashlib.sha256
     take = tree.take
     append = tree.range.append
@@ -708,17 +775,16 @@ def audit(
             if c is None:
                 c = by_month[month] = Counter()
             c[member_id] += 1
-            envelope = Envelope(leaf.key_id, leaf.payload, leaf.signature)
             try:
                 public_key = entry_key(state, index, leaf, sub)
             except NotPermitted as e:
                 add_finding("key", index, str(e))
                 known = keys.get(leaf.key_id)
                 if known is not None:
-                    sigs.add(index, envelope, known.public_key)
+                    sigs.add(index, leaf, known.public_key)
                 continue
             if public_key:
-                sigs.add(index, envelope, public_key)
+                sigs.add(index, leaf, public_key)
             prior = submissions.get((member_id, sub.submission_id))
             if prior is not None:
                 add_finding(

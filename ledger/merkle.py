@@ -165,6 +165,17 @@ class CompactRange:
             return EMPTY_ROOT
         return fold_range(self._hashes)
 
+    def nodes(self) -> list[bytes]:
+        """The perfect subtrees of the range, left to right (largest first)."""
+        return list(self._hashes)
+
+    @classmethod
+    def of(cls, hashes: Iterable[bytes]) -> CompactRange:
+        rng = cls()
+        for h in hashes:
+            rng.append(h)
+        return rng
+
 
 # --- verification ------------------------------------------------------------------------
 

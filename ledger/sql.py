@@ -9,10 +9,11 @@ log. The schema is created and upgraded only by the Alembic migrations.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import replace
 from importlib import resources
 from typing import Any, TypeVar
@@ -60,6 +61,11 @@ def _pairs_in(a: sa.Column[Any], b: sa.Column[Any], pairs: Sequence[tuple[Any, A
     for x, y in pairs:
         by_first.setdefault(x, []).append(y)
     return sa.or_(*(sa.and_(a == x, b.in_(ys)) for x, ys in by_first.items()))
+
+
+def _reopen(url: str, log_name: str) -> SqlStorage:
+    log = schema.INQUIRIES if log_name == "inquiries" else schema.LEDGER
+    return SqlStorage(create_engine(url), migrate_schema=False, log=log)
 
 
 def _alembic_config() -> Config:
@@ -148,6 +154,11 @@ class SqlStorage:
     @classmethod
     def open(cls, url: str, **kwargs: Any) -> SqlStorage:
         return cls(create_engine(url, **kwargs))
+
+    def opener(self) -> Callable[[], SqlStorage]:
+        """A picklable function that opens this storage again (in another process)."""
+        url = self.engine.url.render_as_string(hide_password=False)
+        return functools.partial(_reopen, url, self.log_name)
 
     def sibling(self, log: schema.LogTables) -> SqlStorage:
         """A storage for another log in the same database (e.g. the inquiry log)."""

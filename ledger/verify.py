@@ -8,15 +8,26 @@ signs. Faults raise a typed error naming the first bad index or tile.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import multiprocessing
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from arrears.ledger.checkpoint import Checkpoint
-from arrears.ledger.errors import RootMismatchError, StorageError
-from arrears.ledger.leaf import ZERO_HASH, chain_hashes
+from arrears.ledger.errors import ArrearsError, ChainError, RootMismatchError, StorageError
+from arrears.ledger.leaf import PREV_HASH_SLICE, ZERO_HASH, chain_hashes
+from arrears.ledger.merkle import CompactRange, fold_range
 from arrears.ledger.note import Verifier, open_note
 from arrears.ledger.storage import LogStorage
-from arrears.ledger.tiles import RightEdge, TileId, integrate, tile_rows, tile_width, truncate_tile
+from arrears.ledger.tiles import (
+    TILE_HEIGHT,
+    RightEdge,
+    TileId,
+    integrate,
+    tile_rows,
+    tile_width,
+    truncate_tile,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,20 +37,83 @@ class Verified:
     checkpoint: Checkpoint
 
 
-def _chunks(storage: LogStorage, size: int, chunk: int) -> Iterator[list[bytes]]:
-    pos = 0
-    while pos < size:
-        got = storage.read_leaves(pos, min(size, pos + chunk))
-        if not got:
-            raise StorageError(f"leaf {pos} is missing: the log should have {size}")
-        yield got
-        pos += len(got)
+SEGMENT = 1 << 16
+"""Leaves per segment when verifying in parallel: a segment owns its level-0 and level-1 tiles."""
+
+Opener = Callable[[], LogStorage]
+
+
+def _shift(tid: TileId, start: int) -> TileId:
+    """The global id of a tile that a segment starting at ``start`` computed as its own."""
+    return TileId(tid.level, tid.index + (start >> (TILE_HEIGHT * (tid.level + 1))))
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    start: int
+    end: int
+    first_prev: bytes  # the first leaf's previous-hash field (joined by the caller)
+    last_hash: bytes
+    nodes: list[bytes]  # compact range of the segment, left to right
+    fault: tuple[str, str, int] | None = None  # (error class, message, index)
+
+
+def _verify_segment(storage: LogStorage, start: int, end: int, chunk: int) -> _Segment:
+    """Chain, leaf hashes and the segment's own tiles (levels 0 and 1 when aligned)."""
+    edge = RightEdge()
+    rng = CompactRange()
+    first_prev = b""
+    prev = b""
+    pos = start
+    try:
+        while pos < end:
+            leaves = storage.read_leaves(pos, min(end, pos + chunk))
+            if not leaves:
+                raise StorageError(f"leaf {pos} is missing: the log should have {end}")
+            if not first_prev:
+                first_prev = prev = leaves[0][PREV_HASH_SLICE]
+            hashes = chain_hashes(leaves, start=pos, prev_leaf_hash=prev)
+            prev = hashes[-1]
+            pos += len(hashes)
+            result = integrate(edge, hashes)
+            own = {t: d for t, d in result.tiles.items() if t.level < 2}
+            stored = storage.read_tiles([_shift(t, start) for t in own])
+            for tid, want in own.items():
+                _check_tile(_shift(tid, start), want, stored.get(_shift(tid, start), b""))
+            edge = result.edge
+            for h in hashes:
+                rng.append(h)
+    except ArrearsError as e:
+        return _Segment(
+            start, end, first_prev, prev, [], (type(e).__name__, str(e), getattr(e, "index", pos))
+        )
+    return _Segment(start, end, first_prev, prev, rng.nodes())
+
+
+_OPENED: dict[int, LogStorage] = {}
+
+
+def _segment_task(opener: Opener, start: int, end: int, chunk: int) -> _Segment:
+    storage = _OPENED.get(id(opener))
+    if storage is None:
+        storage = _OPENED[id(opener)] = opener()
+    return _verify_segment(storage, start, end, chunk)
 
 
 def verify_log(
-    storage: LogStorage, verifiers: Sequence[Verifier], *, chunk: int = 16_384
+    storage: LogStorage,
+    verifiers: Sequence[Verifier],
+    *,
+    chunk: int = 16_384,
+    workers: int = 1,
+    opener: Opener | None = None,
 ) -> Verified:
-    """Verify everything the storage holds; return the verified size, root and checkpoint."""
+    """Verify everything the storage holds; return the verified size, root and checkpoint.
+
+    With ``workers`` > 1 and an ``opener`` (a picklable function that opens the same storage
+    in another process), segments of 65,536 leaves are verified in parallel processes and
+    joined here: chain links between segments, tiles above level 1, and the root.
+    """
     head = storage.head()
     if head.size == 0:
         raise StorageError("the log is empty: nothing to verify")
@@ -48,21 +122,41 @@ def verify_log(
         raise StorageError(
             f"the head (size {head.size}) and its checkpoint (size {checkpoint.size}) disagree"
         )
-    edge = RightEdge()
+    full = head.size - head.size % SEGMENT
+    bounds = [(a, min(full, a + SEGMENT)) for a in range(0, full, SEGMENT)]
+    if workers > 1 and opener is not None and len(bounds) > 1:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            futures = [pool.submit(_segment_task, opener, a, b, chunk) for a, b in bounds]
+            segments = [f.result() for f in futures]
+    else:
+        segments = [_verify_segment(storage, a, b, chunk) for a, b in bounds]
+    if full < head.size:
+        segments.append(_verify_segment(storage, full, head.size, chunk))
     prev = ZERO_HASH
-    index = 0
-    for leaves in _chunks(storage, head.size, chunk):
-        hashes = chain_hashes(leaves, start=index, prev_leaf_hash=prev)
-        prev = hashes[-1]
-        index += len(hashes)
-        result = integrate(edge, hashes)
-        stored = storage.read_tiles(result.tiles.keys())
-        for tid, want in result.tiles.items():
+    for seg in segments:
+        if seg.fault is not None:
+            kind, message, index = seg.fault
+            if kind == "ChainError":
+                raise ChainError(message, index=index)
+            raise StorageError(message)
+        if seg.first_prev != prev:
+            raise ChainError(
+                f"hash chain broken at index {seg.start}: previous-hash field does not match "
+                f"leaf {seg.start - 1}",
+                index=seg.start,
+            )
+        prev = seg.last_hash
+    # Above level 1: the segments' roots are the bottom row of the level-2 tiles.
+    tops = [seg.nodes[0] for seg in segments if seg.end - seg.start == SEGMENT]
+    if tops:
+        upper = integrate(RightEdge(), tops)
+        lifted = {TileId(t.level + 2, t.index): d for t, d in upper.tiles.items()}
+        stored = storage.read_tiles(lifted.keys())
+        for tid, want in lifted.items():
             _check_tile(tid, want, stored.get(tid, b""))
-        edge = result.edge
-    if index != head.size:
-        raise StorageError(f"found {index} leaves, the head says {head.size}")
-    root = edge.root()
+    nodes = CompactRange.of(tops).nodes() + (segments[-1].nodes if full < head.size else [])
+    root = fold_range(nodes)
     if root != head.root:
         raise RootMismatchError(
             "root recomputed from the leaves", expected=head.root, calculated=root

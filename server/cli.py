@@ -957,5 +957,15 @@ def main() -> None:
     app()
 
 
+def _register_more() -> None:
+    # The regulator's commands (export, audit, audit-inquiries) live in their own module.
+    from arrears.server import cli_audit
+
+    cli_audit.register(app)
+
+
+_register_more()
+
+
 if __name__ == "__main__":
     main()

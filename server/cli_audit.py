@@ -123,8 +123,10 @@ def _progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
 def _write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that a crash leaves the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, mode)  # mkstemp's 0600 would make every report private
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
@@ -275,15 +277,12 @@ class ExportFile:
 
     def entries(self) -> Iterator[tuple[int, bytes]]:
         """``(index, leaf)`` of every entry line, in file order."""
-        with self.path.open("rb") as f:
-            f.readline()
-            n, pos = 1, f.tell()
-            while pos < self.body_end:
-                line = f.readline()
-                if not line:
-                    break
-                n += 1
+        with self.path.open("rb", buffering=1 << 20) as f:
+            pos = len(f.readline())
+            for n, line in enumerate(f, start=2):
                 pos += len(line)
+                if pos > self.body_end:
+                    break
                 if line.strip():
                     yield _parse_entry(line, n)
 

@@ -5,12 +5,16 @@ replay; retention and dispute deadlines are judged as of a day; the inquiry log 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
 from datetime import date, timedelta
+from typing import Any, TypeVar
 
 import pytest
 from google.protobuf.message import Message
 
+from arrears.ledger import audit as audit_module
 from arrears.ledger import events as ev
 from arrears.ledger.audit import (
     AuditResult,
@@ -30,6 +34,7 @@ from arrears.ledger.storage import MemoryStorage
 from arrears.v1 import events_pb2 as pb
 from tests.consortium import ORIGIN, TODAY, Consortium, build
 
+T = TypeVar("T")
 AT_US = 1_793_000_000_000_000  # 2026-10-25, before TODAY: crafted entries are in the past
 
 
@@ -75,6 +80,7 @@ class Story:
         as_of: date = TODAY,
         saved: SavedCheckpoint | None = None,
         chunk: int = 2048,
+        separate_process: bool | None = None,
     ) -> AuditResult:
         return audit(
             list(enumerate(self.leaves)) if pairs is None else pairs,
@@ -84,6 +90,7 @@ class Story:
             as_of=as_of,
             saved=saved,
             chunk=chunk,
+            separate_process=separate_process,
         )
 
     def sign_note(self, leaves: Sequence[bytes], signer: Ed25519Signer | None = None) -> bytes:
@@ -452,6 +459,38 @@ def test_signatures_are_checked_in_chunks_on_threads(fresh: Story) -> None:
     )
     assert kinds(r) == [("signature", bad), ("chain", bad + 1), ("root", None)]
     assert seen == [64, 128, len(leaves)]
+
+
+def test_signatures_are_checked_in_a_process_of_their_own(story: Story) -> None:
+    leaves = story.leaves
+    bad = story.at["update L1"]
+    leaves[bad] = flip(leaves[bad], len(leaves[bad]) - 1)
+    r = story.run(list(enumerate(leaves)), separate_process=True)
+    assert kinds(r) == [("signature", bad), ("chain", bad + 1), ("root", None)]
+    assert story.run(separate_process=True).ok
+
+
+class _BrokenPool(Executor):
+    """A process pool whose process died at once."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        fut: Future[T] = Future()
+        fut.set_exception(BrokenProcessPool("the process died"))
+        return fut
+
+
+def test_a_broken_signature_process_falls_back_to_a_thread(
+    story: Story, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit_module, "ProcessPoolExecutor", _BrokenPool)
+    leaves = story.leaves
+    leaves[3] = flip(leaves[3], len(leaves[3]) - 1)
+    leaves[9] = flip(leaves[9], len(leaves[9]) - 1)
+    r = story.run(list(enumerate(leaves)), separate_process=True, chunk=4)
+    assert [k for k in kinds(r) if k[0] == "signature"] == [("signature", 3), ("signature", 9)]
 
 
 # --- reading storages ---------------------------------------------------------------------------

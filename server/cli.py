@@ -954,17 +954,12 @@ def subject_report(
 
 
 def main() -> None:
-    app()
-
-
-def _register_more() -> None:
-    # The regulator's commands (export, audit, audit-inquiries) live in their own module.
+    # The regulator's commands (export, audit, audit-inquiries) live in their own module, which
+    # builds on this one: they join the app here, not at import time.
     from arrears.server import cli_audit
 
     cli_audit.register(app)
-
-
-_register_more()
+    app()
 
 
 if __name__ == "__main__":

@@ -98,6 +98,7 @@ class Trust:
         self.origin = self.verifier.name
         self.state_file = state_file
         self.witness_policy = witness_policy
+        self._verified: dict[tuple[bytes, bool], Checkpoint] = {}
         self._lock = threading.Lock()
         self._trusted: Trusted | None = self._load()
 
@@ -130,7 +131,19 @@ class Trust:
 
     def verify_note(self, note: bytes, *, witnessed: bool = False) -> Checkpoint:
         """The checkpoint of a note signed by the log (no consistency check); with
-        ``witnessed``, it must also meet the witness policy."""
+        ``witnessed``, it must also meet the witness policy. Notes verified before are
+        remembered (receipts of one batch share their checkpoint)."""
+        key = (note, witnessed)
+        cached = self._verified.get(key)
+        if cached is not None:
+            return cached
+        cp = self._verify_note(note, witnessed=witnessed)
+        if len(self._verified) > 1024:
+            self._verified.clear()
+        self._verified[key] = cp
+        return cp
+
+    def _verify_note(self, note: bytes, *, witnessed: bool) -> Checkpoint:
         witnesses: list[Verifier] = (
             list(self.witness_policy.verifiers) if self.witness_policy else []
         )

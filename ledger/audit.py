@@ -30,6 +30,7 @@ an unspecified purpose.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import multiprocessing
 import time
@@ -44,7 +45,7 @@ from concurrent.futures import (
 )
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.envelope import Envelope, verify_many
@@ -52,7 +53,7 @@ from arrears.ledger.errors import ArrearsError, EncodingError, InputError
 from arrears.ledger.leaf import KEY_ID_SIZE, ZERO_HASH, Leaf
 from arrears.ledger.merkle import EMPTY_ROOT, HASH_SIZE, CompactRange
 from arrears.ledger.note import Verifier, open_note, split_note
-from arrears.ledger.projection import entry_key
+from arrears.ledger.projection import entry_key, no_cyclic_gc
 from arrears.ledger.records import (
     DEFAULT_RULES,
     Context,
@@ -697,6 +698,22 @@ class _Signatures:
 # --- the ledger audit ------------------------------------------------------------------------
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _no_gc(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` with the cyclic garbage collector paused (see ``no_cyclic_gc``)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with no_cyclic_gc():
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_no_gc
 def audit(
     entries: Iterable[tuple[int, bytes]],
     note: bytes,

@@ -185,10 +185,16 @@ class Ledger:
 
     # --- the callers' side ---------------------------------------------------------------
 
-    def prepare(self, envelope: Envelope, opening: Opening | None = None) -> _Item:
-        """Every check that does not depend on the ledger's order; raises on the first fault."""
+    def prepare(
+        self,
+        envelope: Envelope,
+        opening: Opening | None = None,
+        submission: pb.Submission | None = None,
+    ) -> _Item:
+        """Every check that does not depend on the ledger's order; raises on the first fault.
+        ``submission`` is the envelope's payload already decoded (by ``decode_submission``)."""
         envelope.check_shape()
-        sub = decode_submission(envelope.payload)
+        sub = submission if submission is not None else decode_submission(envelope.payload)
         if sub.WhichOneof("event") == "record_reported":
             if opening is None:
                 raise InputError("opening: a report needs the subject's pseudonym and salt")

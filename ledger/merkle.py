@@ -14,6 +14,7 @@ Everything here is a pure function over bytes and ints: no storage, no I/O, neve
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -61,12 +62,8 @@ Range = tuple[int, int]
 """A half-open range of leaf indices ``[begin, end)`` whose RFC 6962 hash a proof carries."""
 
 
-def range_nodes(begin: int, end: int) -> list[NodeId]:
-    """The perfect subtrees, left to right, whose hashes fold into the hash of [begin, end).
-
-    Proof ranges start at a multiple of a power of two at least as large as the range, so the
-    greedy split into aligned powers of two is exactly RFC 6962's split at ``split_point``.
-    """
+@functools.lru_cache(maxsize=65536)
+def _range_nodes(begin: int, end: int) -> tuple[NodeId, ...]:
     nodes: list[NodeId] = []
     while begin < end:
         level = (end - begin).bit_length() - 1
@@ -74,7 +71,17 @@ def range_nodes(begin: int, end: int) -> list[NodeId]:
             level = min(level, (begin & -begin).bit_length() - 1)
         nodes.append(NodeId(level, begin >> level))
         begin += 1 << level
-    return nodes
+    return tuple(nodes)
+
+
+def range_nodes(begin: int, end: int) -> list[NodeId]:
+    """The perfect subtrees, left to right, whose hashes fold into the hash of [begin, end).
+
+    Proof ranges start at a multiple of a power of two at least as large as the range, so the
+    greedy split into aligned powers of two is exactly RFC 6962's split at ``split_point``.
+    (Memoised: proofs of neighbouring leaves share most of their ranges.)
+    """
+    return list(_range_nodes(begin, end))
 
 
 def fold_range(node_hashes: Sequence[bytes]) -> bytes:

@@ -9,6 +9,8 @@ only if it opens its record's commitment and the record is not erased, and repor
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -94,9 +96,23 @@ def fold(
 ) -> MemoryState:
     """Replay leaves into a fresh state. With ``origin``, every signature is verified too."""
     state = MemoryState()
-    for index, data in enumerate(leaves):
-        step(state, index, data, rules=rules, origin=origin)
+    with no_cyclic_gc():
+        for index, data in enumerate(leaves):
+            step(state, index, data, rules=rules, origin=origin)
     return state
+
+
+@contextlib.contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a fold builds millions of long-lived objects and no
+    cycles, and full collections triggered by them cost a quarter of the time."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def rebuild(storage: ProjectionStorage, *, rules: Rules = DEFAULT_RULES) -> MemoryState:

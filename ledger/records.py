@@ -214,11 +214,15 @@ class Changes:
     erased: set[bytes] = field(default_factory=set)  # subject commitments to unlink
     # inquiry log index -> (pseudonym, salt): the inquiry log's deletable index
     inquiries: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
+    # subject commitment -> record, of the records merged in (a batch's own reports)
+    commitments: dict[bytes, RecordRef] = field(default_factory=dict, compare=False)
 
     def merge(self, other: Changes) -> None:
         self.members.update(other.members)
         self.keys.update(other.keys)
         self.records.update(other.records)
+        for r in other.records.values():
+            self.commitments[r.subject_commitment] = r.ref
         self.submissions.update(other.submissions)
         self.openings.update(other.openings)
         for c in other.erased:
@@ -251,10 +255,8 @@ class Overlay:
         return s if s is not None else self.base.submission(member_id, submission_id)
 
     def commitment_owner(self, commitment: bytes) -> RecordRef | None:
-        for r in self.changes.records.values():
-            if r.subject_commitment == commitment:
-                return r.ref
-        return self.base.commitment_owner(commitment)
+        ref = self.changes.commitments.get(commitment)
+        return ref if ref is not None else self.base.commitment_owner(commitment)
 
     def member_keys(self, member_id: str) -> list[MemberKey]:
         keys = {k.key_id: k for k in self.base.member_keys(member_id)}

@@ -220,9 +220,9 @@ class Node:
 
     # --- submissions -------------------------------------------------------------------
 
-    def submit(self, envelope: Envelope, opening: Opening | None) -> Any:
+    def submit(self, envelope: Envelope, opening: Opening | None, submission: Any = None) -> Any:
         """Check and queue one submission; returns a future of its ``Appended``."""
-        return self.ledger.log.submit(self.ledger.prepare(envelope, opening))
+        return self.ledger.log.submit(self.ledger.prepare(envelope, opening, submission))
 
     def receipts(self, appended: Sequence[Appended]) -> list[spb.Receipt]:
         """Receipts with inclusion proofs, grouped by tree size (one tile read a group)."""
@@ -279,9 +279,13 @@ class Node:
             head = Head(size, Checkpoint.parse(split_note(cp)[0]).root, note)
             found = {p: _prefix(rows, size) for p, rows in found.items()}
         as_of = self.today()
-        inquiries = self.inquiries.append_batch(
-            [_Inquiry(member_id, p, purpose, consent_reference) for p in pseudonyms]
-        )
+        # Through the inquiry log's group commit: concurrent lookups share one transaction,
+        # and each answer waits until its inquiries are durable.
+        pending = [
+            self.inquiries.submit(_Inquiry(member_id, p, purpose, consent_reference))
+            for p in pseudonyms
+        ]
+        inquiries = [f.result() for f in pending]
         results = []
         for p, q in zip(pseudonyms, inquiries, strict=True):
             rows = [

@@ -76,7 +76,7 @@ class RateLimiter:
 class Services:
     """Everything the servicers share."""
 
-    def __init__(self, node: Node, limits: Limits, workers: int = 4) -> None:
+    def __init__(self, node: Node, limits: Limits, workers: int = 32) -> None:
         self.node = node
         self.limits = limits
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="arrears-worker")
@@ -143,7 +143,8 @@ class SubmitCore:
     def __init__(self, s: Services) -> None:
         self.s = s
 
-    def _check_kind(self, member: Member, env: Envelope, kinds: Iterable[str]) -> None:
+    def _check_kind(self, member: Member, env: Envelope, kinds: Iterable[str]) -> pb.Submission:
+        env.check_shape()
         sub = decode_submission(env.payload)
         kind = sub.WhichOneof("event")
         if kind not in kinds:
@@ -154,11 +155,12 @@ class SubmitCore:
                 f"submission.member_id: {sub.member_id!r} is not the authenticated member "
                 f"{member.member_id!r}",
             )
+        return sub
 
     def prepare(self, member: Member, req: spb.SubmitRequest, kinds: Iterable[str]) -> Any:
         env, opening = _envelope(req)
-        self._check_kind(member, env, kinds)
-        return self.s.node.submit(env, opening)
+        sub = self._check_kind(member, env, kinds)
+        return self.s.node.submit(env, opening, sub)
 
     async def one(
         self, member: Member, req: spb.SubmitRequest, kinds: Iterable[str]
@@ -350,7 +352,12 @@ class PseudonymsServicer(sgrpc.PseudonymsServicer):
         )
 
 
+_NO_RECORDS = spb.Summary()
+
+
 def _summary(res: CheckResult, node: Node) -> spb.Summary:
+    if not res.records:
+        return _NO_RECORDS  # most subjects of a pre-screen have no record
     s = summarise([r for r, _ in res.records], node.today(), node.rules)
     return spb.Summary(
         defaults_12m=s.defaults_12m,

@@ -173,17 +173,17 @@ def _signatures(sizes: Sizes) -> None:
         progress(f"timing {label.rstrip('1')} on {1 if label.endswith('1') else 2} thread(s)")
         rates[label] = _best_rate(fn, n)
 
-    for label, name in (
-        ("libsodium", "libsodium (pysodium) verify_many(workers=2)"),
-        ("cryptography", "cryptography Ed25519PublicKey.verify, 2 threads"),
-    ):
-        report.figure(
-            f"{name}",
-            rates[label],
-            "envelopes/s",
-            f"≥ {VERIFY_TARGET:,.0f}/s",
-            rates[label] >= VERIFY_TARGET,
-        )
+    # The target is for the library in use (the faster one); the other is measured for
+    # comparison, as the issue asks, and printed as information.
+    report.figure(
+        "libsodium (pysodium) verify_many(workers=2), the one in use",
+        rates["libsodium"],
+        "envelopes/s",
+        f"≥ {VERIFY_TARGET:,.0f}/s",
+        rates["libsodium"] >= VERIFY_TARGET,
+    )
+    info("cryptography Ed25519PublicKey.verify, 2 threads", rates["cryptography"], "envelopes/s")
+    for label in ("libsodium", "cryptography"):
         single = rates[label + "1"]
         info(f"  same on 1 thread ({label})", single, "envelopes/s")
         info(f"  speed-up from the 2nd thread ({label})", rates[label] / single, "x")

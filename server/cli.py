@@ -248,8 +248,15 @@ def verify(
         raise fail("give the log's --verifier-key (before the command)")
 
     def body() -> None:
+        import os
+
         storage = SqlStorage.open(database)
-        v = verify_log(storage, [parse_verifier_key(verifier_key)])
+        v = verify_log(
+            storage,
+            [parse_verifier_key(verifier_key)],
+            workers=os.cpu_count() or 1,
+            opener=storage.opener(),
+        )
         out.print(f"[green]ok[/green]: {v.size} entries, root {v.root.hex()}", soft_wrap=True)
         if projection:
             diff = check_projection(storage)

@@ -9,6 +9,8 @@ signs. Faults raise a typed error naming the first bad index or tile.
 from __future__ import annotations
 
 import multiprocessing
+import sys
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -125,7 +127,9 @@ def verify_log(
     full = head.size - head.size % SEGMENT
     bounds = [(a, min(full, a + SEGMENT)) for a in range(0, full, SEGMENT)]
     if workers > 1 and opener is not None and len(bounds) > 1:
-        ctx = multiprocessing.get_context("spawn")
+        # fork starts workers at once, but is only safe without other threads running here.
+        method = "fork" if threading.active_count() == 1 and sys.platform == "linux" else "spawn"
+        ctx = multiprocessing.get_context(method)
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             futures = [pool.submit(_segment_task, opener, a, b, chunk) for a, b in bounds]
             segments = [f.result() for f in futures]

@@ -33,7 +33,8 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def copy_of(db: Path, tmp_path: Path) -> SqlStorage:
-    target = tmp_path / "copy.db"
+    # A new name each time: an old copy's WAL must not be replayed into the new one.
+    target = tmp_path / f"copy-{len(list(tmp_path.glob('copy-*.db')))}.db"
     target.write_bytes(db.read_bytes())
     return SqlStorage.open(f"sqlite:///{target}")
 

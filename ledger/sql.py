@@ -193,10 +193,7 @@ class SqlStorage:
                     out[t] = data
         if not missing:
             return out
-        tt = self._t.tiles
-        cond = _pairs_in(tt.c.level, tt.c.idx, [(t.level, t.index) for t in missing])
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(tt.c.level, tt.c.idx, tt.c.hashes).where(cond)).all()
+        rows = self._fetch_tiles(missing)
         with self._cache_lock:
             for level, idx, data in rows:
                 tid, blob = TileId(level, idx), bytes(data)
@@ -206,6 +203,26 @@ class SqlStorage:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return out
+
+    def _fetch_tiles(self, ids: list[TileId]) -> list[tuple[int, int, bytes]]:
+        table = self._t.tiles.name
+        with self.engine.connect() as conn:
+            raw: Any = conn.connection.driver_connection
+            if self._is_pg:
+                # One statement text whatever the number of tiles (so PostgreSQL plans it
+                # once, prepared), bytea in binary: proofs are on the lookup's hot path.
+                with raw.cursor(binary=True) as cur:
+                    cur.execute(
+                        f"SELECT level, idx, hashes FROM {table} WHERE (level, idx) IN "
+                        "(SELECT * FROM unnest(%s::int2[], %s::int8[]))",
+                        ([t.level for t in ids], [t.index for t in ids]),
+                        prepare=True,
+                    )
+                    return [(lv, ix, bytes(h)) for lv, ix, h in cur.fetchall()]
+            tt = self._t.tiles
+            cond = _pairs_in(tt.c.level, tt.c.idx, [(t.level, t.index) for t in ids])
+            q = sa.select(tt.c.level, tt.c.idx, tt.c.hashes).where(cond)
+            return [(lv, ix, bytes(h)) for lv, ix, h in conn.execute(q)]
 
     def read_leaves(self, start: int, end: int) -> list[bytes]:
         # The driver's own cursor: SQLAlchemy's per-row processing would double the cost of

@@ -16,6 +16,7 @@ from __future__ import annotations
 import calendar
 import functools
 import json
+import operator
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -169,15 +170,19 @@ class RecordState:
 
 
 _RECORD_FIELDS = tuple(f.name for f in fields(RecordState))
+_record_values = operator.attrgetter(*_RECORD_FIELDS)
+_new = object.__new__
+_setattr = object.__setattr__
 
 
 def evolve(rec: RecordState, **changes: object) -> RecordState:
     """``dataclasses.replace`` for records, without its per-call overhead (the hot path of
     every fold and audit)."""
-    new = object.__new__(RecordState)
-    setter, getter = object.__setattr__, object.__getattribute__
-    for name in _RECORD_FIELDS:
-        setter(new, name, changes[name] if name in changes else getter(rec, name))
+    new = _new(RecordState)
+    for name, value in zip(_RECORD_FIELDS, _record_values(rec), strict=True):
+        _setattr(new, name, value)
+    for name, value in changes.items():
+        _setattr(new, name, value)
     return new
 
 
@@ -675,7 +680,8 @@ def _record_reported(
     )
 
 
-def _updated_fields(name: str, rec: RecordState, ev: pb.RecordUpdated) -> RecordState:
+def _updated_fields(name: str, rec: RecordState, ev: pb.RecordUpdated) -> dict[str, object]:
+    """The fields an update (or a dispute's correction) changes, checked."""
     changes: dict[str, object] = {}
     if ev.HasField("days_past_due"):
         _check_dpd(name, ev.days_past_due, ev.dpd_bucket)
@@ -696,7 +702,7 @@ def _updated_fields(name: str, rec: RecordState, ev: pb.RecordUpdated) -> Record
         raise InputError(
             f"{name}: changes nothing (set days_past_due, outstanding or collection_stage)"
         )
-    return evolve(rec, **changes)
+    return changes
 
 
 def _record_updated(
@@ -707,8 +713,8 @@ def _record_updated(
     _own(rec, mid, "record_updated.record")
     _need_role(view, mid, pb.ROLE_REPORTER, "update records")
     _active(rec, "record_updated.record", "update")
-    new = _updated_fields("record_updated", rec, ev)
-    ch.records[rec.ref] = evolve(new, entries=(*rec.entries, ctx.index))
+    changes = _updated_fields("record_updated", rec, ev)
+    ch.records[rec.ref] = evolve(rec, entries=(*rec.entries, ctx.index), **changes)
 
 
 def _record_settled(
@@ -805,7 +811,7 @@ def _dispute_resolved(
     if outcome == pb.DISPUTE_OUTCOME_CORRECTED:
         if not ev.HasField("correction"):
             raise InputError("dispute_resolved.correction: required when the outcome is CORRECTED")
-        new = _updated_fields("dispute_resolved.correction", rec, ev.correction)
+        new = evolve(rec, **_updated_fields("dispute_resolved.correction", rec, ev.correction))
     elif ev.HasField("correction"):
         raise InputError("dispute_resolved.correction: only with the outcome CORRECTED")
     if outcome == pb.DISPUTE_OUTCOME_WITHDRAWN:

@@ -206,21 +206,35 @@ class StateView(Protocol):
         ...
 
 
-@dataclass
 class Changes:
-    """New states produced by a run of entries; later entries overwrite earlier ones."""
+    """New states produced by a run of entries; later entries overwrite earlier ones.
 
-    members: dict[str, Member] = field(default_factory=dict)
-    keys: dict[bytes, MemberKey] = field(default_factory=dict)
-    records: dict[RecordRef, RecordState] = field(default_factory=dict)
-    submissions: dict[tuple[str, str], int] = field(default_factory=dict)
-    # subject commitment -> (pseudonym, salt): the deletable index; never in a leaf
-    openings: dict[bytes, tuple[bytes, bytes]] = field(default_factory=dict)
-    erased: set[bytes] = field(default_factory=set)  # subject commitments to unlink
-    # inquiry log index -> (pseudonym, salt): the inquiry log's deletable index
-    inquiries: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
-    # subject commitment -> record, of the records merged in (a batch's own reports)
-    commitments: dict[bytes, RecordRef] = field(default_factory=dict, compare=False)
+    A plain class (not a dataclass): one is made for every entry applied, so its construction
+    is on the hot path of every fold."""
+
+    __slots__ = (
+        "commitments",
+        "erased",
+        "inquiries",
+        "keys",
+        "members",
+        "openings",
+        "records",
+        "submissions",
+    )
+
+    def __init__(self) -> None:
+        self.members: dict[str, Member] = {}
+        self.keys: dict[bytes, MemberKey] = {}
+        self.records: dict[RecordRef, RecordState] = {}
+        self.submissions: dict[tuple[str, str], int] = {}
+        # subject commitment -> (pseudonym, salt): the deletable index; never in a leaf
+        self.openings: dict[bytes, tuple[bytes, bytes]] = {}
+        self.erased: set[bytes] = set()  # subject commitments to unlink
+        # inquiry log index -> (pseudonym, salt): the inquiry log's deletable index
+        self.inquiries: dict[int, tuple[bytes, bytes]] = {}
+        # subject commitment -> record, of the records merged in (a batch's own reports)
+        self.commitments: dict[bytes, RecordRef] = {}
 
     def merge(self, other: Changes) -> None:
         self.members.update(other.members)

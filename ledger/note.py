@@ -24,7 +24,7 @@ import struct
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -94,9 +94,10 @@ class Signer(Protocol):
 
 
 @dataclass(frozen=True)
-class Ed25519Verifier:
-    """Verifies type-0x01 Ed25519 note signatures (the log's own checkpoint signatures)."""
+class _NoteKey:
+    """A named Ed25519 public key of one note-signature type (``ALG``)."""
 
+    ALG: ClassVar[int]
     name: str
     public_key: bytes
 
@@ -107,50 +108,41 @@ class Ed25519Verifier:
 
     @property
     def key_id(self) -> int:
-        return key_id(self.name, ALG_ED25519, self.public_key)
+        return key_id(self.name, self.ALG, self.public_key)
 
     @property
     def verifier_key(self) -> str:
-        return _format_vkey(self.name, self.key_id, ALG_ED25519, self.public_key)
+        return _format_vkey(self.name, self.key_id, self.ALG, self.public_key)
 
-    def verify(self, body: bytes, signature: bytes) -> bool:
+    def _verify(self, signature: bytes, message: bytes) -> bool:
         try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, body)
+            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, message)
         except InvalidSignature:
             return False
         return True
 
 
 @dataclass(frozen=True)
-class CosignatureVerifier:
+class Ed25519Verifier(_NoteKey):
+    """Verifies type-0x01 Ed25519 note signatures (the log's own checkpoint signatures)."""
+
+    ALG: ClassVar[int] = ALG_ED25519
+
+    def verify(self, body: bytes, signature: bytes) -> bool:
+        return self._verify(signature, body)
+
+
+@dataclass(frozen=True)
+class CosignatureVerifier(_NoteKey):
     """Verifies ``cosignature/v1`` witness signatures (key type 0x04)."""
 
-    name: str
-    public_key: bytes
-
-    def __post_init__(self) -> None:
-        _check_key_name(self.name)
-        if len(self.public_key) != 32:
-            raise NoteError(f"public key: must be 32 bytes, got {len(self.public_key)}")
-
-    @property
-    def key_id(self) -> int:
-        return key_id(self.name, ALG_COSIGNATURE_V1, self.public_key)
-
-    @property
-    def verifier_key(self) -> str:
-        return _format_vkey(self.name, self.key_id, ALG_COSIGNATURE_V1, self.public_key)
+    ALG: ClassVar[int] = ALG_COSIGNATURE_V1
 
     def verify(self, body: bytes, signature: bytes) -> bool:
         if len(signature) != 8 + 64:
             return False
         (timestamp,) = struct.unpack(">Q", signature[:8])
-        message = cosigned_message(body, timestamp)
-        try:
-            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature[8:], message)
-        except InvalidSignature:
-            return False
-        return True
+        return self._verify(signature[8:], cosigned_message(body, timestamp))
 
 
 def cosigned_message(body: bytes, timestamp: int) -> bytes:

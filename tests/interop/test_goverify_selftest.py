@@ -4,8 +4,9 @@ Nothing from arrears is imported here. Signed notes are written by following
 c2sp.org/signed-note literally, Merkle hashes and proofs come from the small
 recursive RFC 6962 reference below, and both are first pinned to published
 vectors (the x/mod/sumdb/note package example, and the RFC 6962 vectors of
-transparency-dev/merkle kept in tests/reference.py). So when the other interop tests compare our ledger
-with Go, a bug in the verifier cannot hide a bug in the ledger or vice versa.
+transparency-dev/merkle kept in tests/reference.py). So when the other interop
+tests compare our ledger with Go, a bug in the verifier cannot hide a bug in
+the ledger or vice versa.
 """
 
 from __future__ import annotations

@@ -234,7 +234,9 @@ class AsyncClient:
         the one given does not start where it must). Answers may carry a checkpoint older than
         the trusted one (concurrent calls finish out of order) if it is a prefix of it; only
         a checkpoint the log claims is its ``latest`` must not be older."""
-        for _ in range(3):
+        # Other answers may move the trusted checkpoint between fetching a proof and using it;
+        # it only ever grows, so a few more tries get there.
+        for _ in range(12):
             try:
                 return self.trust.accept(
                     note,

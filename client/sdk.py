@@ -236,17 +236,19 @@ class AsyncClient:
         a checkpoint the log claims is its ``latest`` must not be older."""
         # Other answers may move the trusted checkpoint between fetching a proof and using it;
         # it only ever grows, so a few more tries get there.
+        proof_to = -1
         for _ in range(12):
             try:
                 return self.trust.accept(
                     note,
                     proof_from=proof_from,
                     proof=proof,
+                    proof_to=proof_to,
                     witnessed=witnessed,
                     allow_older=not latest,
                 )
             except ProofNeeded as need:
-                proof_from = need.from_size
+                proof_from, proof_to = need.from_size, need.to_size
                 proof = await self.consistency_proof(need.from_size, need.to_size)
         raise VerificationError("checkpoint: the trusted checkpoint keeps moving")
 

@@ -168,6 +168,7 @@ class Trust:
         *,
         proof_from: int = -1,
         proof: Sequence[bytes] = (),
+        proof_to: int = -1,
         fetch: Callable[[int, int], Sequence[bytes]] | None = None,
         witnessed: bool = False,
         allow_older: bool = False,
@@ -175,7 +176,9 @@ class Trust:
         """Verify a checkpoint and move the trusted one forward to it.
 
         ``proof`` is a consistency proof from size ``proof_from`` (what the caller trusted when
-        it asked); when the trusted size has moved since, ``fetch(old, new)`` gets a fresh one.
+        it asked) to ``proof_to`` (default: this checkpoint's size); when it does not join this
+        checkpoint to the one trusted now, ``fetch(old, new)`` gets a fresh one or
+        ``ProofNeeded`` says which is needed.
         With ``witnessed`` the checkpoint must meet the witness policy. With ``witnessed`` or
         ``allow_older`` it may be older than the trusted one (witnesses lag the log; concurrent
         answers arrive out of order) if a proof shows it is a prefix of it; it never moves the
@@ -191,7 +194,7 @@ class Trust:
                             f"checkpoint: size {cp.size} is older than the trusted size "
                             f"{old.checkpoint.size} (rolled back?)"
                         )
-                    if proof_from != cp.size:
+                    if (proof_from, proof_to) != (cp.size, old.checkpoint.size):
                         if fetch is None:
                             raise ProofNeeded(cp.size, old.checkpoint.size)
                         proof = fetch(cp.size, old.checkpoint.size)
@@ -212,7 +215,7 @@ class Trust:
                             "shows different histories"
                         )
                     return cp
-                if proof_from != old.checkpoint.size:
+                if proof_from != old.checkpoint.size or proof_to not in (-1, cp.size):
                     if fetch is None:
                         raise ProofNeeded(old.checkpoint.size, cp.size)
                     proof = fetch(old.checkpoint.size, cp.size)

@@ -638,6 +638,26 @@ def test_a_proof_from_another_size_asks_for_the_right_one(w: World) -> None:
     assert t.size == cp.size == w.size
 
 
+def test_an_older_answer_needs_a_proof_to_the_size_trusted_now(w: World) -> None:
+    # Concurrent answers: a proof from this checkpoint to a size trusted earlier is not a proof
+    # to the size trusted now; it is asked for again, not taken for a fork.
+    t = w.trust()
+    older, middle = w.sizes[1], w.sizes[2]
+    t.accept(w.note)  # the newest is trusted
+    to_middle = consistency_proof(older, middle, w.storage.read_tiles)
+    with pytest.raises(ProofNeeded) as need:
+        t.accept(
+            w.note_at(older), proof_from=older, proof=to_middle, proof_to=middle, allow_older=True
+        )
+    assert (need.value.from_size, need.value.to_size) == (older, w.size)
+    right = consistency_proof(older, w.size, w.storage.read_tiles)
+    cp = t.accept(
+        w.note_at(older), proof_from=older, proof=right, proof_to=w.size, allow_older=True
+    )
+    assert cp.size == older
+    assert t.size == w.size  # never moved back
+
+
 def test_a_fetched_proof_that_does_not_verify_is_refused(w: World) -> None:
     t = w.trust()
     t.accept(w.note_at(w.sizes[1]))

@@ -79,9 +79,8 @@ def step(
         public_key = entry_key(state, index, leaf, sub)
         if origin is not None:
             verify_envelope(origin, Envelope(leaf.key_id, leaf.payload, leaf.signature), public_key)
-        changes = apply(
-            state, sub, Context(index, leaf.integrated_at_us, rules), genesis_key=public_key
-        )
+        ctx = Context(index, leaf.integrated_at_us, rules)
+        changes = apply(state, sub, ctx, genesis_key=public_key)
     except ArrearsError as e:
         raise ReplayError(index, str(e)) from e
     state.apply_changes(changes)

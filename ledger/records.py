@@ -315,16 +315,22 @@ class MemoryState:
         return [k for k in self.keys.values() if k.member_id == member_id]
 
     def apply_changes(self, changes: Changes) -> None:
-        self.members.update(changes.members)
-        self.keys.update(changes.keys)
-        self.records.update(changes.records)
-        for r in changes.records.values():
-            self.commitments[r.subject_commitment] = r.ref
+        # Most entries change one record and one submission: skip the empty collections.
+        if changes.members:
+            self.members.update(changes.members)
+        if changes.keys:
+            self.keys.update(changes.keys)
+        if changes.records:
+            self.records.update(changes.records)
+            for r in changes.records.values():
+                self.commitments[r.subject_commitment] = r.ref
         self.submissions.update(changes.submissions)
-        self.openings.update(changes.openings)
+        if changes.openings:
+            self.openings.update(changes.openings)
         for c in changes.erased:
             self.openings.pop(c, None)
-        self.inquiries.update(changes.inquiries)
+        if changes.inquiries:
+            self.inquiries.update(changes.inquiries)
 
 
 # --- field checks ------------------------------------------------------------------------------

@@ -536,6 +536,149 @@ def report(
     out.print(receipt.tlog_proof, highlight=False, soft_wrap=True)
 
 
+def _record(text: str, default_member: str) -> Any:
+    from arrears.ledger.records import RecordRef
+
+    member, sep, record_id = text.partition("/")
+    return RecordRef(member, record_id) if sep else RecordRef(default_member, text)
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    record_id: Annotated[str, typer.Argument(help="your record id")],
+    days_past_due: Annotated[int | None, typer.Option(help="days past due now")] = None,
+    outstanding: Annotated[str | None, typer.Option(help="amount outstanding now")] = None,
+    currency: Annotated[str, typer.Option(help="the record's currency")] = "CNY",
+    stage: Annotated[str | None, typer.Option(help=", ".join(STAGES))] = None,
+) -> None:
+    """Update one of your records: days past due, amount outstanding, collection stage.
+
+    Example: arrears --pki pki --member bank-a update L-1001 --days-past-due 75 --stage phone
+    """
+    c = _client(ctx)
+    try:
+        fields: dict[str, Any] = {"currency": currency}
+        if days_past_due is not None:
+            fields["days_past_due"] = days_past_due
+        if outstanding is not None:
+            fields["outstanding_minor"] = _minor(outstanding, currency, "outstanding")
+        if stage is not None:
+            fields["collection_stage"] = _choice(STAGES, stage, "stage")
+    except ValueError as e:
+        raise fail(str(e)) from None
+    _print_receipt(_run(lambda: c.update(record_id, **fields)))
+
+
+@app.command()
+def settle(
+    ctx: typer.Context,
+    record_id: Annotated[str, typer.Argument(help="your record id")],
+    on: Annotated[str, typer.Option(help="the day the default ended, YYYY-MM-DD")],
+    negotiated: Annotated[bool, typer.Option(help="a partial or negotiated settlement")] = False,
+) -> None:
+    """Settle one of your records: the default ended (retention runs five years from --on).
+
+    Example: arrears --pki pki --member bank-a settle L-1001 --on 2026-11-21
+    """
+    c = _client(ctx)
+    try:
+        day = _day(on, "on")
+    except ValueError as e:
+        raise fail(str(e)) from None
+    kind = 2 if negotiated else 1
+    _print_receipt(_run(lambda: c.settle(record_id, day, kind=kind)))
+
+
+@app.command()
+def withdraw(
+    ctx: typer.Context,
+    record_id: Annotated[str, typer.Argument(help="your record id")],
+    reason: Annotated[str, typer.Option(help="why it should never have been reported")],
+) -> None:
+    """Withdraw one of your records reported in error.
+
+    Example: arrears --pki pki --member bank-a withdraw L-1001 --reason "wrong borrower"
+    """
+    c = _client(ctx)
+    _print_receipt(_run(lambda: c.withdraw(record_id, reason)))
+
+
+dispute_app = typer.Typer(help="Open and resolve disputes.", no_args_is_help=True)
+app.add_typer(dispute_app, name="dispute")
+
+
+@dispute_app.command("open")
+def dispute_open(
+    ctx: typer.Context,
+    record: Annotated[str, typer.Argument(help="MEMBER/RECORD-ID (or your own RECORD-ID)")],
+    dispute_id: Annotated[str, typer.Option("--id", help="the dispute's id")],
+    reason: Annotated[str, typer.Option(help="what the borrower disputes")],
+    on: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today)")] = None,
+) -> None:
+    """Open a dispute (the operator for a borrower, or the reporter): every lender sees the flag
+    at once, and the reporter must answer within 20 days.
+
+    Example: arrears --pki pki --member operator dispute open bank-b/B-AUTO-5521 --id D-42 --reason "car returned in June"
+    """
+    from arrears.ledger import events as ev
+
+    c = _client(ctx)
+    try:
+        day = _day(on, "on") if on else date.today()
+    except ValueError as e:
+        raise fail(str(e)) from None
+    ref = _record(record, c.aio.identity.member_id)
+    _print_receipt(_run(lambda: c.submit(ev.dispute_opened(ref, dispute_id, day, reason))))
+
+
+OUTCOMES = {"corrected": 1, "withdrawn": 2, "rejected": 3}
+
+
+@dispute_app.command("resolve")
+def dispute_resolve(
+    ctx: typer.Context,
+    record: Annotated[str, typer.Argument(help="MEMBER/RECORD-ID (or your own RECORD-ID)")],
+    dispute_id: Annotated[str, typer.Option("--id", help="the dispute's id")],
+    outcome: Annotated[str, typer.Option(help="corrected, withdrawn or rejected")],
+    explanation: Annotated[str, typer.Option(help="the written reply")] = "",
+    days_past_due: Annotated[
+        int | None, typer.Option(help="with corrected: the right days past due")
+    ] = None,
+    outstanding: Annotated[
+        str | None, typer.Option(help="with corrected: the right amount outstanding")
+    ] = None,
+    currency: Annotated[str, typer.Option(help="the record's currency")] = "CNY",
+    on: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today)")] = None,
+) -> None:
+    """Resolve a dispute (the reporter, or the operator): corrected (with the corrected values),
+    withdrawn (the record is withdrawn) or rejected (it stands).
+
+    Example: arrears --pki pki --member bank-b dispute resolve B-AUTO-5521 --id D-42 --outcome rejected --explanation "payments missed from May"
+    """
+    from arrears.ledger import events as ev
+
+    c = _client(ctx)
+    try:
+        kind = _choice(OUTCOMES, outcome, "outcome")
+        day = _day(on, "on") if on else date.today()
+        correction = None
+        if kind == 1:
+            correction = ev.record_updated(
+                _record(record, c.aio.identity.member_id),
+                currency=currency,
+                days_past_due=days_past_due,
+                outstanding_minor=_minor(outstanding, currency, "outstanding")
+                if outstanding
+                else None,
+            )
+    except ValueError as e:
+        raise fail(str(e)) from None
+    ref = _record(record, c.aio.identity.member_id)
+    event = ev.dispute_resolved(ref, dispute_id, kind, day, explanation, correction)  # type: ignore[arg-type]
+    _print_receipt(_run(lambda: c.submit(event)))
+
+
 UPLOAD_COLUMNS = (
     "subject_kind",
     "subject",

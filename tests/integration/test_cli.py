@@ -1,0 +1,239 @@
+"""The `arrears` command line against a real server (LocalConsortium)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from arrears.client.testing import LocalConsortium
+from arrears.server.cli import app
+
+APPLICANT = "11010519491231002X"
+
+
+@pytest.fixture(scope="module")
+def net() -> object:
+    with LocalConsortium(["bank-a", "bank-b"]) as n:
+        n.clock.set(date.today())
+        yield n
+
+
+def run(net: LocalConsortium, member: str, *args: str, tmp: Path) -> object:
+    (net.pki.root / "log-verifier-key.txt").write_text(net.verifier_key + "\n")
+    result = CliRunner().invoke(
+        app,
+        [
+            "--server",
+            net.target,
+            "--pki",
+            str(net.pki.root),
+            "--member",
+            member,
+            "--state",
+            str(tmp / f"{member}-trusted.json"),
+            *args,
+        ],
+    )
+    return result
+
+
+def test_report_update_settle_and_check(net: LocalConsortium, tmp_path: Path) -> None:
+    r = run(
+        net,
+        "bank-a",
+        "report",
+        APPLICANT,
+        "--record-id",
+        "CLI-1",
+        "--principal",
+        "5000",
+        "--outstanding",
+        "4200.50",
+        "--days-past-due",
+        "45",
+        "--first-missed-payment",
+        "2026-09-01",
+        "--notified-on",
+        "2026-10-01",
+        tmp=tmp_path,
+    )
+    assert r.exit_code == 0, r.output
+    assert "committed at index" in r.output and "c2sp.org/tlog-proof@v1" in r.output
+    r = run(
+        net, "bank-a", "update", "CLI-1", "--days-past-due", "75", "--stage", "phone", tmp=tmp_path
+    )
+    assert r.exit_code == 0, r.output
+    r = run(net, "bank-b", "check", APPLICANT, "--consent", "APP-1", "--json", tmp=tmp_path)
+    assert r.exit_code == 0, r.output
+    answer = json.loads(r.output)
+    (rec,) = [x for x in answer["records"] if x["record"] == "bank-a/CLI-1"]
+    assert (rec["days_past_due"], rec["outstanding"], rec["status"]) == (75, 420050, "active")
+    assert answer["decision"]["outcome"] in ("refer", "decline")
+    r = run(net, "bank-a", "settle", "CLI-1", "--on", date.today().isoformat(), tmp=tmp_path)
+    assert r.exit_code == 0, r.output
+    r = run(net, "bank-b", "check", APPLICANT, "--consent", "APP-2", "--json", tmp=tmp_path)
+    (rec,) = [x for x in json.loads(r.output)["records"] if x["record"] == "bank-a/CLI-1"]
+    assert rec["status"] == "settled"
+
+
+def test_refusals_exit_non_zero_with_the_rule(net: LocalConsortium, tmp_path: Path) -> None:
+    r = run(net, "bank-b", "update", "bank-a/CLI-1", "--days-past-due", "90", tmp=tmp_path)
+    assert r.exit_code == 1
+    assert "no record bank-b/bank-a/CLI-1" in r.output or "FailedPrecondition" in r.output
+    r = run(
+        net,
+        "bank-a",
+        "report",
+        "110105194912310021",
+        "--record-id",
+        "X",
+        "--principal",
+        "1",
+        "--outstanding",
+        "1",
+        "--days-past-due",
+        "40",
+        "--first-missed-payment",
+        "2026-09-01",
+        "--notified-on",
+        "2026-10-01",
+        tmp=tmp_path,
+    )
+    assert r.exit_code == 1 and "check character" in r.output
+
+
+def test_disputes_from_the_command_line(net: LocalConsortium, tmp_path: Path) -> None:
+    r = run(
+        net,
+        "bank-b",
+        "report",
+        APPLICANT,
+        "--record-id",
+        "CLI-D",
+        "--principal",
+        "100",
+        "--outstanding",
+        "100",
+        "--days-past-due",
+        "40",
+        "--first-missed-payment",
+        "2026-09-01",
+        "--notified-on",
+        "2026-10-01",
+        tmp=tmp_path,
+    )
+    assert r.exit_code == 0, r.output
+    r = run(
+        net,
+        "operator",
+        "dispute",
+        "open",
+        "bank-b/CLI-D",
+        "--id",
+        "D-1",
+        "--reason",
+        "not my loan",
+        tmp=tmp_path,
+    )
+    assert r.exit_code == 0, r.output
+    r = run(net, "bank-a", "check", APPLICANT, "--consent", "APP-3", "--json", tmp=tmp_path)
+    (rec,) = [x for x in json.loads(r.output)["records"] if x["record"] == "bank-b/CLI-D"]
+    assert rec["disputed"] is True
+    r = run(
+        net,
+        "bank-b",
+        "dispute",
+        "resolve",
+        "CLI-D",
+        "--id",
+        "D-1",
+        "--outcome",
+        "withdrawn",
+        "--explanation",
+        "wrong customer",
+        tmp=tmp_path,
+    )
+    assert r.exit_code == 0, r.output
+    r = run(net, "bank-a", "check", APPLICANT, "--consent", "APP-4", "--json", tmp=tmp_path)
+    assert "bank-b/CLI-D" not in [x["record"] for x in json.loads(r.output)["records"]]
+
+
+def test_upload_writes_rejections_and_a_rerun_adds_nothing(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    csv = tmp_path / "october.csv"
+    csv.write_text(
+        "subject_kind,subject,country,record_id,loan_type,currency,principal,outstanding,"
+        "days_past_due,first_missed_payment,collection_stage,borrower_notified_on\n"
+        "resident_id,440106198507160022,,U-1,credit-card,CNY,20000,19600,35,2026-10-12,phone,2026-11-03\n"
+        "resident_id,440106198507160021,,U-2,personal,CNY,1000,900,10,2026-10-12,reminder,2026-11-03\n"
+        "credit_code,91350100M000100Y43,,U-3,business,CNY,500000,480000,61,2026-09-01,litigation,\n"
+    )
+    r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
+    assert r.exit_code == 2, r.output  # some rows were rejected
+    assert "1 committed" in r.output and "2 rejected" in r.output
+    errors = (tmp_path / "october.errors.csv").read_text().splitlines()
+    assert errors[0] == "row,record_id,reason"
+    assert errors[1].startswith("3,U-2,") and "check character" in errors[1]
+    assert errors[2].startswith("4,U-3,") and "notified" in errors[2]
+    size = net.node.ledger.log.head().size
+    r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
+    assert "0 committed" in r.output and "1 already in the ledger" in r.output
+    assert net.node.ledger.log.head().size == size
+
+
+def test_log_commands(net: LocalConsortium, tmp_path: Path) -> None:
+    r = run(net, "bank-a", "checkpoint", tmp=tmp_path)
+    assert r.exit_code == 0 and r.output.startswith("arrears.test/ledger\n")
+    r = run(net, "bank-a", "proof", "inclusion", "1", tmp=tmp_path)
+    proof = json.loads(r.output)
+    assert proof["index"] == 1 and proof["hashes"]
+    r = run(net, "bank-a", "proof", "consistency", "2", tmp=tmp_path)
+    assert json.loads(r.output)["from"] == 2
+    r = run(net, "bank-a", "member", "list", tmp=tmp_path)
+    assert "bank-b" in r.output and "operator" in r.output
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    from arrears.server import cli_audit
+
+    cli_audit.register(app)
+    runner = CliRunner()
+    top = runner.invoke(app, ["--help"])
+    assert top.exit_code == 0
+    for command in (
+        "serve",
+        "dev-pki",
+        "operator-key",
+        "verify",
+        "report",
+        "update",
+        "settle",
+        "withdraw",
+        "upload",
+        "check",
+        "watch",
+        "checkpoint",
+        "witness",
+        "witness-key",
+        "subject-report",
+        "export",
+        "audit",
+        "audit-inquiries",
+    ):
+        r = runner.invoke(app, [command, "--help"])
+        assert r.exit_code == 0, command
+        assert "Example: arrears" in r.output.replace("\n", " "), command
+    for group, sub in (
+        ("member", "admit"),
+        ("member", "revoke-key"),
+        ("proof", "inclusion"),
+        ("dispute", "open"),
+        ("dispute", "resolve"),
+    ):
+        r = runner.invoke(app, [group, sub, "--help"])
+        assert r.exit_code == 0 and "Example: arrears" in r.output.replace("\n", " "), sub

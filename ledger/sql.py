@@ -120,7 +120,10 @@ def create_engine(url: str, *, synchronous: str = "FULL", **kwargs: Any) -> Engi
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it costs a round trip on every checkout (proofs are on the lookup's hot
+    # path). A connection the server dropped fails the one call that meets it; SQLAlchemy then
+    # invalidates the pool and the next call reconnects.
+    return sa.create_engine(url, pool_pre_ping=False, **kwargs)
 
 
 class SqlStorage:

@@ -44,6 +44,11 @@ def _stored_hashes(width: int) -> int:
 
 FULL_TILE_BYTES = _stored_hashes(TILE_WIDTH) * HASH_SIZE
 _WIDTH_OF = {_stored_hashes(w): w for w in range(1, TILE_WIDTH + 1)}
+# _ROW_START[width][k]: where row k of an expanded tile of that width starts, in hashes
+_ROW_START = {
+    w: tuple(sum(w >> j for j in range(k)) for k in range(TILE_HEIGHT))
+    for w in range(1, TILE_WIDTH + 1)
+}
 
 
 def tile_width(data: bytes) -> int:
@@ -107,8 +112,8 @@ def tile_node(data: bytes, first: int, count: int) -> bytes:
     if first + count > width:
         raise StorageError(f"tile too short: needs slots {first}..{first + count - 1}")
     sub = count.bit_length() - 1
-    pos = sum(width >> k for k in range(sub)) + (first >> sub)
-    return data[pos * HASH_SIZE : (pos + 1) * HASH_SIZE]
+    pos = (_ROW_START[width][sub] + (first >> sub)) * HASH_SIZE
+    return data[pos : pos + HASH_SIZE]
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -239,7 +239,7 @@ class SqlStorage:
                         f"SELECT leaf FROM {table} WHERE idx >= %s AND idx < %s ORDER BY idx",
                         (start, end),
                     )
-                    return [bytes(r[0]) for r in cur.fetchall()]
+                    return [r[0] for r in cur.fetchall()]  # bytea arrives as bytes
             cur = raw.cursor()
             try:
                 cur.execute(

@@ -106,7 +106,7 @@ def verify_log(
     storage: LogStorage,
     verifiers: Sequence[Verifier],
     *,
-    chunk: int = 16_384,
+    chunk: int = 1 << 16,
     workers: int = 1,
     opener: Opener | None = None,
 ) -> Verified:

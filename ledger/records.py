@@ -778,13 +778,20 @@ def _record_withdrawn(
     )
 
 
+def _reporter_or_operator(view: StateView, rec: RecordState, member_id: str) -> bool:
+    """Disputes are the reporter's to open and answer, or the operator's (for the borrower)."""
+    if rec.ref.member_id == member_id:
+        return True
+    member = view.member(member_id)
+    return member is not None and member.has(pb.ROLE_OPERATOR)
+
+
 def _dispute_opened(
     view: StateView, sub: pb.Submission, mid: str, ctx: Context, ch: Changes
 ) -> None:
     ev = sub.dispute_opened
     rec = _existing(view, _ref("dispute_opened.record", ev.record), "dispute_opened.record")
-    member = view.member(mid)
-    if rec.ref.member_id != mid and not (member and member.has(pb.ROLE_OPERATOR)):
+    if not _reporter_or_operator(view, rec, mid):
         raise NotPermitted(
             "dispute_opener",
             "dispute_opened.record: only the operator (for the borrower) or the reporter "
@@ -810,8 +817,7 @@ def _dispute_resolved(
 ) -> None:
     ev = sub.dispute_resolved
     rec = _existing(view, _ref("dispute_resolved.record", ev.record), "dispute_resolved.record")
-    member = view.member(mid)
-    if rec.ref.member_id != mid and not (member and member.has(pb.ROLE_OPERATOR)):
+    if not _reporter_or_operator(view, rec, mid):
         raise NotPermitted(
             "not_reporter",
             "dispute_resolved.record: only the reporter or the operator resolves a dispute",

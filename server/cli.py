@@ -847,7 +847,7 @@ def check(
 
 
 def print_check(res: Any, decision: Any, console: Console | None = None) -> None:
-    out = console or globals()["out"]
+    con = console or out
     s = res.summary
     t = Table(
         "record",
@@ -867,16 +867,16 @@ def print_check(res: Any, decision: Any, console: Console | None = None) -> None
             r.first_missed_payment.isoformat(),
             "OPEN" if r.open_dispute is not None else "",
         )
-    out.print(t)
-    out.print(
+    con.print(t)
+    con.print(
         f"defaults in 12/24/60 months: {s.defaults_12m}/{s.defaults_24m}/{s.defaults_60m}; "
         f"active {s.active}, settled {s.settled}; worst bucket {s.worst_dpd_bucket}; "
         f"reported by {', '.join(s.reporting_members) or 'nobody'}"
     )
     colour = {"approve": "green", "refer": "yellow", "decline": "red"}[decision.outcome]
-    out.print(f"decision: [bold {colour}]{decision.outcome.upper()}[/bold {colour}]")
+    con.print(f"decision: [bold {colour}]{decision.outcome.upper()}[/bold {colour}]")
     for reason in decision.reasons:
-        out.print(f"  - {reason}")
+        con.print(f"  - {reason}")
 
 
 @app.command()

@@ -14,7 +14,6 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import replace
 from importlib import resources
 from typing import Any, TypeVar
 
@@ -650,8 +649,8 @@ class SqlStorage:
                     rec.subject_commitment,
                     rec.status.value,
                 ):
-                    rec = replace(
-                        rec, ref=RecordRef(m, r), subject_commitment=bytes(c), status=Status(status)
+                    rec = rec._replace(
+                        ref=RecordRef(m, r), subject_commitment=bytes(c), status=Status(status)
                     )
                 out.records[rec.ref] = rec
             st = schema.submissions

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -165,7 +165,7 @@ def _prefix(rows: list[tuple[RecordState, bytes]], size: int) -> list[tuple[Reco
     for r, salt in rows:
         entries = tuple(e for e in r.entries if e < size)
         if entries:
-            out.append((replace(r, entries=entries), salt))
+            out.append((r._replace(entries=entries), salt))
     return out
 
 

@@ -7,7 +7,7 @@ import copy
 import os
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from google.protobuf.message import Message
@@ -781,7 +781,7 @@ def test_resolve_rejected_keeps_the_record(h: Harness) -> None:
     h.run("operator", ev.dispute_opened(ref, "d-1", TODAY, "disagree"))
     h.run("bank-a", ev.dispute_resolved(ref, "d-1", pb.DISPUTE_OUTCOME_REJECTED, TODAY))
     rec = h.record(ref)
-    assert replace(rec, disputes=(), entries=()) == replace(before, entries=())
+    assert rec._replace(disputes=(), entries=()) == before._replace(entries=())
     assert rec.disputes[0].outcome == pb.DISPUTE_OUTCOME_REJECTED
     assert served(rec, TODAY, DEFAULT_RULES)
 
@@ -944,7 +944,7 @@ def record(
         reported_at=7,
         reported_on=first_missed,
     )
-    return replace(base, **kw)  # type: ignore[arg-type]
+    return base._replace(**kw)
 
 
 def test_add_years() -> None:
@@ -1145,3 +1145,18 @@ def test_codec_round_trip(rec: RecordState) -> None:
     text = record_to_json(rec)
     assert record_from_json(text) == rec
     assert record_to_json(record_from_json(text)) == text
+
+
+def test_the_legal_day_turns_at_local_midnight() -> None:
+    cst = Rules()  # UTC+8
+    before = int(datetime(2026, 1, 1, 16, tzinfo=UTC).timestamp()) * 10**6 - 1  # 23:59:59.999999
+    assert cst.day(before) == date(2026, 1, 1)
+    assert cst.day(before + 1) == date(2026, 1, 2)
+    assert Rules(utc_offset_minutes=0).day(before + 1) == date(2026, 1, 1)
+    assert Rules(utc_offset_minutes=-300).day(-1) == date(1969, 12, 31)
+
+
+@given(st.integers(-(10**15), 4 * 10**15), st.sampled_from([480, 0, -300, 330, 840]))
+def test_the_legal_day_matches_the_calendar(unix_us: int, offset: int) -> None:
+    local = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=unix_us, minutes=offset)
+    assert Rules(utc_offset_minutes=offset).day(unix_us) == local.date()

@@ -23,9 +23,11 @@ from arrears.ledger.note import Verifier, open_note
 from arrears.ledger.storage import LogStorage
 from arrears.ledger.tiles import (
     TILE_HEIGHT,
+    TILE_WIDTH,
     RightEdge,
     TileId,
     integrate,
+    tile_root,
     tile_rows,
     tile_width,
     truncate_tile,
@@ -39,8 +41,10 @@ class Verified:
     checkpoint: Checkpoint
 
 
-SEGMENT = 1 << 16
-"""Leaves per segment when verifying in parallel: a segment owns its level-0 and level-1 tiles."""
+SEGMENT = 1 << 14
+"""Leaves per segment when verifying in parallel (a multiple of a tile's width: a segment owns
+its level-0 tiles). Small enough that two workers finish together, large enough that reading a
+segment is one query."""
 
 Opener = Callable[[], LogStorage]
 
@@ -56,17 +60,17 @@ class _Segment:
     end: int
     first_prev: bytes  # the first leaf's previous-hash field (joined by the caller)
     last_hash: bytes
-    nodes: list[bytes]  # compact range of the segment, left to right
+    tile_roots: list[bytes]  # the roots of its complete level-0 tiles, left to right
+    tail: list[bytes]  # the compact range of the leaves after them (only the last segment's)
     fault: tuple[str, str, int] | None = None  # (error class, message, index)
 
 
 def _verify_segment(storage: LogStorage, start: int, end: int, chunk: int) -> _Segment:
-    """Chain, leaf hashes and the segment's own tiles (levels 0 and 1 when aligned)."""
-    edge = RightEdge()
-    rng = CompactRange()
+    """Chain, leaf hashes and the segment's own level-0 tiles."""
     first_prev = b""
     prev = b""
     pos = start
+    hashes: list[bytes] = []
     try:
         while pos < end:
             leaves = storage.read_leaves(pos, min(end, pos + chunk))
@@ -74,32 +78,33 @@ def _verify_segment(storage: LogStorage, start: int, end: int, chunk: int) -> _S
                 raise StorageError(f"leaf {pos} is missing: the log should have {end}")
             if not first_prev:
                 first_prev = prev = leaves[0][PREV_HASH_SLICE]
-            hashes = chain_hashes(leaves, start=pos, prev_leaf_hash=prev)
-            prev = hashes[-1]
-            pos += len(hashes)
-            result = integrate(edge, hashes)
-            own = {t: d for t, d in result.tiles.items() if t.level < 2}
-            stored = storage.read_tiles([_shift(t, start) for t in own])
-            for tid, want in own.items():
-                _check_tile(_shift(tid, start), want, stored.get(_shift(tid, start), b""))
-            edge = result.edge
-            for h in hashes:
-                rng.append(h)
+            got = chain_hashes(leaves, start=pos, prev_leaf_hash=prev)
+            prev = got[-1]
+            pos += len(got)
+            hashes += got
+        # Level 0 only: the tiles above are the caller's, built from every segment's roots.
+        own = {t: d for t, d in integrate(RightEdge(), hashes).tiles.items() if t.level == 0}
+        stored = storage.read_tiles([_shift(t, start) for t in own])
+        for tid, want in own.items():
+            _check_tile(_shift(tid, start), want, stored.get(_shift(tid, start), b""))
     except ArrearsError as e:
-        return _Segment(
-            start, end, first_prev, prev, [], (type(e).__name__, str(e), getattr(e, "index", pos))
-        )
-    return _Segment(start, end, first_prev, prev, rng.nodes())
+        fault = (type(e).__name__, str(e), getattr(e, "index", pos))
+        return _Segment(start, end, first_prev, prev, [], [], fault)
+    full = len(hashes) // TILE_WIDTH
+    roots = [tile_root(own[TileId(0, i)]) for i in range(full)]
+    tail = CompactRange.of(hashes[full * TILE_WIDTH :]).nodes()
+    return _Segment(start, end, first_prev, prev, roots, tail)
 
 
-_OPENED: dict[int, LogStorage] = {}
+_WORKER_STORAGE: list[LogStorage] = []  # the storage a worker process opened, once
 
 
-def _segment_task(opener: Opener, start: int, end: int, chunk: int) -> _Segment:
-    storage = _OPENED.get(id(opener))
-    if storage is None:
-        storage = _OPENED[id(opener)] = opener()
-    return _verify_segment(storage, start, end, chunk)
+def _open_worker(opener: Opener) -> None:
+    _WORKER_STORAGE.append(opener())
+
+
+def _segment_task(start: int, end: int, chunk: int) -> _Segment:
+    return _verify_segment(_WORKER_STORAGE[0], start, end, chunk)
 
 
 def verify_log(
@@ -124,19 +129,18 @@ def verify_log(
         raise StorageError(
             f"the head (size {head.size}) and its checkpoint (size {checkpoint.size}) disagree"
         )
-    full = head.size - head.size % SEGMENT
-    bounds = [(a, min(full, a + SEGMENT)) for a in range(0, full, SEGMENT)]
+    bounds = [(a, min(head.size, a + SEGMENT)) for a in range(0, head.size, SEGMENT)]
     if workers > 1 and opener is not None and len(bounds) > 1:
         # fork starts workers at once, but is only safe without other threads running here.
         method = "fork" if threading.active_count() == 1 and sys.platform == "linux" else "spawn"
         ctx = multiprocessing.get_context(method)
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_segment_task, opener, a, b, chunk) for a, b in bounds]
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_open_worker, initargs=(opener,)
+        ) as pool:
+            futures = [pool.submit(_segment_task, a, b, chunk) for a, b in bounds]
             segments = [f.result() for f in futures]
     else:
         segments = [_verify_segment(storage, a, b, chunk) for a, b in bounds]
-    if full < head.size:
-        segments.append(_verify_segment(storage, full, head.size, chunk))
     prev = ZERO_HASH
     for seg in segments:
         if seg.fault is not None:
@@ -151,16 +155,15 @@ def verify_log(
                 index=seg.start,
             )
         prev = seg.last_hash
-    # Above level 1: the segments' roots are the bottom row of the level-2 tiles.
-    tops = [seg.nodes[0] for seg in segments if seg.end - seg.start == SEGMENT]
-    if tops:
-        upper = integrate(RightEdge(), tops)
-        lifted = {TileId(t.level + 2, t.index): d for t, d in upper.tiles.items()}
+    # Above level 0: the level-0 tiles' roots are the bottom row of the level-1 tiles.
+    roots = [r for seg in segments for r in seg.tile_roots]
+    if roots:
+        upper = integrate(RightEdge(), roots)
+        lifted = {TileId(t.level + 1, t.index): d for t, d in upper.tiles.items()}
         stored = storage.read_tiles(lifted.keys())
         for tid, want in lifted.items():
             _check_tile(tid, want, stored.get(tid, b""))
-    nodes = CompactRange.of(tops).nodes() + (segments[-1].nodes if full < head.size else [])
-    root = fold_range(nodes)
+    root = fold_range(CompactRange.of(roots).nodes() + segments[-1].tail)
     if root != head.root:
         raise RootMismatchError(
             "root recomputed from the leaves", expected=head.root, calculated=root

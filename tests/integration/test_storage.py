@@ -70,6 +70,20 @@ def test_appends_store_exact_bytes_and_reopen(db_url: str) -> None:
     st.close()
 
 
+def test_read_leaves_keeps_to_its_range_around_a_missing_row(db_url: str) -> None:
+    st = SqlStorage.open(db_url)
+    log = Log(st, SIGNER)
+    leaves = [a.leaf for a in log.append_batch([entry(i) for i in range(20)])]
+    with st.engine.begin() as conn:
+        conn.execute(schema.leaves.delete().where(schema.leaves.c.idx == 7))
+    assert st.read_leaves(5, 10) == [leaves[5], leaves[6], leaves[8], leaves[9]]
+    assert st.read_leaves(7, 8) == []
+    assert st.read_leaves(18, 40) == leaves[18:]
+    assert st.read_leaves(10, 10) == []
+    log.close()
+    st.close()
+
+
 def test_stale_batch_is_refused_and_changes_nothing(db_url: str) -> None:
     st = SqlStorage.open(db_url)
     log = Log(st, SIGNER)

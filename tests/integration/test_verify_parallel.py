@@ -70,15 +70,15 @@ def test_parallel_verification_names_faults(db: Path, tmp_path: Path) -> None:
         conn.execute(lv.update().where(lv.c.idx == SEGMENT).values(leaf=changed))
     with pytest.raises((ChainError, StorageError), match=str(SEGMENT)):
         verify_log(st, [SIGNER.verifier], workers=2, opener=st.opener())
-    # A tile above the segments' own (level 2) that does not hold the recomputed hashes.
+    # A tile above the segments' own (level 1) that does not hold the recomputed hashes.
     st = copy_of(db, tmp_path)
     tt = schema.tiles
     with st.engine.begin() as conn:
         data = conn.execute(
-            sa.select(tt.c.hashes).where(tt.c.level == 2, tt.c.idx == 0)
+            sa.select(tt.c.hashes).where(tt.c.level == 1, tt.c.idx == 0)
         ).scalar_one()
         conn.execute(
-            tt.update().where(tt.c.level == 2, tt.c.idx == 0).values(hashes=bytes(len(data)))
+            tt.update().where(tt.c.level == 1, tt.c.idx == 0).values(hashes=bytes(len(data)))
         )
-    with pytest.raises((StorageError, RootMismatchError), match="tile 2/0"):
+    with pytest.raises((StorageError, RootMismatchError), match="tile 1/0"):
         verify_log(st, [SIGNER.verifier], workers=2, opener=st.opener())

@@ -21,6 +21,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from arrears.ledger.errors import InputError, StorageError
 from arrears.ledger.merkle import (
@@ -116,10 +117,12 @@ def tile_node(data: bytes, first: int, count: int) -> bytes:
     return data[pos : pos + HASH_SIZE]
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class TileId:
+class TileId(NamedTuple):
+    """A tile: level ``level`` (each level is TILE_HEIGHT tree levels), ``index`` from the left.
+    A named tuple for the same reason as ``NodeId``; ordered by level, then index."""
+
     level: int
-    index: int
+    index: int  # type: ignore[assignment]
 
 
 TileReader = Callable[[Collection[TileId]], Mapping[TileId, bytes]]

@@ -122,6 +122,9 @@ class Appended:
     replayed: bool = False  # a retried submission: this is the original entry
 
 
+_Queued = tuple[list[Any], "Future[Any]", bool]
+
+
 class Log:
     """The writer of one log. Use ``append``/``submit`` from any thread; ``close`` when done."""
 
@@ -141,7 +144,9 @@ class Log:
         self.clock = clock
         self.max_batch = max_batch
         self.sequencer: Sequencer = sequencer or PlainEntries()
-        self._queue: queue.SimpleQueue[tuple[Any, Future[Appended]] | None] = queue.SimpleQueue()
+        # (items, future, one): ``one`` futures resolve to the single item's outcome, the
+        # others (submit_many) to the list of outcomes.
+        self._queue: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._lock = threading.Lock()  # one batch at a time, whichever thread commits it
         self._advanced = threading.Condition()  # notified whenever the head moves
         self._load()
@@ -190,7 +195,18 @@ class Log:
         if self._closed:
             raise StorageError("log is closed")
         fut: Future[Appended] = Future()
-        self._queue.put((entry, fut))
+        self._queue.put(([entry], fut, True))
+        return fut
+
+    def submit_many(self, items: Sequence[Any]) -> Future[list[Appended | BaseException]]:
+        """Queue items to be committed in one batch, with one future for all of them: it
+        resolves to each item's outcome, an ``Appended`` or the error the sequencer refused it
+        with (cheaper than a future per item when a caller brings many, e.g. a batch lookup's
+        inquiries)."""
+        if self._closed:
+            raise StorageError("log is closed")
+        fut: Future[list[Appended | BaseException]] = Future()
+        self._queue.put((list(items), fut, False))
         return fut
 
     def append(self, entry: Any, timeout: float | None = None) -> Appended:
@@ -221,23 +237,27 @@ class Log:
                     self._queue.put(None)  # stop after this batch
                     break
                 batch.append(nxt)
-            live = [(e, f) for e, f in batch if f.set_running_or_notify_cancel()]
+            live = [q for q in batch if q[1].set_running_or_notify_cancel()]
             if not live:
                 continue
             try:
                 with self._lock:
-                    results = self._commit([e for e, _ in live])
+                    results = self._commit([e for items, _, _ in live for e in items])
             except BaseException as exc:  # every caller of the batch learns why
-                for _, f in live:
+                for _, f, _ in live:
                     f.set_exception(exc)
                 if not isinstance(exc, Exception):
                     raise
                 continue
-            for (_, f), r in zip(live, results, strict=True):
-                if isinstance(r, BaseException):
-                    f.set_exception(r)
+            pos = 0
+            for items, f, one in live:
+                mine, pos = results[pos : pos + len(items)], pos + len(items)
+                if not one:
+                    f.set_result(mine)
+                elif isinstance(mine[0], BaseException):
+                    f.set_exception(mine[0])
                 else:
-                    f.set_result(r)
+                    f.set_result(mine[0])
 
     def _commit(self, items: Sequence[Any]) -> list[Appended | BaseException]:
         head = self._head

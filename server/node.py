@@ -281,11 +281,14 @@ class Node:
         as_of = self.today()
         # Through the inquiry log's group commit: concurrent lookups share one transaction,
         # and each answer waits until its inquiries are durable.
-        pending = [
-            self.inquiries.submit(_Inquiry(member_id, p, purpose, consent_reference))
-            for p in pseudonyms
-        ]
-        inquiries = [f.result() for f in pending]
+        outcomes = self.inquiries.submit_many(
+            [_Inquiry(member_id, p, purpose, consent_reference) for p in pseudonyms]
+        ).result()
+        inquiries = []
+        for q in outcomes:
+            if isinstance(q, BaseException):
+                raise q
+            inquiries.append(q)
         results = []
         for p, q in zip(pseudonyms, inquiries, strict=True):
             rows = [

@@ -105,3 +105,37 @@ def test_submit_after_close_is_refused() -> None:
     log.close()
     with pytest.raises(StorageError, match="closed"):
         log.submit(entry(0))
+
+
+class _RefuseOdd(log_module.PlainEntries):
+    """Appends entries whose first key byte is even; refuses the others."""
+
+    def sequence(self, items: list[Entry], first_index: int, now_us: int) -> log_module.Sequenced:
+        entries: list[Entry] = []
+        outcomes: list[log_module.Outcome] = []
+        for e in items:
+            if e.key_id[-1] % 2:
+                outcomes.append(ValueError(f"odd {e.key_id[-1]}"))
+            else:
+                outcomes.append(len(entries))
+                entries.append(e)
+        return log_module.Sequenced(entries, outcomes)
+
+
+def test_submit_many_answers_every_item_with_one_future() -> None:
+    st = MemoryStorage()
+    log = Log(st, SIGNER, sequencer=_RefuseOdd())
+    single = log.submit(entry(100))
+    many = log.submit_many([entry(i) for i in range(6)])
+    refused = log.submit(entry(101))
+    outcomes = many.result(5)
+    assert single.result(5).index == 0
+    assert [type(o).__name__ for o in outcomes] == ["Appended", "ValueError"] * 3
+    assert [o.index for o in outcomes if isinstance(o, log_module.Appended)] == [1, 2, 3]
+    with pytest.raises(ValueError, match="odd 101"):
+        refused.result(5)
+    assert log.submit_many([]).result(5) == []
+    log.close()
+    assert len(st.leaves) == 4
+    with pytest.raises(StorageError, match="closed"):
+        log.submit_many([entry(0)])

@@ -254,15 +254,32 @@ class SqlStorage:
 
     def read_leaves_at(self, indexes: Collection[int]) -> dict[int, bytes]:
         """The leaves at the given indexes (absent ones left out)."""
-        lv = self._t.leaves
+        table = self._t.leaves.name
         out: dict[int, bytes] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(sorted(set(indexes)), 500):
-                for i, leaf in conn.execute(
-                    sa.select(lv.c.idx, lv.c.leaf).where(lv.c.idx.in_(chunk))
-                ):
-                    out[i] = bytes(leaf)
+        for chunk in _chunks(sorted(set(indexes)), 500):
+            marks = ",".join("?" * len(chunk))
+            for i, leaf in self._raw_rows(
+                f"SELECT idx, leaf FROM {table} WHERE idx IN ({marks})", chunk
+            ):
+                out[i] = bytes(leaf)
         return out
+
+    def _raw_rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """A read on the driver's own cursor, for the lookups' hot paths: SQLAlchemy's
+        statement building and per-row processing cost more than these small queries do.
+        ``sql`` uses ``?`` placeholders; bytea and BLOB columns arrive as bytes."""
+        with self.engine.connect() as conn:
+            raw: Any = conn.connection.driver_connection
+            if self._is_pg:
+                with raw.cursor(binary=True) as cur:
+                    cur.execute(sql.replace("?", "%s"), params)
+                    return list(cur.fetchall())
+            cur = raw.cursor()
+            try:
+                cur.execute(sql, params)
+                return list(cur.fetchall())
+            finally:
+                cur.close()
 
     def iter_leaves(self, start: int, end: int, chunk: int = 10_000) -> Iterator[list[bytes]]:
         """Leaves in chunks, each chunk one query on the primary key."""
@@ -510,17 +527,18 @@ class SqlStorage:
         self, pseudonyms: Sequence[bytes]
     ) -> dict[bytes, list[tuple[RecordState, bytes]]]:
         """For many pseudonyms at once: their records with salts (one query per 500)."""
-        so, rt = schema.subject_openings, schema.records
+        so, rt = schema.subject_openings.name, schema.records.name
         out: dict[bytes, list[tuple[RecordState, bytes]]] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(sorted(set(pseudonyms)), 500):
-                q = (
-                    sa.select(so.c.pseudonym, rt.c.state, so.c.salt)
-                    .join(so, so.c.commitment == rt.c.subject_commitment)
-                    .where(so.c.pseudonym.in_(chunk))
-                )
-                for p, state, salt in conn.execute(q):
-                    out.setdefault(bytes(p), []).append((record_from_json(state), bytes(salt)))
+        for chunk in _chunks(sorted(set(pseudonyms)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._raw_rows(
+                f"SELECT so.pseudonym, rt.state, so.salt FROM {rt} AS rt "
+                f"JOIN {so} AS so ON so.commitment = rt.subject_commitment "
+                f"WHERE so.pseudonym IN ({marks})",
+                chunk,
+            )
+            for p, state, salt in rows:
+                out.setdefault(bytes(p), []).append((record_from_json(state), bytes(salt)))
         return out
 
     def inquiries_for_pseudonym(self, pseudonym: bytes) -> list[tuple[int, bytes]]:
@@ -625,14 +643,7 @@ class SqlStorage:
 
     def records_for_pseudonym(self, pseudonym: bytes) -> list[tuple[RecordState, bytes]]:
         """Every record whose subject opening has this pseudonym, with its salt."""
-        so, rt = schema.subject_openings, schema.records
-        q = (
-            sa.select(rt.c.state, so.c.salt)
-            .join(so, so.c.commitment == rt.c.subject_commitment)
-            .where(so.c.pseudonym == pseudonym)
-        )
-        with self.engine.connect() as conn:
-            return [(record_from_json(state), bytes(salt)) for state, salt in conn.execute(q)]
+        return self.records_for_pseudonyms([pseudonym]).get(pseudonym, [])
 
     def load_projection(self) -> MemoryState:
         """The whole live projection (for the rebuild check and small tools)."""

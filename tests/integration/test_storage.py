@@ -80,6 +80,7 @@ def test_read_leaves_keeps_to_its_range_around_a_missing_row(db_url: str) -> Non
     assert st.read_leaves(7, 8) == []
     assert st.read_leaves(18, 40) == leaves[18:]
     assert st.read_leaves(10, 10) == []
+    assert st.read_leaves_at([9, 7, 0, 9, 25]) == {0: leaves[0], 9: leaves[9]}
     log.close()
     st.close()
 

@@ -338,10 +338,14 @@ class MemoryState:
 # --- field checks ------------------------------------------------------------------------------
 
 
+def _valid_id(value: str) -> bool:
+    return len(value) <= MAX_ID_LENGTH and _ID_RE.fullmatch(value) is not None
+
+
 def check_id(name: str, value: str) -> str:
     if not value:
         raise InputError(f"{name}: required")
-    if len(value) > MAX_ID_LENGTH or not _ID_RE.fullmatch(value):
+    if not _valid_id(value):
         raise InputError(
             f"{name}: at most {MAX_ID_LENGTH} characters of letters, digits and . _ : / -"
         )
@@ -401,7 +405,7 @@ def _check_dpd(name: str, days: int, bucket: int) -> None:
 
 def _ref(name: str, r: pb.RecordRef) -> RecordRef:
     m, rid = r.member_id, r.record_id
-    if not (len(m) <= MAX_ID_LENGTH >= len(rid) and _ID_RE.fullmatch(m) and _ID_RE.fullmatch(rid)):
+    if not (_valid_id(m) and _valid_id(rid)):  # the field names are built only on a refusal
         check_id(f"{name}.member_id", m)  # raises, naming the field
         check_id(f"{name}.record_id", rid)
     return RecordRef(m, rid)

@@ -228,29 +228,21 @@ class SqlStorage:
 
     def read_leaves(self, start: int, end: int) -> list[bytes]:
         # The driver's own cursor: SQLAlchemy's per-row processing would double the cost of
-        # streaming a whole log (the audit's hot path); psycopg reads bytea in binary.
+        # streaming a whole log (the audit's hot path).
         table = self._t.leaves.name
-        with self.engine.connect() as conn:
-            raw: Any = conn.connection.driver_connection
-            if self._is_pg:
-                # An open range with a LIMIT walks the primary key in order whatever the
-                # statistics say; a closed range on a freshly loaded table (not yet analysed)
-                # is planned as a bitmap scan plus a sort spilling to disk, six times slower.
-                with raw.cursor(binary=True) as cur:
-                    cur.execute(
-                        f"SELECT idx, leaf FROM {table} WHERE idx >= %s ORDER BY idx LIMIT %s",
-                        (start, max(end - start, 0)),
-                    )
-                    return [leaf for i, leaf in cur.fetchall() if i < end]  # bytea as bytes
-            cur = raw.cursor()
-            try:
-                cur.execute(
-                    f"SELECT leaf FROM {table} WHERE idx >= ? AND idx < ? ORDER BY idx",
-                    (start, end),
-                )
-                return [r[0] for r in cur.fetchall()]
-            finally:
-                cur.close()
+        if self._is_pg:
+            # An open range with a LIMIT walks the primary key in order whatever the
+            # statistics say; a closed range on a freshly loaded table (not yet analysed)
+            # is planned as a bitmap scan plus a sort spilling to disk, six times slower.
+            rows = self._raw_rows(
+                f"SELECT idx, leaf FROM {table} WHERE idx >= ? ORDER BY idx LIMIT ?",
+                (start, max(end - start, 0)),
+            )
+            return [leaf for i, leaf in rows if i < end]
+        rows = self._raw_rows(
+            f"SELECT leaf FROM {table} WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+        )
+        return [leaf for (leaf,) in rows]
 
     def read_leaves_at(self, indexes: Collection[int]) -> dict[int, bytes]:
         """The leaves at the given indexes (absent ones left out)."""
@@ -265,19 +257,21 @@ class SqlStorage:
         return out
 
     def _raw_rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """A read on the driver's own cursor, for the lookups' hot paths: SQLAlchemy's
-        statement building and per-row processing cost more than these small queries do.
+        """A read on the driver's own cursor, for the hot paths (lookups, whole-log reads):
+        SQLAlchemy's statement building and per-row processing cost more than the query.
         ``sql`` uses ``?`` placeholders; bytea and BLOB columns arrive as bytes."""
         with self.engine.connect() as conn:
             raw: Any = conn.connection.driver_connection
             if self._is_pg:
                 with raw.cursor(binary=True) as cur:
                     cur.execute(sql.replace("?", "%s"), params)
-                    return list(cur.fetchall())
+                    rows: list[tuple[Any, ...]] = cur.fetchall()
+                    return rows
             cur = raw.cursor()
             try:
                 cur.execute(sql, params)
-                return list(cur.fetchall())
+                rows = cur.fetchall()
+                return rows
             finally:
                 cur.close()
 

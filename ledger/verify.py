@@ -49,11 +49,6 @@ segment is one query."""
 Opener = Callable[[], LogStorage]
 
 
-def _shift(tid: TileId, start: int) -> TileId:
-    """The global id of a tile that a segment starting at ``start`` computed as its own."""
-    return TileId(tid.level, tid.index + (start >> (TILE_HEIGHT * (tid.level + 1))))
-
-
 @dataclass(frozen=True, slots=True)
 class _Segment:
     start: int
@@ -66,7 +61,9 @@ class _Segment:
 
 
 def _verify_segment(storage: LogStorage, start: int, end: int, chunk: int) -> _Segment:
-    """Chain, leaf hashes and the segment's own level-0 tiles."""
+    """Chain, leaf hashes and the segment's own level-0 tiles (``start`` is a multiple of
+    TILE_WIDTH)."""
+    first_tile = start >> TILE_HEIGHT
     first_prev = b""
     prev = b""
     pos = start
@@ -83,15 +80,19 @@ def _verify_segment(storage: LogStorage, start: int, end: int, chunk: int) -> _S
             pos += len(got)
             hashes += got
         # Level 0 only: the tiles above are the caller's, built from every segment's roots.
-        own = {t: d for t, d in integrate(RightEdge(), hashes).tiles.items() if t.level == 0}
-        stored = storage.read_tiles([_shift(t, start) for t in own])
+        own = {
+            TileId(0, first_tile + t.index): d
+            for t, d in integrate(RightEdge(), hashes).tiles.items()
+            if t.level == 0
+        }
+        stored = storage.read_tiles(own.keys())
         for tid, want in own.items():
-            _check_tile(_shift(tid, start), want, stored.get(_shift(tid, start), b""))
+            _check_tile(tid, want, stored.get(tid, b""))
     except ArrearsError as e:
         fault = (type(e).__name__, str(e), getattr(e, "index", pos))
         return _Segment(start, end, first_prev, prev, [], [], fault)
     full = len(hashes) // TILE_WIDTH
-    roots = [tile_root(own[TileId(0, i)]) for i in range(full)]
+    roots = [tile_root(own[TileId(0, first_tile + i)]) for i in range(full)]
     tail = CompactRange.of(hashes[full * TILE_WIDTH :]).nodes()
     return _Segment(start, end, first_prev, prev, roots, tail)
 

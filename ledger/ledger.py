@@ -135,7 +135,7 @@ class _BatchView:
         return self.registry.member_keys(member_id)
 
 
-_RECORD_EVENTS = frozenset(
+RECORD_CHANGES = frozenset(
     {
         "record_updated",
         "record_settled",
@@ -146,6 +146,9 @@ _RECORD_EVENTS = frozenset(
         "record_erased",
     }
 )
+"""The events about an existing record (each names it in its ``record`` field)."""
+RECORD_EVENTS = RECORD_CHANGES | {"record_reported"}
+"""Every event about a record: what a reporter's submission may carry."""
 
 
 def record_refs(sub: pb.Submission) -> list[RecordRef]:
@@ -153,7 +156,7 @@ def record_refs(sub: pb.Submission) -> list[RecordRef]:
     kind = sub.WhichOneof("event")
     if kind == "record_reported":
         return [RecordRef(sub.member_id, sub.record_reported.record_id)]
-    if kind in _RECORD_EVENTS:
+    if kind in RECORD_CHANGES:
         r = getattr(sub, kind).record
         return [RecordRef(r.member_id, r.record_id)]
     return []

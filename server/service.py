@@ -17,7 +17,7 @@ import grpc
 
 from arrears.ledger.envelope import Envelope
 from arrears.ledger.errors import ArrearsError, InputError
-from arrears.ledger.ledger import Opening
+from arrears.ledger.ledger import RECORD_EVENTS, Opening
 from arrears.ledger.log import Appended
 from arrears.ledger.records import Member, NotPermitted, decode_submission, summarise
 from arrears.server import metrics
@@ -32,19 +32,6 @@ log = logging.getLogger("arrears.server")
 T = TypeVar("T")
 if TYPE_CHECKING:
     Ctx = grpc.aio.ServicerContext[Any, Any]
-
-RECORD_EVENTS = frozenset(
-    {
-        "record_reported",
-        "record_updated",
-        "record_settled",
-        "record_withdrawn",
-        "dispute_opened",
-        "dispute_resolved",
-        "record_suppressed",
-        "record_erased",
-    }
-)
 
 
 class RateLimiter:

@@ -65,6 +65,7 @@ from arrears.ledger.records import (
     apply,
     decode_submission,
     dispute_overdue,
+    parse_canonical,
     serve_until,
 )
 from arrears.v1 import events_pb2 as pb
@@ -915,13 +916,8 @@ def _records(
 
 def _decode_inquiry(payload: bytes) -> pb.Inquiry:
     q = pb.Inquiry()
-    try:
-        q.ParseFromString(payload)
-    except Exception:
-        raise EncodingError("payload: not a serialised arrears.v1.Inquiry") from None
-    q.DiscardUnknownFields()
-    if q.SerializeToString(deterministic=True) != payload:
-        raise EncodingError("payload: not in canonical encoding, or unknown fields")
+    if problem := parse_canonical(q, payload):
+        raise EncodingError(f"payload: {problem}")
     return q
 
 

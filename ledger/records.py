@@ -22,6 +22,8 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import NamedTuple, Protocol, cast
 
+from google.protobuf.message import Message
+
 from arrears.ledger.envelope import PUBLIC_KEY_SIZE, key_id_for
 from arrears.ledger.errors import ArrearsError, ConflictError, InputError
 from arrears.v1 import events_pb2 as pb
@@ -432,20 +434,26 @@ class Context:
         return self._today
 
 
+def parse_canonical(message: Message, payload: bytes) -> str:
+    """Parse ``payload`` into ``message``; return what is wrong with it, or "" if it is the
+    message's one canonical encoding. One payload, one meaning: unknown fields or
+    non-canonical encodings are refused so that every verifier decodes the same bytes to the
+    same event. Protobuf keeps unknown fields and writes them back out, so they are dropped
+    before the comparison."""
+    try:
+        message.ParseFromString(payload)
+    except Exception:
+        return f"not a serialised {message.DESCRIPTOR.full_name}"
+    message.DiscardUnknownFields()
+    if message.SerializeToString(deterministic=True) != payload:
+        return "not in canonical (deterministic) encoding, or unknown fields"
+    return ""
+
+
 def decode_submission(payload: bytes) -> pb.Submission:
     sub = pb.Submission()
-    try:
-        sub.ParseFromString(payload)
-    except Exception:
-        raise InputError("envelope.payload: not a serialised arrears.v1.Submission") from None
-    # One payload, one meaning: unknown fields or non-canonical encodings are refused so that
-    # every verifier decodes the same bytes to the same event. Protobuf keeps unknown fields
-    # and writes them back out, so they are dropped before the comparison.
-    sub.DiscardUnknownFields()
-    if sub.SerializeToString(deterministic=True) != payload:
-        raise InputError(
-            "envelope.payload: not in canonical (deterministic) encoding, or unknown fields"
-        )
+    if problem := parse_canonical(sub, payload):
+        raise InputError(f"envelope.payload: {problem}")
     if sub.WhichOneof("event") is None:
         raise InputError("submission.event: required")
     return sub

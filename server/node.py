@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -80,8 +80,10 @@ def check_reference(name: str, value: str) -> str:
     return value
 
 
-@dataclass(frozen=True)
-class _Inquiry:
+class Lookup(NamedTuple):
+    """One subject looked up: who asks, about whom, why, under which consent. Each becomes
+    one inquiry-log entry."""
+
     member_id: str
     pseudonym: bytes
     purpose: int
@@ -249,27 +251,17 @@ class Node:
     # --- lookups -----------------------------------------------------------------------
 
     def check(
-        self,
-        member_id: str,
-        pseudonyms: Sequence[bytes],
-        purpose: int,
-        consent_reference: str,
-        *,
-        cosigned: bool = False,
-        served_only: bool = True,
-    ) -> tuple[list[CheckResult], Head]:
+        self, lookups: Sequence[Lookup], *, cosigned: bool = False, served_only: bool = True
+    ) -> tuple[list[CheckResult | BaseException], Head]:
         """Look subjects up as of today; every lookup is recorded in the inquiry log (durably,
-        before the answer is given). Returns the results and the ledger head they prove to: the
-        latest, or with ``cosigned`` the latest checkpoint witnesses cosigned (and only entries
-        it covers)."""
-        if purpose == pb.PURPOSE_UNSPECIFIED or purpose not in pb.Purpose.values():
-            raise InputError("purpose: required (e.g. PURPOSE_LOAN_ORIGINATION)")
-        check_reference("consent_reference", consent_reference)
-        for i, p in enumerate(pseudonyms):
-            check_pseudonym(
-                f"pseudonyms[{i}]" if len(pseudonyms) > 1 else "pseudonym", p, self.oprf_epoch
-            )
-        found = self.storage.records_for_pseudonyms(pseudonyms)
+        before the answer is given). The lookups are checked beforehand (``check_lookup``); they
+        may come from different members and calls, and share one records query, one inquiry
+        commit and one ledger head. Returns, in order, each lookup's result (or why its inquiry
+        could not be recorded) and the head they prove to: the latest, or with ``cosigned`` the
+        latest checkpoint witnesses cosigned (and only entries it covers)."""
+        found = self.storage.records_for_pseudonyms(
+            list(dict.fromkeys(q.pseudonym for q in lookups))
+        )
         newest = max((e for rows in found.values() for r, _ in rows for e in r.entries), default=-1)
         head = self.ledger.log.wait_for_size(newest + 1)
         if cosigned:
@@ -281,22 +273,16 @@ class Node:
         as_of = self.today()
         # Through the inquiry log's group commit: concurrent lookups share one transaction,
         # and each answer waits until its inquiries are durable.
-        outcomes = self.inquiries.submit_many(
-            [_Inquiry(member_id, p, purpose, consent_reference) for p in pseudonyms]
-        ).result()
-        inquiries = []
-        for q in outcomes:
-            if isinstance(q, BaseException):
-                raise q
-            inquiries.append(q)
-        results = []
-        for p, q in zip(pseudonyms, inquiries, strict=True):
-            rows = [
-                (r, s)
-                for r, s in found.get(p, [])
-                if not served_only or served(r, as_of, self.rules)
-            ]
-            results.append(CheckResult(p, rows, q.index))
+        outcomes = self.inquiries.submit_many(lookups).result()
+        results: list[CheckResult | BaseException] = []
+        for q, o in zip(lookups, outcomes, strict=True):
+            if isinstance(o, BaseException):
+                results.append(o)
+                continue
+            rows = found.get(q.pseudonym, [])
+            if served_only:
+                rows = [(r, s) for r, s in rows if served(r, as_of, self.rules)]
+            results.append(CheckResult(q.pseudonym, rows, o.index))
         return results, head
 
     def check_lookup(self, pseudonyms: Sequence[bytes], purpose: int, consent: str) -> None:
@@ -323,10 +309,18 @@ class Node:
         ]
 
     def evidence(
-        self, results: Sequence[CheckResult], tree_size: int
+        self, results: Sequence[CheckResult | BaseException], tree_size: int
     ) -> dict[int, tuple[bytes, list[bytes]]]:
         """Leaves and inclusion proofs for every entry of every record in the results."""
-        indexes = sorted({e for res in results for r, _ in res.records for e in r.entries})
+        indexes = sorted(
+            {
+                e
+                for res in results
+                if isinstance(res, CheckResult)
+                for r, _ in res.records
+                for e in r.entries
+            }
+        )
         if not indexes:
             return {}
         leaves = self.storage.read_leaves_at(indexes)

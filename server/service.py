@@ -20,10 +20,11 @@ from arrears.ledger.errors import ArrearsError, InputError
 from arrears.ledger.ledger import RECORD_EVENTS, Opening
 from arrears.ledger.log import Appended
 from arrears.ledger.records import Member, NotPermitted, decode_submission, summarise
+from arrears.ledger.storage import Head
 from arrears.server import metrics
 from arrears.server.config import Limits
 from arrears.server.errors import RateLimited, Unauthenticated, abort, code_number
-from arrears.server.node import CheckResult, Node, check_pseudonym, check_reference
+from arrears.server.node import CheckResult, Lookup, Node, check_pseudonym, check_reference
 from arrears.v1 import events_pb2 as pb
 from arrears.v1 import service_pb2 as spb
 from arrears.v1 import service_pb2_grpc as sgrpc
@@ -360,36 +361,94 @@ def _summary(res: CheckResult, node: Node) -> spb.Summary:
     )
 
 
+class Coalescer:
+    """Single lookups that arrive together are answered together: one records query, one
+    inquiry commit and one proof walk for all of them, in a worker thread. While one group is
+    answered the next gathers; at most ``lanes`` groups are in flight, ``limit`` lookups each.
+    An idle server answers a lone lookup at once."""
+
+    def __init__(
+        self,
+        s: Services,
+        answer: Callable[[list[Lookup], list[int], bool], list[spb.CheckResponse | BaseException]],
+        limit: int = 256,
+        lanes: int = 2,
+    ) -> None:
+        self.s, self.answer, self.limit, self.lanes = s, answer, limit, lanes
+        self.pending: list[tuple[Lookup, int, bool, asyncio.Future[spb.CheckResponse]]] = []
+        self.busy = 0
+
+    async def ask(self, lookup: Lookup, known_size: int, cosigned: bool) -> spb.CheckResponse:
+        fut: asyncio.Future[spb.CheckResponse] = asyncio.get_running_loop().create_future()
+        self.pending.append((lookup, known_size, cosigned, fut))
+        if self.busy < self.lanes:
+            self.busy += 1
+            asyncio.get_running_loop().create_task(self._drain())
+        return await fut
+
+    async def _drain(self) -> None:
+        try:
+            while self.pending:
+                group, self.pending = self.pending[: self.limit], self.pending[self.limit :]
+                for cosigned in (False, True):
+                    part = [g for g in group if g[2] is cosigned]
+                    if part:
+                        await self._answer(part, cosigned)
+        finally:
+            self.busy -= 1
+
+    async def _answer(
+        self,
+        part: list[tuple[Lookup, int, bool, asyncio.Future[spb.CheckResponse]]],
+        cosigned: bool,
+    ) -> None:
+        try:
+            answers = await self.s.run(
+                self.answer, [g[0] for g in part], [g[1] for g in part], cosigned
+            )
+        except asyncio.CancelledError:
+            for *_, fut in part:
+                fut.cancel()
+            raise
+        except Exception as e:  # every waiting caller gets the error
+            answers = [e] * len(part)
+        for (_, _, _, fut), a in zip(part, answers, strict=True):
+            if fut.done():  # the caller went away (cancelled, deadline)
+                continue
+            if isinstance(a, BaseException):
+                fut.set_exception(a)
+            else:
+                fut.set_result(a)
+
+
 class LookupServicer(sgrpc.LookupServicer):
     def __init__(self, s: Services) -> None:
         self.s = s
+        self.coalescer = Coalescer(s, self._singles)
 
-    def _answer(
+    def _results(
         self,
-        member: Member,
-        pseudonyms: list[bytes],
-        purpose: int,
-        consent: str,
-        known_size: int,
-        cosigned: bool = False,
-    ) -> spb.CheckBatchResponse:
+        lookups: list[Lookup],
+        cosigned: bool,
+        add: Callable[..., spb.CheckResponse],
+    ) -> tuple[list[spb.CheckResponse | BaseException], Head]:
+        """Answer ``lookups``: each answer made by ``add`` (a new message or a repeated field's
+        ``add``), with the records' leaves and inclusion proofs, but without the checkpoint."""
         node = self.s.node
-        results, head = node.check(
-            member.member_id, pseudonyms, purpose, consent, cosigned=cosigned
-        )
+        results, head = node.check(lookups, cosigned=cosigned)
         evidence = node.evidence(results, head.size)
-        out = spb.CheckBatchResponse(
-            tree_size=head.size,
-            checkpoint=head.checkpoint,
-            consistency_proof=node.consistency(known_size, head.size)
-            if known_size <= head.size
-            else [],
-        )
-        today = node.today()
-        for res in results:
-            r = out.results.add(
+        day = node.today()
+        as_of = pb.Date(year=day.year, month=day.month, day=day.day)
+        out: list[spb.CheckResponse | BaseException] = []
+        counts: dict[str, int] = {}
+        for q, res in zip(lookups, results, strict=True):
+            if isinstance(res, BaseException):
+                out.append(res)
+                continue
+            counts[q.member_id] = counts.get(q.member_id, 0) + 1
+            r = add(
                 pseudonym=res.pseudonym,
-                as_of=pb.Date(year=today.year, month=today.month, day=today.day),
+                as_of=as_of,
                 tree_size=head.size,
                 inquiry_id=res.inquiry_index,
             )
@@ -402,27 +461,50 @@ class LookupServicer(sgrpc.LookupServicer):
                     leaf, proof = evidence[i]
                     ev.entries.add(index=i, leaf=leaf, inclusion_proof=proof)
             r.summary.CopyFrom(_summary(res, node))
-        metrics.LOOKUPS.labels(member.member_id).inc(len(pseudonyms))
+            out.append(r)
+        for member_id, n in counts.items():
+            metrics.LOOKUPS.labels(member_id).inc(n)
+        return out, head
+
+    def _consistency(self, known_size: int, size: int) -> list[bytes]:
+        return self.s.node.consistency(known_size, size) if known_size <= size else []
+
+    def _singles(
+        self, lookups: list[Lookup], known_sizes: list[int], cosigned: bool
+    ) -> list[spb.CheckResponse | BaseException]:
+        out, head = self._results(lookups, cosigned, spb.CheckResponse)
+        proofs: dict[int, list[bytes]] = {}
+        for r, known in zip(out, known_sizes, strict=True):
+            if isinstance(r, BaseException):
+                continue
+            if known not in proofs:
+                proofs[known] = self._consistency(known, head.size)
+            r.checkpoint = head.checkpoint
+            r.consistency_proof.extend(proofs[known])
         return out
+
+    def _batch(
+        self, lookups: list[Lookup], known_size: int, cosigned: bool
+    ) -> spb.CheckBatchResponse:
+        batch = spb.CheckBatchResponse()
+        out, head = self._results(lookups, cosigned, batch.results.add)
+        for r in out:
+            if isinstance(r, BaseException):
+                raise r
+        batch.tree_size = head.size
+        batch.checkpoint = head.checkpoint
+        batch.consistency_proof.extend(self._consistency(known_size, head.size))
+        return batch
 
     @_guard
     async def Check(self, request: spb.CheckRequest, context: Ctx) -> spb.CheckResponse:
         member = self.s.member(context, pb.ROLE_LENDER, pb.ROLE_OPERATOR)
         self.s.node.check_lookup([request.pseudonym], request.purpose, request.consent_reference)
         self.s.lookups.take(member.member_id, 1, "lookups")
-        batch = await self.s.run(
-            self._answer,
-            member,
-            [request.pseudonym],
-            request.purpose,
-            request.consent_reference,
-            request.known_tree_size,
-            request.cosigned,
+        lookup = Lookup(
+            member.member_id, request.pseudonym, request.purpose, request.consent_reference
         )
-        (res,) = batch.results
-        res.checkpoint = batch.checkpoint
-        res.consistency_proof.extend(batch.consistency_proof)
-        return res
+        return await self.coalescer.ask(lookup, request.known_tree_size, request.cosigned)
 
     @_guard
     async def CheckBatch(
@@ -438,28 +520,26 @@ class LookupServicer(sgrpc.LookupServicer):
             list(request.pseudonyms), request.purpose, request.consent_reference
         )
         self.s.lookups.take(member.member_id, n, "lookups")
-        return await self.s.run(
-            self._answer,
-            member,
-            list(request.pseudonyms),
-            request.purpose,
-            request.consent_reference,
-            request.known_tree_size,
-            request.cosigned,
-        )
+        lookups = [
+            Lookup(member.member_id, p, request.purpose, request.consent_reference)
+            for p in request.pseudonyms
+        ]
+        return await self.s.run(self._batch, lookups, request.known_tree_size, request.cosigned)
 
     def _subject_report(
         self, member: Member, request: spb.SubjectReportRequest
     ) -> spb.SubjectReportResponse:
         node = self.s.node
-        results, head = node.check(
+        lookup = Lookup(
             member.member_id,
-            [request.pseudonym],
+            request.pseudonym,
             pb.PURPOSE_SUBJECT_REQUEST,
             request.request_reference,
-            served_only=False,
         )
+        results, head = node.check([lookup], served_only=False)
         (res,) = results
+        if isinstance(res, BaseException):
+            raise res
         evidence = node.evidence(results, head.size)
         inquiry_head, inquiries = node.inquiry_evidence(request.pseudonym)
         today = node.today()
@@ -487,6 +567,9 @@ class LookupServicer(sgrpc.LookupServicer):
         self, request: spb.SubjectReportRequest, context: Ctx
     ) -> spb.SubjectReportResponse:
         member = self.s.member(context, pb.ROLE_OPERATOR)
+        node = self.s.node
+        check_reference("request_reference", request.request_reference)
+        check_pseudonym("pseudonym", request.pseudonym, node.oprf_epoch)
         return await self.s.run(self._subject_report, member, request)
 
 

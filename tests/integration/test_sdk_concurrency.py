@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import date
 
+from arrears.client import AsyncClient, CheckResult
 from arrears.client.testing import LocalConsortium
+from arrears.ledger.leaf import Leaf
 from arrears.ledger.note import parse_verifier_key
 from arrears.ledger.tlogproof import TlogProof
+from arrears.v1 import events_pb2 as pb
 
 
 def test_concurrent_reports_and_checks_from_one_client() -> None:
@@ -46,3 +50,54 @@ def test_concurrent_reports_and_checks_from_one_client() -> None:
         for r in receipts:
             TlogProof.parse(r.tlog_proof).verify(r.leaf, [verifier])
         assert bank.trust.size == max(r.tree_size for r in receipts)
+
+
+def test_concurrent_checks_are_each_recorded_as_their_own_inquiry() -> None:
+    """Lookups that arrive together are answered together; each keeps its own asker, purpose,
+    consent and answer."""
+    subjects = ["11010519491231002X", "510107195001090005"]
+    with LocalConsortium(["bank-a", "bank-b", "bank-c"]) as net:
+        net.clock.set(date(2026, 11, 20))
+        net.client("bank-a").report(
+            subjects[0],
+            "L-1",
+            principal_minor=1000,
+            outstanding_minor=900,
+            days_past_due=40,
+            first_missed_payment=date(2026, 9, 1),
+            borrower_notified_on=date(2026, 10, 1),
+        )
+        purposes = (pb.PURPOSE_LOAN_ORIGINATION, pb.PURPOSE_ACCOUNT_REVIEW)
+
+        async def ask_all() -> list[tuple[str, int, str, int, CheckResult]]:
+            async with (
+                AsyncClient(net.target, net.identity("bank-b"), net.trust()) as b,
+                AsyncClient(net.target, net.identity("bank-c"), net.trust()) as c,
+            ):
+                asks = [
+                    (who, k % 2, purposes[k % 2], f"APP-{who.identity.member_id}-{k}")
+                    for k in range(24)
+                    for who in (b, c)
+                ]
+                got = await asyncio.gather(
+                    *(
+                        who.check(subjects[s], purpose=p, consent_reference=ref)
+                        for who, s, p, ref in asks
+                    )
+                )
+            return [
+                (who.identity.member_id, s, ref, p, r)
+                for (who, s, p, ref), r in zip(asks, got, strict=True)
+            ]
+
+        answers = asyncio.run(ask_all())
+        leaves = net.node.inquiry_storage.read_leaves_at([r.inquiry_id for *_, r in answers])
+        assert len(leaves) == len(answers) == 48
+        for member_id, s, ref, purpose, r in answers:
+            assert [x.ref.record_id for x in r.records] == (["L-1"] if s == 0 else [])
+            inquiry = pb.Inquiry.FromString(Leaf.decode(leaves[r.inquiry_id]).payload)
+            assert (inquiry.member_id, inquiry.purpose, inquiry.consent_reference) == (
+                member_id,
+                purpose,
+                ref,
+            )

@@ -38,7 +38,12 @@ from arrears.ledger.records import (
 )
 from arrears.ledger.sql import SqlStorage
 from arrears.ledger.storage import Head
-from arrears.ledger.tiles import NodeCache, consistency_proof, inclusion_proofs
+from arrears.ledger.tiles import (
+    NodeCache,
+    consistency_proof,
+    inclusion_proofs,
+    run_inclusion_proofs,
+)
 from arrears.ledger.tlogproof import TlogProof
 from arrears.server.errors import NotFound
 from arrears.v1 import events_pb2 as pb
@@ -227,13 +232,21 @@ class Node:
         return self.ledger.log.submit(self.ledger.prepare(envelope, opening, submission))
 
     def receipts(self, appended: Sequence[Appended]) -> list[spb.Receipt]:
-        """Receipts with inclusion proofs, grouped by tree size (one tile read a group)."""
+        """Receipts with inclusion proofs, grouped by tree size; the proofs of each run of
+        consecutive entries come from their leaf hashes and the few nodes around them."""
         out: list[spb.Receipt | None] = [None] * len(appended)
-        by_size: dict[int, list[int]] = {}
-        for i, a in enumerate(appended):
-            by_size.setdefault(a.tree_size, []).append(i)
-        for size, positions in by_size.items():
-            proofs = inclusion_proofs([appended[i].index for i in positions], size, self.nodes)
+        runs: list[tuple[int, int, list[int]]] = []  # tree size, first index, positions
+        for i in sorted(
+            range(len(appended)), key=lambda i: (appended[i].tree_size, appended[i].index)
+        ):
+            a = appended[i]
+            if runs and runs[-1][0] == a.tree_size and runs[-1][1] + len(runs[-1][2]) == a.index:
+                runs[-1][2].append(i)
+            else:
+                runs.append((a.tree_size, a.index, [i]))
+        for size, first, positions in runs:
+            hashes = [appended[i].leaf_hash for i in positions]
+            proofs = run_inclusion_proofs(first, hashes, size, self.nodes)
             for i, proof in zip(positions, proofs, strict=True):
                 a = appended[i]
                 out[i] = spb.Receipt(

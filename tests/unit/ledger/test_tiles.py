@@ -16,6 +16,7 @@ from arrears.ledger.merkle import EMPTY_ROOT, HASH_SIZE, NodeId
 from arrears.ledger.tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
+    NodeCache,
     RightEdge,
     TileId,
     TileReader,
@@ -26,6 +27,7 @@ from arrears.ledger.tiles import (
     integrate,
     node_hashes,
     overlay,
+    run_inclusion_proofs,
     tile_for,
     tile_width,
     tree_root,
@@ -337,6 +339,56 @@ def test_every_proof_of_a_small_tree_from_tiles() -> None:
             assert inclusion_proof(index, size, reader(store)) == ref.path(index, entries)
         for size1 in range(1, size + 1):
             assert consistency_proof(size1, size, reader(store)) == ref.proof(size1, entries)
+
+
+@SETTINGS
+@given(st.integers(1, 1100), st.integers(0, 300), st.data())
+def test_proofs_of_a_run_of_leaves_equal_reference(
+    size: int, grown: int, data: st.DataObject
+) -> None:
+    entries = entries_of(size + grown)
+    _, store = integrate_all(entries, [size, grown])
+    tree = entries[:size]
+    first = data.draw(st.integers(0, size - 1), label="first")
+    end = data.draw(st.integers(first + 1, size), label="end")
+    hashes = [ref.leaf_hash(e) for e in tree[first:end]]
+    got = run_inclusion_proofs(first, hashes, size, NodeCache(reader(store)))
+    assert got == [ref.path(i, tree) for i in range(first, end)]
+
+
+def test_proofs_of_every_run_of_a_small_tree() -> None:
+    for size in (1, 2, 3, 5, 8, 9, 17):
+        entries = entries_of(size)
+        _, store = integrate_all(entries, [size])
+        hashes = [ref.leaf_hash(e) for e in entries]
+        for first in range(size):
+            for end in range(first + 1, size + 1):
+                got = run_inclusion_proofs(first, hashes[first:end], size, NodeCache(reader(store)))
+                assert got == [ref.path(i, entries) for i in range(first, end)], (size, first, end)
+
+
+def test_a_run_reads_only_the_nodes_around_it() -> None:
+    entries = entries_of(5000)
+    _, store = integrate_all(entries, [5000])
+    seen: list[NodeId] = []
+
+    class Counting(NodeCache):
+        def __call__(self, nodes: Collection[NodeId]) -> dict[NodeId, bytes]:
+            seen.extend(nodes)
+            return super().__call__(nodes)
+
+    hashes = [ref.leaf_hash(e) for e in entries[3000:4000]]
+    run_inclusion_proofs(3000, hashes, 5000, Counting(reader(store)))
+    # 13 levels: at most one sibling at each end of the run per level, and the few nodes the
+    # partial siblings at the right edge fold from (reading every sibling: over a thousand)
+    assert len(seen) <= 3 * 13
+
+
+def test_a_run_must_lie_in_the_tree() -> None:
+    cache = NodeCache(reader({}))
+    assert run_inclusion_proofs(3, [], 10, cache) == []
+    with pytest.raises(InputError, match=r"leaves \[9, 11\) are not all in a tree of 10"):
+        run_inclusion_proofs(9, [bytes(32)] * 2, 10, cache)
 
 
 def test_proofs_read_the_tiles_once() -> None:

@@ -19,10 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from arrears.ledger import schema
 from arrears.ledger.checkpoint import Checkpoint
-from arrears.ledger.envelope import Envelope
 from arrears.ledger.errors import InputError, SignatureError
 from arrears.ledger.leaf import Leaf
-from arrears.ledger.ledger import Ledger, Opening, record_refs
+from arrears.ledger.ledger import Ledger, record_refs
 from arrears.ledger.log import Appended, Clock, Entry, Log, Sequenced, system_clock_us
 from arrears.ledger.note import CosignatureVerifier, Ed25519Signer, add_signatures, split_note
 from arrears.ledger.oprf import Mode, ServerKey
@@ -226,10 +225,6 @@ class Node:
         return self.rules.day(self.clock())
 
     # --- submissions -------------------------------------------------------------------
-
-    def submit(self, envelope: Envelope, opening: Opening | None, submission: Any = None) -> Any:
-        """Check and queue one submission; returns a future of its ``Appended``."""
-        return self.ledger.log.submit(self.ledger.prepare(envelope, opening, submission))
 
     def receipts(self, appended: Sequence[Appended]) -> list[spb.Receipt]:
         """Receipts with inclusion proofs, grouped by tree size; the proofs of each run of

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
@@ -146,15 +146,16 @@ class SubmitCore:
         return sub
 
     def prepare(self, member: Member, req: spb.SubmitRequest, kinds: Iterable[str]) -> Any:
+        """A submission checked (shape, kind, member, signature), ready for the ledger."""
         env, opening = _envelope(req)
         sub = self._check_kind(member, env, kinds)
-        return self.s.node.submit(env, opening, sub)
+        return self.s.node.ledger.prepare(env, opening, sub)
 
     async def one(
         self, member: Member, req: spb.SubmitRequest, kinds: Iterable[str]
     ) -> spb.Receipt:
-        fut = await self.s.run(self.prepare, member, req, kinds)
-        appended: Appended = await asyncio.wrap_future(fut)
+        item = await self.s.run(self.prepare, member, req, kinds)
+        appended: Appended = await asyncio.wrap_future(self.s.node.ledger.log.submit(item))
         metrics.APPENDS.inc()
         (receipt,) = await self.s.run(self.s.node.receipts, [appended])
         return receipt
@@ -203,26 +204,28 @@ class SubmissionsServicer(sgrpc.SubmissionsServicer):
                 results=[_error_result(r.client_ref, err) for r in batch.requests]
             )
 
-        def prepare_all() -> list[Any]:
+        def prepare_all() -> tuple[list[Any], Future[list[Appended | BaseException]] | None]:
             out: list[Any] = []
             for req in batch.requests:
                 try:
                     out.append(self.core.prepare(member, req, RECORD_EVENTS))
                 except ArrearsError as e:
                     out.append(e)
-            return out
+            items = [p for p in out if not isinstance(p, ArrearsError)]
+            # One queue item: the message's entries are committed together and consecutive.
+            return out, self.s.node.ledger.log.submit_many(items) if items else None
 
         async with in_order:  # FIFO: queued behind every earlier message of the stream
-            prepared = await self.s.run(prepare_all)
+            prepared, fut = await self.s.run(prepare_all)
+        done: list[Appended | BaseException] = await asyncio.wrap_future(fut) if fut else []
+        outcomes = iter(done)
         settled: list[Appended | ArrearsError] = []
         for p in prepared:
-            if isinstance(p, ArrearsError):
-                settled.append(p)
-                continue
-            try:
-                settled.append(await asyncio.wrap_future(p))
-            except ArrearsError as e:
-                settled.append(e)
+            if not isinstance(p, ArrearsError):
+                p = next(outcomes)
+                if isinstance(p, BaseException) and not isinstance(p, ArrearsError):
+                    raise p
+            settled.append(p)
         ok = [a for a in settled if isinstance(a, Appended)]
         receipts = iter(await self.s.run(self.s.node.receipts, ok))
         metrics.APPENDS.inc(len(ok))

@@ -101,7 +101,7 @@ def fold_range(node_hashes: Sequence[bytes]) -> bytes:
 
 def inclusion_ranges(index: int, size: int) -> list[Range]:
     """The ranges of RFC 6962 PATH(index, D[size]), in proof order (leaf side first)."""
-    _check_index(index, size)
+    check_index(index, size)
     out: list[Range] = []
     begin, end = 0, size
     while end - begin > 1:
@@ -199,7 +199,7 @@ def _check_hash(name: str, value: bytes) -> None:
         raise InputError(f"{name}: hash must be {HASH_SIZE} bytes, got {len(value)}")
 
 
-def _check_index(index: int, size: int) -> None:
+def check_index(index: int, size: int) -> None:
     if size < 0:
         raise InputError(f"tree_size: must be non-negative, got {size}")
     if index < 0:
@@ -226,7 +226,7 @@ def root_from_inclusion_proof(
     index: int, size: int, leaf_hash: bytes, proof: Sequence[bytes]
 ) -> bytes:
     """The root implied by an inclusion proof (RFC 9162 2.1.3.2), after shape checks."""
-    _check_index(index, size)
+    check_index(index, size)
     _check_hash("leaf_hash", leaf_hash)
     _check_proof("inclusion", proof, inclusion_proof_length(index, size))
     fn, sn, r = index, size - 1, leaf_hash

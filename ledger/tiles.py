@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -28,6 +28,7 @@ from arrears.ledger.merkle import (
     HASH_SIZE,
     NodeId,
     Range,
+    check_index,
     consistency_ranges,
     fold_range,
     inclusion_ranges,
@@ -198,88 +199,79 @@ def inclusion_proof(index: int, size: int, read_tiles: TileReader) -> list[bytes
 
 
 def inclusion_proofs(
-    indexes: Sequence[int], size: int, nodes: NodeCache | TileReader
+    indexes: Iterable[int],
+    size: int,
+    nodes: NodeCache | TileReader,
+    known: Mapping[tuple[int, int], bytes] | None = None,
 ) -> list[list[bytes]]:
     """Inclusion proofs for many leaves of one tree, with a single read of the tiles (through
-    a NodeCache, or straight from a tile reader)."""
-    planned = [[range_nodes(b, e) for b, e in inclusion_ranges(i, size)] for i in indexes]
-    wanted = {n for p in planned for ns in p for n in ns}
-    hashes = nodes(wanted) if isinstance(nodes, NodeCache) else node_hashes(wanted, nodes)
-    return [[fold_range([hashes[n] for n in nodes]) for nodes in p] for p in planned]
+    a NodeCache, or straight from a tile reader).
+
+    Level by level, the proof of leaf i holds the hash of the sibling of its ancestor, node
+    ``s = (i >> L) ^ 1`` over ``[s << L, min((s + 1) << L, size))``, skipping levels where that
+    sibling starts past the tree: RFC 6962 PATH, read bottom up. At most one node per level is
+    partial (the last one); its hash is folded once from the perfect subtrees it spans.
+    ``known`` holds node hashes, by (level, index), that the caller already has.
+    """
+    last = size - 1
+    levels = last.bit_length() if size > 0 else 0
+    edge: dict[tuple[int, int], tuple[NodeId, ...]] = {}  # the partial node of each level
+    for level in range(levels):
+        top = last >> level
+        if (top + 1) << level > size:
+            edge[(level, top)] = tuple(range_nodes(top << level, size))
+    plans: list[list[tuple[int, int]]] = []
+    wanted: set[tuple[int, int]] = set()
+    for i in indexes:
+        if not 0 <= i < size:
+            check_index(i, size)
+        plan = [
+            (level, (i >> level) ^ 1)
+            for level in range(levels)
+            if (i >> level) ^ 1 <= last >> level
+        ]
+        plans.append(plan)
+        wanted.update(plan)
+    have = dict(known or {})
+    fetch: set[NodeId] = set()
+    for key in wanted:
+        if key in have:
+            continue
+        if key in edge:
+            fetch.update(n for n in edge[key] if n not in have)
+        else:
+            fetch.add(NodeId(*key))
+    if fetch:
+        got = nodes(fetch) if isinstance(nodes, NodeCache) else node_hashes(fetch, nodes)
+        for node, h in got.items():
+            have[node] = h
+    for key in wanted & edge.keys():
+        if key not in have:
+            have[key] = fold_range([have[n] for n in edge[key]])
+    return [[have[k] for k in plan] for plan in plans]
 
 
 def run_inclusion_proofs(
     first: int, leaf_hashes: Sequence[bytes], size: int, nodes: NodeCache
 ) -> list[list[bytes]]:
     """Inclusion proofs at ``size`` for the consecutive leaves ``first, first + 1, ...`` whose
-    hashes are given (a batch just appended: its receipts).
-
-    Level by level, the proof of leaf i holds the hash of the sibling of its ancestor, over
-    ``[s << L, min((s + 1) << L, size))``, skipping levels where that sibling starts past the
-    tree (RFC 6962 PATH, read bottom up). Siblings inside the run are hashed from the given
-    leaves; only the few at the run's two ends come from the tiles, so proving a thousand
-    receipts costs about a thousand hashes instead of twenty thousand node lookups.
-    """
+    hashes are given (a batch just appended: its receipts). The complete nodes inside the run
+    are hashed from its leaves; only the few siblings at its two ends (and the right edge) are
+    read, so proving a thousand receipts costs about a thousand hashes, not a thousand proofs'
+    worth of node lookups."""
     end = first + len(leaf_hashes)
-    if not leaf_hashes:
-        return []
     if first < 0 or end > size:
         raise InputError(f"leaves [{first}, {end}) are not all in a tree of {size}")
-    # rows[L]: hashes of the complete level-L nodes inside the run, from node starts[L]
-    rows: list[list[bytes]] = [list(leaf_hashes)]
-    starts = [first]
-    while len(rows[-1]) > 1:
-        row, lo = rows[-1], starts[-1]
+    inside: dict[tuple[int, int], bytes] = {}
+    row, lo, level = list(leaf_hashes), first, 0
+    while row:
+        inside.update(zip([(level, k) for k in range(lo, lo + len(row))], row, strict=True))
         skip = lo & 1
-        up = [_sha256(b"\x01" + row[k] + row[k + 1]).digest() for k in range(skip, len(row) - 1, 2)]
-        if not up:
-            break
-        rows.append(up)
-        starts.append((lo + 1) >> 1)
-    # Per level: the siblings wanted, those outside the rows read (complete nodes) or folded
-    # from the right edge (a partial sibling).
-    last = size - 1
-    levels: list[tuple[int, int, list[bytes | NodeId | tuple[NodeId, ...]]]] = []
-    wanted: set[NodeId] = set()
-    level = 0
-    while last >> level:
-        top = last >> level
-        lo_sib, hi_sib = (first >> level) & ~1, min(((end - 1) >> level) | 1, top)
-        row = rows[level] if level < len(rows) else []
-        row_lo = starts[level] if level < len(rows) else 0
-        slots: list[bytes | NodeId | tuple[NodeId, ...]] = []
-        for sib in range(lo_sib, hi_sib + 1):
-            if row_lo <= sib < row_lo + len(row):
-                slots.append(row[sib - row_lo])
-            elif (sib + 1) << level <= size:
-                slots.append(NodeId(level, sib))
-                wanted.add(slots[-1])  # type: ignore[arg-type]
-            else:
-                edge = tuple(range_nodes(sib << level, size))
-                slots.append(edge)
-                wanted.update(edge)
-        levels.append((level, lo_sib, slots))
-        level += 1
-    known = nodes(wanted)
-    table: list[tuple[int, int, int, list[bytes]]] = []
-    for level, lo_sib, slots in levels:
-        hashes = [
-            x
-            if isinstance(x, bytes)
-            else known[x]
-            if isinstance(x, NodeId)
-            else fold_range([known[n] for n in x])
-            for x in slots
+        row = [
+            _sha256(b"\x01" + row[k] + row[k + 1]).digest() for k in range(skip, len(row) - 1, 2)
         ]
-        table.append((level, lo_sib, last >> level, hashes))
-    return [
-        [
-            hashes[((i >> level) ^ 1) - lo_sib]
-            for level, lo_sib, top, hashes in table
-            if (i >> level) ^ 1 <= top
-        ]
-        for i in range(first, end)
-    ]
+        lo, level = (lo + 1) >> 1, level + 1
+    return inclusion_proofs(range(first, end), size, nodes, inside)
 
 
 def consistency_proof(size1: int, size2: int, read_tiles: TileReader) -> list[bytes]:

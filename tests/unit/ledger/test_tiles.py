@@ -24,6 +24,7 @@ from arrears.ledger.tiles import (
     edge_tile_ids,
     fold_tile_slots,
     inclusion_proof,
+    inclusion_proofs,
     integrate,
     node_hashes,
     overlay,
@@ -339,6 +340,27 @@ def test_every_proof_of_a_small_tree_from_tiles() -> None:
             assert inclusion_proof(index, size, reader(store)) == ref.path(index, entries)
         for size1 in range(1, size + 1):
             assert consistency_proof(size1, size, reader(store)) == ref.proof(size1, entries)
+
+
+@SETTINGS
+@given(st.integers(1, 1100), st.integers(0, 200), st.data())
+def test_many_proofs_at_once_equal_reference(size: int, grown: int, data: st.DataObject) -> None:
+    entries = entries_of(size + grown)
+    _, store = integrate_all(entries, [size, grown])
+    tree = entries[:size]
+    indexes = data.draw(st.lists(st.integers(0, size - 1), max_size=40), label="indexes")
+    want = [ref.path(i, tree) for i in indexes]
+    assert inclusion_proofs(indexes, size, reader(store)) == want
+    assert inclusion_proofs(indexes, size, NodeCache(reader(store))) == want
+
+
+def test_many_proofs_refuse_an_index_outside_the_tree() -> None:
+    entries = entries_of(10)
+    _, store = integrate_all(entries, [10])
+    for bad, why in ((10, "10 is not below tree_size 10"), (-1, "must be non-negative")):
+        with pytest.raises(InputError, match=why):
+            inclusion_proofs([3, bad], 10, reader(store))
+    assert inclusion_proofs([], 0, reader(store)) == []
 
 
 @SETTINGS

@@ -385,63 +385,70 @@ class SqlStorage:
             cur.close()
 
     def _upsert_tiles(self, conn: Connection, batch: Batch) -> None:
-        rows = [{"level": t.level, "idx": t.index, "hashes": h} for t, h in batch.tiles.items()]
-        self._upsert(conn, self._t.tiles, rows)
+        rows = [(t.level, t.index, h) for t, h in batch.tiles.items()]
+        self._upsert(conn, self._t.tiles, ("level", "idx", "hashes"), rows)
 
-    def _upsert(self, conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-        """Insert rows, replacing those whose primary key exists (one statement)."""
+    def _upsert(
+        self, conn: Connection, table: sa.Table, columns: Sequence[str], rows: list[Any]
+    ) -> None:
+        """Insert rows, replacing those whose primary key exists: INSERT ... ON CONFLICT DO
+        UPDATE (the same statement on both engines) on the driver's own cursor, like
+        ``_insert``."""
         if not rows:
             return
-        stmt: Any
-        if self._is_pg:
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            stmt = pg_insert(table)
-        else:
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            stmt = sqlite_insert(table)
         keys = [c.name for c in table.primary_key.columns]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=keys,
-            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys},
+        mark = "%s" if self._is_pg else "?"
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join([mark] * len(columns))
+        conflict = ", ".join(f'"{c}"' for c in keys)
+        sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in keys)
+        sql = (
+            f"INSERT INTO {table.name} ({names}) VALUES ({marks}) "
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
         )
-        conn.execute(stmt, rows)
+        raw: Any = conn.connection.driver_connection
+        cur = raw.cursor()
+        try:
+            cur.executemany(sql, rows)
+        finally:
+            cur.close()
 
     def _write_changes(self, conn: Connection, ch: Changes) -> None:
         self._upsert(
             conn,
             schema.members,
-            [{"member_id": m.member_id, "state": member_to_json(m)} for m in ch.members.values()],
+            ("member_id", "state"),
+            [(m.member_id, member_to_json(m)) for m in ch.members.values()],
         )
         self._upsert(
             conn,
             schema.member_keys,
+            ("key_id", "member_id", "public_key", "added_at", "revoked_at"),
             [
-                {
-                    "key_id": k.key_id,
-                    "member_id": k.member_id,
-                    "public_key": k.public_key,
-                    "added_at": k.added_at,
-                    "revoked_at": k.revoked_at,
-                }
+                (k.key_id, k.member_id, k.public_key, k.added_at, k.revoked_at)
                 for k in ch.keys.values()
             ],
         )
         self._upsert(
             conn,
             schema.records,
+            (
+                "member_id",
+                "record_id",
+                "subject_commitment",
+                "status",
+                "state",
+                "dispute_opened_on",
+            ),
             [
-                {
-                    "member_id": r.ref.member_id,
-                    "record_id": r.ref.record_id,
-                    "subject_commitment": r.subject_commitment,
-                    "status": r.status.value,
-                    "state": record_to_json(r),
-                    "dispute_opened_on": (
-                        r.open_dispute.opened_on.isoformat() if r.open_dispute else None
-                    ),
-                }
+                (
+                    r.ref.member_id,
+                    r.ref.record_id,
+                    r.subject_commitment,
+                    r.status.value,
+                    record_to_json(r),
+                    r.open_dispute.opened_on.isoformat() if r.open_dispute else None,
+                )
                 for r in ch.records.values()
             ],
         )
@@ -570,15 +577,10 @@ class SqlStorage:
     def add_cosignature(self, tree_size: int, witness: str, line: str, at_us: int) -> None:
         """Keep a witness's cosignature of the checkpoint at ``tree_size`` (the newest one
         per witness and size wins)."""
-        row = {
-            "log": self.log_name,
-            "tree_size": tree_size,
-            "witness": witness,
-            "signature_line": line,
-            "cosigned_at": at_us,
-        }
+        row = (self.log_name, tree_size, witness, line, at_us)
+        columns = ("log", "tree_size", "witness", "signature_line", "cosigned_at")
         with self._writer() as conn:
-            self._upsert(conn, schema.cosignatures, [row])
+            self._upsert(conn, schema.cosignatures, columns, [row])
 
     def cosignature_lines(self, tree_size: int) -> list[str]:
         cs = schema.cosignatures
@@ -600,17 +602,10 @@ class SqlStorage:
     # --- watches (lenders' registered borrowers) -------------------------------------------
 
     def add_watches(self, member_id: str, regs: Sequence[tuple[bytes, str]], at_us: int) -> None:
-        rows = [
-            {
-                "member_id": member_id,
-                "pseudonym": p,
-                "relationship_reference": ref,
-                "registered_at_us": at_us,
-            }
-            for p, ref in regs
-        ]
+        rows = [(member_id, p, ref, at_us) for p, ref in regs]
+        columns = ("member_id", "pseudonym", "relationship_reference", "registered_at_us")
         with self._writer() as conn:
-            self._upsert(conn, schema.watches, rows)
+            self._upsert(conn, schema.watches, columns, rows)
 
     def remove_watches(self, member_id: str, pseudonyms: Sequence[bytes]) -> int:
         w = schema.watches

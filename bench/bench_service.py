@@ -12,7 +12,8 @@ measured at):
 * (b) single verified lookups from 32 concurrent callers: at least 2,000/s, p50 at most 3 ms,
   p99 at most 10 ms. Measured on precomputed pseudonyms (the lookup itself: Check, checkpoint
   acceptance, ``verify_check``), and again with ``check()`` as a lender calls it, which first
-  evaluates the pseudonym by VOPRF.
+  evaluates the pseudonym by VOPRF. Printed first, for information: the transport's floor,
+  gRPC's own Health/Check (no work at all) from as many callers over the same channel.
 * (c) batch pre-screening, ``CheckBatch`` of 1,000 precomputed pseudonyms per call: at least
   50,000 subjects/s.
 * (d) watch alerts: a lender watches about 100 borrowers, another bank reports about them one
@@ -41,6 +42,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from arrears.client.sdk import AsyncClient, Identity
 from arrears.client.testing import LocalConsortium, SettableClock
@@ -502,6 +505,27 @@ def _lookup_figures(
     meter.show()
 
 
+async def _floor(server: Server, c: AsyncClient, count: int) -> None:
+    """What the transport alone allows: grpc.health.v1 Health/Check (no database, no
+    verification) from the same number of callers over the same mTLS channel. No lookup
+    through this stack can be faster."""
+    health = health_pb2_grpc.HealthStub(c.channel)
+    req = health_pb2.HealthCheckRequest()
+
+    async def call(i: int) -> None:
+        await health.Check(req)
+
+    await _callers(server, min(count, 500), CALLERS, 30.0, call)
+    lat, seconds, meter = await _callers(server, count, CALLERS, 60.0, call)
+    info(
+        f"  floor: Health/Check, no work, {CALLERS} callers, same channel",
+        report.rate(len(lat), seconds),
+        "calls/s",
+    )
+    info("  floor: p50", report.percentile(lat, 50) * 1e3, "ms")
+    meter.show()
+
+
 async def _single(world: World) -> None:
     sizes = world.sizes
     report.section(
@@ -511,6 +535,7 @@ async def _single(world: World) -> None:
     c = _client(world.server, LENDER)
     try:
         await c.checkpoint()
+        await _floor(world.server, c, sizes.lookups)
         pool = _mixed(world.pseudonyms, world.miss_pseudonyms, sizes.lookups, LOOKUP_HIT_SHARE)
         warm = pool[: min(500, len(pool))]
         server = world.server

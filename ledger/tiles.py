@@ -21,7 +21,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from arrears.ledger.errors import InputError, StorageError
 from arrears.ledger.merkle import (
@@ -174,11 +174,14 @@ class NodeCache:
         self._hashes: dict[NodeId, bytes] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, nodes: Collection[NodeId]) -> dict[NodeId, bytes]:
+    def __call__(self, nodes: Collection[tuple[int, int]]) -> dict[NodeId, bytes]:
+        """The hashes of ``nodes``, by (level, index): ``NodeId`` or plain tuples, which hash
+        and compare alike (only the nodes not yet known are made ``NodeId``s, to be read)."""
         known = self._hashes
-        out = {n: known[n] for n in nodes if n in known}
+        out: dict[Any, bytes] = {n: known[n] for n in nodes if n in known}
         if len(out) < len(nodes):
-            fresh = node_hashes([n for n in nodes if n not in out], self.read_tiles)
+            missing = [NodeId(*n) for n in nodes if n not in out]
+            fresh = node_hashes(missing, self.read_tiles)
             out.update(fresh)
             with self._lock:
                 if len(known) + len(fresh) > self.max_nodes:
@@ -233,16 +236,19 @@ def inclusion_proofs(
         plans.append(plan)
         wanted.update(plan)
     have = dict(known or {})
-    fetch: set[NodeId] = set()
+    fetch: set[tuple[int, int]] = set()
     for key in wanted:
         if key in have:
             continue
         if key in edge:
             fetch.update(n for n in edge[key] if n not in have)
         else:
-            fetch.add(NodeId(*key))
+            fetch.add(key)
     if fetch:
-        got = nodes(fetch) if isinstance(nodes, NodeCache) else node_hashes(fetch, nodes)
+        if isinstance(nodes, NodeCache):
+            got = nodes(fetch)
+        else:
+            got = node_hashes([NodeId(*n) for n in fetch], nodes)
         for node, h in got.items():
             have[node] = h
     for key in wanted & edge.keys():

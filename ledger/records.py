@@ -14,6 +14,7 @@ everything served (retention, dispute deadlines), so tests can move the clock.
 from __future__ import annotations
 
 import calendar
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -997,7 +998,10 @@ def dispute_overdue(d: Dispute, as_of: date, rules: Rules) -> bool:
     return d.open and as_of > d.opened_on + timedelta(days=rules.dispute_deadline_days)
 
 
+@functools.lru_cache(maxsize=4096)
 def months_before(as_of: date, months: int) -> date:
+    """The same day ``months`` earlier (the month's last day where it is shorter). Cached: a
+    batch's summaries all ask for the same few."""
     y, m = divmod(as_of.year * 12 + as_of.month - 1 - months, 12)
     m += 1
     return date(y, m, min(as_of.day, calendar.monthrange(y, m)[1]))
@@ -1023,6 +1027,8 @@ class Summary:
 def summarise(records: Iterable[RecordState], as_of: date, rules: Rules = DEFAULT_RULES) -> Summary:
     """The origination summary over the records served on ``as_of``."""
     shown = [r for r in records if served(r, as_of, rules)]
+    if not shown:  # most subjects of a pre-screen
+        return Summary(as_of, 0, 0, 0, 0, 0, 0, {}, False, False, ())
     since = {n: months_before(as_of, n) for n in (12, 24, 60)}
     outstanding: dict[str, int] = {}
     status = {r.ref: _status_on(r, as_of) for r in shown}

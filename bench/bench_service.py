@@ -218,10 +218,18 @@ class InProcessServer:
         return size
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU seconds a process has used so far; with ``children``, its live child
+    processes' too (the server's submission-check workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # a process that has just ended
+            continue
+        if stat.parent.name == str(pid) or (children and fields[1] == str(pid)):
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class CpuMeter:
@@ -234,7 +242,7 @@ class CpuMeter:
         self.end = self.start
 
     def _now(self) -> tuple[float, float, float]:
-        server = 0.0 if self.shared else _cpu_seconds(self.server_pid)
+        server = 0.0 if self.shared else _cpu_seconds(self.server_pid, children=True)
         return time.perf_counter(), _cpu_seconds(os.getpid()), server
 
     def stop(self) -> None:
@@ -246,7 +254,7 @@ class CpuMeter:
             info("  CPU used (client and server, one process)", client / wall, "cores")
             return
         info("  CPU used by the client process", client / wall, "cores")
-        info("  CPU used by the server process", server / wall, "cores")
+        info("  CPU used by the server process and its workers", server / wall, "cores")
 
 
 def _client(server: Server, member_id: str) -> AsyncClient:

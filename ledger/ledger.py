@@ -61,6 +61,19 @@ class Opening:
             raise InputError(f"opening: {e}") from None
 
 
+def check_opening(sub: pb.Submission, opening: Opening | None) -> None:
+    """A report carries the opening of its subject commitment; nothing else carries one."""
+    if sub.WhichOneof("event") == "record_reported":
+        if opening is None:
+            raise InputError("opening: a report needs the subject's pseudonym and salt")
+        if opening.commitment() != sub.record_reported.subject_commitment:
+            raise InputError(
+                "opening: salt and pseudonym do not open record_reported.subject_commitment"
+            )
+    elif opening is not None:
+        raise InputError("opening: only a report carries a subject opening")
+
+
 class ProjectionStorage(LogStorage, Protocol):
     """A log storage that also keeps the projection, committed with each batch."""
 
@@ -198,18 +211,16 @@ class Ledger:
         ``submission`` is the envelope's payload already decoded (by ``decode_submission``)."""
         envelope.check_shape()
         sub = submission if submission is not None else decode_submission(envelope.payload)
-        if sub.WhichOneof("event") == "record_reported":
-            if opening is None:
-                raise InputError("opening: a report needs the subject's pseudonym and salt")
-            if opening.commitment() != sub.record_reported.subject_commitment:
-                raise InputError(
-                    "opening: salt and pseudonym do not open record_reported.subject_commitment"
-                )
-        elif opening is not None:
-            raise InputError("opening: only a report carries a subject opening")
+        check_opening(sub, opening)
         public_key = self._public_key(envelope, sub)
         verify_envelope(self.origin, envelope, public_key)
         return _Item(envelope, sub, opening, public_key)
+
+    def prepared(self, envelope: Envelope, opening: Opening | None, public_key: bytes) -> _Item:
+        """A submission whose every ``prepare`` check already passed elsewhere (a worker
+        process, ``arrears.server.precheck``) under ``public_key``, the registry's key for
+        ``envelope.key_id``: its payload is decoded, not checked again."""
+        return _Item(envelope, pb.Submission.FromString(envelope.payload), opening, public_key)
 
     def _public_key(self, envelope: Envelope, sub: pb.Submission) -> bytes:
         key = self.registry.keys.get(envelope.key_id)

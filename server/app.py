@@ -71,7 +71,7 @@ class Running:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
         await asyncio.get_running_loop().run_in_executor(None, self.node.close)
-        self.services.pool.shutdown(wait=True)
+        self.services.close()
 
 
 def build_node(config: ServerConfig) -> Node:
@@ -116,7 +116,7 @@ async def create_server(config: ServerConfig, node: Node | None = None) -> Runni
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ]
     )
-    services = Services(node, limits)
+    services = Services(node, limits, check_processes=config.check_processes)
     names = add_services(server, services)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -11,6 +11,7 @@ Example ``arrears.toml``::
     client_ca = "pki/ca.pem"
     log_key = "pki/log-key.pem"
     oprf_key = "pki/oprf-key.bin"
+    check_processes = 1        # workers checking bulk uploads; 0: in the server process
 
     [limits]
     lookups_per_second = 200
@@ -66,6 +67,8 @@ class ServerConfig:
     oprf_epoch: int = 1
     metrics_port: int = 0  # 0: no Prometheus endpoint
     grace_seconds: float = 10.0
+    # worker processes checking bulk uploads (decoding, signatures); 0: the server checks them
+    check_processes: int = 1
     limits: Limits = field(default_factory=Limits)
     rules: Rules = field(default_factory=Rules)
 

@@ -9,7 +9,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,17 +19,19 @@ from arrears.ledger.envelope import Envelope
 from arrears.ledger.errors import ArrearsError, InputError
 from arrears.ledger.ledger import RECORD_EVENTS, Opening
 from arrears.ledger.log import Appended
-from arrears.ledger.records import Member, NotPermitted, decode_submission, summarise
+from arrears.ledger.records import Member, NotPermitted, summarise
 from arrears.ledger.storage import Head
 from arrears.server import metrics
 from arrears.server.config import Limits
 from arrears.server.errors import RateLimited, Unauthenticated, abort, code_number
 from arrears.server.node import CheckResult, Lookup, Node, check_pseudonym, check_reference
+from arrears.server.precheck import CheckPool, Row, check_kind
 from arrears.v1 import events_pb2 as pb
 from arrears.v1 import service_pb2 as spb
 from arrears.v1 import service_pb2_grpc as sgrpc
 
 log = logging.getLogger("arrears.server")
+CHECK_POOL_MIN = 64  # requests in a stream message before the check workers are worth it
 T = TypeVar("T")
 if TYPE_CHECKING:
     Ctx = grpc.aio.ServicerContext[Any, Any]
@@ -64,12 +66,20 @@ class RateLimiter:
 class Services:
     """Everything the servicers share."""
 
-    def __init__(self, node: Node, limits: Limits, workers: int = 32) -> None:
+    def __init__(
+        self, node: Node, limits: Limits, workers: int = 32, check_processes: int = 0
+    ) -> None:
         self.node = node
         self.limits = limits
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="arrears-worker")
+        self.checks = CheckPool(check_processes) if check_processes > 0 else None
         self.lookups = RateLimiter(limits.lookups_per_second, limits.lookup_burst)
         self.oprf = RateLimiter(limits.oprf_per_second, limits.oprf_burst)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+        if self.checks is not None:
+            self.checks.close()
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
@@ -131,25 +141,50 @@ class SubmitCore:
     def __init__(self, s: Services) -> None:
         self.s = s
 
-    def _check_kind(self, member: Member, env: Envelope, kinds: Iterable[str]) -> pb.Submission:
-        env.check_shape()
-        sub = decode_submission(env.payload)
-        kind = sub.WhichOneof("event")
-        if kind not in kinds:
-            raise InputError(f"submission.event: {kind} is not accepted by this call")
-        if sub.member_id != member.member_id:
-            raise NotPermitted(
-                "member_mismatch",
-                f"submission.member_id: {sub.member_id!r} is not the authenticated member "
-                f"{member.member_id!r}",
-            )
-        return sub
-
     def prepare(self, member: Member, req: spb.SubmitRequest, kinds: Iterable[str]) -> Any:
         """A submission checked (shape, kind, member, signature), ready for the ledger."""
         env, opening = _envelope(req)
-        sub = self._check_kind(member, env, kinds)
+        sub = check_kind(member.member_id, env, kinds)
         return self.s.node.ledger.prepare(env, opening, sub)
+
+    def prepare_many(
+        self, member: Member, reqs: Sequence[spb.SubmitRequest], kinds: frozenset[str]
+    ) -> list[Any]:
+        """``prepare`` for each request: an item for the ledger, or the error refusing it.
+        Large messages are checked by the worker processes first; the rows they pass are
+        taken as they are, every other row goes through ``prepare`` (for its precise error)."""
+        verdicts: list[bool] | None = None
+        ledger = self.s.node.ledger
+        keys: list[bytes | None] = []
+        if self.s.checks is not None and len(reqs) >= CHECK_POOL_MIN:
+            rows: list[Row] = []
+            for req in reqs:
+                e, o = req.envelope, req.opening
+                key = ledger.registry.keys.get(e.key_id)
+                keys.append(None if key is None else key.public_key)
+                rows.append(
+                    (
+                        e.key_id,
+                        e.payload,
+                        e.signature,
+                        o.pseudonym if req.HasField("opening") else None,
+                        o.salt if req.HasField("opening") else None,
+                        b"" if key is None else key.public_key,
+                    )
+                )
+            verdicts = self.s.checks.passes(ledger.origin, member.member_id, kinds, rows)
+        out: list[Any] = []
+        for i, req in enumerate(reqs):
+            try:
+                public_key = keys[i] if verdicts is not None and verdicts[i] else None
+                if public_key is not None and req.HasField("envelope"):
+                    env, opening = _envelope(req)
+                    out.append(ledger.prepared(env, opening, public_key))
+                else:
+                    out.append(self.prepare(member, req, kinds))
+            except ArrearsError as e:
+                out.append(e)
+        return out
 
     async def one(
         self, member: Member, req: spb.SubmitRequest, kinds: Iterable[str]
@@ -205,12 +240,7 @@ class SubmissionsServicer(sgrpc.SubmissionsServicer):
             )
 
         def prepare_all() -> tuple[list[Any], Future[list[Appended | BaseException]] | None]:
-            out: list[Any] = []
-            for req in batch.requests:
-                try:
-                    out.append(self.core.prepare(member, req, RECORD_EVENTS))
-                except ArrearsError as e:
-                    out.append(e)
+            out = self.core.prepare_many(member, batch.requests, RECORD_EVENTS)
             items = [p for p in out if not isinstance(p, ArrearsError)]
             # One queue item: the message's entries are committed together and consecutive.
             return out, self.s.node.ledger.log.submit_many(items) if items else None

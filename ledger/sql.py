@@ -53,15 +53,6 @@ def _chunks(items: list[T], n: int) -> Iterator[list[T]]:
         yield items[i : i + n]
 
 
-def _pairs_in(a: sa.Column[Any], b: sa.Column[Any], pairs: Sequence[tuple[Any, Any]]) -> Any:
-    """``(a, b) IN pairs`` as ``a = x AND b IN (...) OR ...``: SQLite plans a row-value IN as a
-    full scan, this form as index lookups (and PostgreSQL does well with both)."""
-    by_first: dict[Any, list[Any]] = {}
-    for x, y in pairs:
-        by_first.setdefault(x, []).append(y)
-    return sa.or_(*(sa.and_(a == x, b.in_(ys)) for x, ys in by_first.items()))
-
-
 def _reopen(url: str, log_name: str) -> SqlStorage:
     log = schema.INQUIRIES if log_name == "inquiries" else schema.LEDGER
     return SqlStorage(create_engine(url), migrate_schema=False, log=log)
@@ -208,23 +199,21 @@ class SqlStorage:
 
     def _fetch_tiles(self, ids: list[TileId]) -> list[tuple[int, int, bytes]]:
         table = self._t.tiles.name
+        if not self._is_pg:
+            rows = self._pairs_rows("level, idx, hashes", table, "level", "idx", ids)
+            return [(lv, ix, bytes(h)) for lv, ix, h in rows]
         with self.engine.connect() as conn:
             raw: Any = conn.connection.driver_connection
-            if self._is_pg:
-                # One statement text whatever the number of tiles (so PostgreSQL plans it
-                # once, prepared), bytea in binary: proofs are on the lookup's hot path.
-                with raw.cursor(binary=True) as cur:
-                    cur.execute(
-                        f"SELECT level, idx, hashes FROM {table} WHERE (level, idx) IN "
-                        "(SELECT * FROM unnest(%s::int2[], %s::int8[]))",
-                        ([t.level for t in ids], [t.index for t in ids]),
-                        prepare=True,
-                    )
-                    return [(lv, ix, bytes(h)) for lv, ix, h in cur.fetchall()]
-            tt = self._t.tiles
-            cond = _pairs_in(tt.c.level, tt.c.idx, [(t.level, t.index) for t in ids])
-            q = sa.select(tt.c.level, tt.c.idx, tt.c.hashes).where(cond)
-            return [(lv, ix, bytes(h)) for lv, ix, h in conn.execute(q)]
+            # One statement text whatever the number of tiles (so PostgreSQL plans it once,
+            # prepared), bytea in binary: proofs are on the lookup's hot path.
+            with raw.cursor(binary=True) as cur:
+                cur.execute(
+                    f"SELECT level, idx, hashes FROM {table} WHERE (level, idx) IN "
+                    "(SELECT * FROM unnest(%s::int2[], %s::int8[]))",
+                    ([t.level for t in ids], [t.index for t in ids]),
+                    prepare=True,
+                )
+                return [(lv, ix, bytes(h)) for lv, ix, h in cur.fetchall()]
 
     def read_leaves(self, start: int, end: int) -> list[bytes]:
         # The driver's own cursor: SQLAlchemy's per-row processing would double the cost of
@@ -495,42 +484,54 @@ class SqlStorage:
             }
         return members, keys
 
+    def _pairs_rows(
+        self, select: str, table: str, a: str, b: str, pairs: Sequence[tuple[Any, Any]]
+    ) -> list[tuple[Any, ...]]:
+        """``SELECT select FROM table WHERE (a, b) IN pairs``, on the driver's cursor, 400 pairs
+        a query, as ``a = ? AND b IN (...) OR ...``: SQLite plans a row-value IN as a full scan,
+        this form as index lookups (and PostgreSQL does well with both)."""
+        rows: list[tuple[Any, ...]] = []
+        for chunk in _chunks(list(pairs), 400):
+            by_first: dict[Any, list[Any]] = {}
+            for x, y in chunk:
+                by_first.setdefault(x, []).append(y)
+            where = " OR ".join(
+                f"({a} = ? AND {b} IN ({','.join('?' * len(ys))}))" for ys in by_first.values()
+            )
+            params = [v for x, ys in by_first.items() for v in (x, *ys)]
+            rows += self._raw_rows(f"SELECT {select} FROM {table} WHERE {where}", params)
+        return rows
+
     def load_records(self, refs: Sequence[RecordRef]) -> dict[RecordRef, RecordState]:
-        rt = schema.records
+        pairs = [(r.member_id, r.record_id) for r in refs]
+        rows = self._pairs_rows("state", schema.records.name, "member_id", "record_id", pairs)
         out: dict[RecordRef, RecordState] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(refs), 400):
-                cond = _pairs_in(
-                    rt.c.member_id, rt.c.record_id, [(r.member_id, r.record_id) for r in chunk]
-                )
-                for (state,) in conn.execute(sa.select(rt.c.state).where(cond)):
-                    rec = record_from_json(state)
-                    out[rec.ref] = rec
+        for (state,) in rows:
+            rec = record_from_json(state)
+            out[rec.ref] = rec
         return out
 
     def commitment_owners(self, commitments: Sequence[bytes]) -> dict[bytes, RecordRef]:
-        rt = schema.records
         out: dict[bytes, RecordRef] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(sorted(set(commitments)), 500):
-                q = sa.select(rt.c.subject_commitment, rt.c.member_id, rt.c.record_id).where(
-                    rt.c.subject_commitment.in_(chunk)
-                )
-                for c, m, r in conn.execute(q):
-                    out[bytes(c)] = RecordRef(m, r)
+        for chunk in _chunks(sorted(set(commitments)), 500):
+            rows = self._raw_rows(
+                f"SELECT subject_commitment, member_id, record_id FROM {schema.records.name} "
+                f"WHERE subject_commitment IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            for c, m, r in rows:
+                out[bytes(c)] = RecordRef(m, r)
         return out
 
     def load_submissions(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        st = schema.submissions
-        out: dict[tuple[str, str], int] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(list(keys), 400):
-                cond = _pairs_in(st.c.member_id, st.c.submission_id, chunk)
-                for m, s, i in conn.execute(
-                    sa.select(st.c.member_id, st.c.submission_id, st.c.idx).where(cond)
-                ):
-                    out[(m, s)] = i
-        return out
+        rows = self._pairs_rows(
+            "member_id, submission_id, idx",
+            schema.submissions.name,
+            "member_id",
+            "submission_id",
+            keys,
+        )
+        return {(m, s): int(i) for m, s, i in rows}
 
     def records_for_pseudonyms(
         self, pseudonyms: Sequence[bytes]

@@ -226,10 +226,10 @@ class Node:
 
     # --- submissions -------------------------------------------------------------------
 
-    def receipts(self, appended: Sequence[Appended]) -> list[spb.Receipt]:
-        """Receipts with inclusion proofs, grouped by tree size; the proofs of each run of
-        consecutive entries come from their leaf hashes and the few nodes around them."""
-        out: list[spb.Receipt | None] = [None] * len(appended)
+    def receipts(self, appended: Sequence[Appended], into: Sequence[spb.Receipt]) -> None:
+        """Fill ``into`` (empty messages, e.g. the receipt fields of an answer's results) with
+        the receipts of ``appended``: inclusion proofs grouped by tree size, the proofs of each
+        run of consecutive entries from their leaf hashes and the few nodes around them."""
         runs: list[tuple[int, int, list[int]]] = []  # tree size, first index, positions
         for i in sorted(
             range(len(appended)), key=lambda i: (appended[i].tree_size, appended[i].index)
@@ -243,18 +243,12 @@ class Node:
             hashes = [appended[i].leaf_hash for i in positions]
             proofs = run_inclusion_proofs(first, hashes, size, self.nodes)
             for i, proof in zip(positions, proofs, strict=True):
-                a = appended[i]
-                out[i] = spb.Receipt(
-                    index=a.index,
-                    leaf=a.leaf,
-                    leaf_hash=a.leaf_hash,
-                    tree_size=a.tree_size,
-                    inclusion_proof=proof,
-                    checkpoint=a.checkpoint,
-                    tlog_proof=TlogProof(a.index, tuple(proof), a.checkpoint).text(),
-                    replayed=a.replayed,
-                )
-        return [r for r in out if r is not None]
+                a, r = appended[i], into[i]
+                r.index, r.leaf, r.leaf_hash, r.tree_size = a.index, a.leaf, a.leaf_hash, size
+                r.inclusion_proof.extend(proof)
+                r.checkpoint = a.checkpoint
+                r.tlog_proof = TlogProof(a.index, tuple(proof), a.checkpoint).text()
+                r.replayed = a.replayed
 
     # --- lookups -----------------------------------------------------------------------
 

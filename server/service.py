@@ -192,7 +192,8 @@ class SubmitCore:
         item = await self.s.run(self.prepare, member, req, kinds)
         appended: Appended = await asyncio.wrap_future(self.s.node.ledger.log.submit(item))
         metrics.APPENDS.inc()
-        (receipt,) = await self.s.run(self.s.node.receipts, [appended])
+        receipt = spb.Receipt()
+        await self.s.run(self.s.node.receipts, [appended], [receipt])
         return receipt
 
 
@@ -235,9 +236,10 @@ class SubmissionsServicer(sgrpc.SubmissionsServicer):
     ) -> spb.SubmitResults:
         if len(batch.requests) > 1000:
             err = InputError(f"requests: {len(batch.requests)} in one message, at most 1000")
-            return spb.SubmitResults(
-                results=[_error_result(r.client_ref, err) for r in batch.requests]
-            )
+            refused = spb.SubmitResults()
+            for r in batch.requests:
+                _refuse(refused.results.add(client_ref=r.client_ref), err)
+            return refused
 
         def prepare_all() -> tuple[list[Any], Future[list[Appended | BaseException]] | None]:
             out = self.core.prepare_many(member, batch.requests, RECORD_EVENTS)
@@ -256,25 +258,26 @@ class SubmissionsServicer(sgrpc.SubmissionsServicer):
                 if isinstance(p, BaseException) and not isinstance(p, ArrearsError):
                     raise p
             settled.append(p)
-        ok = [a for a in settled if isinstance(a, Appended)]
-        receipts = iter(await self.s.run(self.s.node.receipts, ok))
-        metrics.APPENDS.inc(len(ok))
-        results = []
+        out = spb.SubmitResults()
+        ok: list[Appended] = []
+        slots: list[spb.Receipt] = []
         for req, a in zip(batch.requests, settled, strict=True):
+            res = out.results.add(client_ref=req.client_ref)
             if isinstance(a, Appended):
-                results.append(spb.SubmitResult(client_ref=req.client_ref, receipt=next(receipts)))
+                ok.append(a)
+                slots.append(res.receipt)
             else:
-                results.append(_error_result(req.client_ref, a))
-        return spb.SubmitResults(results=results)
+                _refuse(res, a)
+        # The receipts are written straight into the answer's results (no copies).
+        await self.s.run(self.s.node.receipts, ok, slots)
+        metrics.APPENDS.inc(len(ok))
+        return out
 
 
-def _error_result(client_ref: str, e: ArrearsError) -> spb.SubmitResult:
-    return spb.SubmitResult(
-        client_ref=client_ref,
-        error_code=code_number(e),
-        error_message=str(e),
-        error_rule=str(getattr(e, "rule", "") or ""),
-    )
+def _refuse(r: spb.SubmitResult, e: ArrearsError) -> None:
+    r.error_code = code_number(e)
+    r.error_message = str(e)
+    r.error_rule = str(getattr(e, "rule", "") or "")
 
 
 class MembershipServicer(sgrpc.MembershipServicer):

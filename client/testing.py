@@ -69,8 +69,10 @@ class LocalConsortium:
         limits: Limits | None = None,
         database_url: str | None = None,
         directory: Path | None = None,
+        check_processes: int = 1,
     ) -> None:
         self.operator_id = operator_id
+        self.check_processes = check_processes  # as the server's; 0: checked in-process
         self.members: dict[str, tuple[int, ...]] = (
             {m: tuple(r) for m, r in members.items()}
             if isinstance(members, Mapping)
@@ -113,6 +115,7 @@ class LocalConsortium:
             oprf_key=self.pki.oprf_key,
             limits=self.limits,
             rules=self.rules,
+            check_processes=self.check_processes,
         )
 
     def start(self) -> None:

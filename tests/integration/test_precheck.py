@@ -169,3 +169,22 @@ def test_a_stream_checked_by_workers_commits_the_good_rows_and_refuses_the_rest(
     assert [r.receipt.index for r in results if r.receipt is not None] == list(
         range(before, before + 80)
     )
+    running = net._running
+    assert running is not None
+    checks = running.services.checks
+    assert checks is not None and not checks.failed and checks._workers  # the worker ran
+
+
+def test_workers_that_fail_leave_the_checks_to_the_server(
+    net: LocalConsortium, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = CheckPool(1)
+    unpicklable: Any = (lambda: None,) * 6  # cannot be sent to a worker
+    try:
+        assert pool.passes(net.node.ledger.origin, "bank-a", RECORD_EVENTS, [unpicklable]) is None
+        assert pool.failed
+        assert "the server checks uploads itself" in caplog.text
+        # From then on, no more attempts: every message is checked by the server.
+        assert pool.passes(net.node.ledger.origin, "bank-a", RECORD_EVENTS, [unpicklable]) is None
+    finally:
+        pool.close()

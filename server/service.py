@@ -413,13 +413,16 @@ class Coalescer:
         self.s, self.answer, self.limit, self.lanes = s, answer, limit, lanes
         self.pending: list[tuple[Lookup, int, bool, asyncio.Future[spb.CheckResponse]]] = []
         self.busy = 0
+        self._lanes: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak refs
 
     async def ask(self, lookup: Lookup, known_size: int, cosigned: bool) -> spb.CheckResponse:
         fut: asyncio.Future[spb.CheckResponse] = asyncio.get_running_loop().create_future()
         self.pending.append((lookup, known_size, cosigned, fut))
         if self.busy < self.lanes:
             self.busy += 1
-            asyncio.get_running_loop().create_task(self._drain())
+            lane = asyncio.get_running_loop().create_task(self._drain())
+            self._lanes.add(lane)
+            lane.add_done_callback(self._lanes.discard)
         return await fut
 
     async def _drain(self) -> None:

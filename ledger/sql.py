@@ -250,19 +250,24 @@ class SqlStorage:
         SQLAlchemy's statement building and per-row processing cost more than the query.
         ``sql`` uses ``?`` placeholders; bytea and BLOB columns arrive as bytes."""
         with self.engine.connect() as conn:
-            raw: Any = conn.connection.driver_connection
-            if self._is_pg:
-                with raw.cursor(binary=True) as cur:
-                    cur.execute(sql.replace("?", "%s"), params)
-                    rows: list[tuple[Any, ...]] = cur.fetchall()
-                    return rows
-            cur = raw.cursor()
-            try:
-                cur.execute(sql, params)
-                rows = cur.fetchall()
-                return rows
-            finally:
-                cur.close()
+            return self._on_cursor(conn, sql, params)[1]
+
+    def _on_cursor(
+        self, conn: Connection, sql: str, params: Sequence[Any]
+    ) -> tuple[int, list[tuple[Any, ...]]]:
+        """One statement on ``conn``'s driver cursor (in its transaction, if any): the rows
+        changed and the rows returned. ``sql`` uses ``?`` placeholders."""
+        raw: Any = conn.connection.driver_connection
+        if self._is_pg:
+            with raw.cursor(binary=True) as cur:
+                cur.execute(sql.replace("?", "%s"), params)
+                return cur.rowcount, cur.fetchall() if cur.description else []
+        cur = raw.cursor()
+        try:
+            cur.execute(sql, params)
+            return cur.rowcount, cur.fetchall() if cur.description else []
+        finally:
+            cur.close()
 
     def iter_leaves(self, start: int, end: int, chunk: int = 10_000) -> Iterator[list[bytes]]:
         """Leaves in chunks, each chunk one query on the primary key."""
@@ -297,15 +302,7 @@ class SqlStorage:
                 self._upsert_tiles(conn, batch)
                 if batch.changes is not None:
                     self._write_changes(conn, batch.changes)
-                conn.execute(
-                    self._t.checkpoints.insert(),
-                    {
-                        "tree_size": batch.head.size,
-                        "root": batch.head.root,
-                        "note": batch.head.checkpoint,
-                        "signed_at_us": batch.head.signed_at_us,
-                    },
-                )
+                self._keep_checkpoint(conn, batch)
         except StaleStateError:
             raise
         except Exception as e:  # SQLAlchemy's and the driver's own (COPY) errors alike
@@ -327,24 +324,40 @@ class SqlStorage:
             log.warning("could not purge erased openings from the database files", exc_info=True)
 
     def _move_head(self, conn: Connection, batch: Batch) -> None:
-        h = self._t.head
-        values = {
-            "tree_size": batch.head.size,
-            "root": batch.head.root,
-            "note": batch.head.checkpoint,
-            "signed_at_us": batch.head.signed_at_us,
-        }
+        """Compare-and-set of the head row on the driver's cursor, like the checkpoint's insert
+        (a commit's fixed cost, paid by every small group of inquiries)."""
+        h = self._t.head.name
+        head = batch.head
+        values = (head.size, head.root, head.checkpoint, head.signed_at_us)
         if batch.from_size == 0:
-            exists = conn.execute(sa.select(h.c.tree_size).where(h.c.id == 1)).scalar()
-            if exists is None:
-                conn.execute(h.insert(), {"id": 1, **values})
+            _, exists = self._on_cursor(conn, f"SELECT tree_size FROM {h} WHERE id = 1", ())
+            if not exists:
+                self._on_cursor(
+                    conn,
+                    f"INSERT INTO {h} (id, tree_size, root, note, signed_at_us) "
+                    "VALUES (1, ?, ?, ?, ?)",
+                    values,
+                )
                 return
-        moved = conn.execute(
-            h.update().where(h.c.id == 1, h.c.tree_size == batch.from_size).values(**values)
-        ).rowcount
+        moved, _ = self._on_cursor(
+            conn,
+            f"UPDATE {h} SET tree_size = ?, root = ?, note = ?, signed_at_us = ? "
+            "WHERE id = 1 AND tree_size = ?",
+            (*values, batch.from_size),
+        )
         if moved != 1:
-            actual = conn.execute(sa.select(h.c.tree_size).where(h.c.id == 1)).scalar()
-            raise StaleStateError("commit refused", expected=batch.from_size, actual=actual or 0)
+            _, rows = self._on_cursor(conn, f"SELECT tree_size FROM {h} WHERE id = 1", ())
+            actual = rows[0][0] if rows else 0
+            raise StaleStateError("commit refused", expected=batch.from_size, actual=actual)
+
+    def _keep_checkpoint(self, conn: Connection, batch: Batch) -> None:
+        head = batch.head
+        self._on_cursor(
+            conn,
+            f"INSERT INTO {self._t.checkpoints.name} (tree_size, root, note, signed_at_us) "
+            "VALUES (?, ?, ?, ?)",
+            (head.size, head.root, head.checkpoint, head.signed_at_us),
+        )
 
     def _insert_leaves(self, conn: Connection, batch: Batch) -> None:
         first = batch.from_size

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from datetime import date
+from typing import Any
 
 from arrears.client import AsyncClient, CheckResult
 from arrears.client.testing import LocalConsortium
@@ -12,6 +13,14 @@ from arrears.ledger.leaf import Leaf
 from arrears.ledger.note import parse_verifier_key
 from arrears.ledger.tlogproof import TlogProof
 from arrears.v1 import events_pb2 as pb
+
+DEFAULT: dict[str, Any] = {  # a report's fields: a loan 40 days past due, the borrower notified
+    "principal_minor": 1000,
+    "outstanding_minor": 900,
+    "days_past_due": 40,
+    "first_missed_payment": date(2026, 9, 1),
+    "borrower_notified_on": date(2026, 10, 1),
+}
 
 
 def test_concurrent_reports_and_checks_from_one_client() -> None:
@@ -24,17 +33,7 @@ def test_concurrent_reports_and_checks_from_one_client() -> None:
         def work(k: int) -> None:
             try:
                 for i in range(5):
-                    receipts.append(
-                        bank.report(
-                            "11010519491231002X",
-                            f"L-{k}-{i}",
-                            principal_minor=1000,
-                            outstanding_minor=900,
-                            days_past_due=40,
-                            first_missed_payment=date(2026, 9, 1),
-                            borrower_notified_on=date(2026, 10, 1),
-                        )
-                    )
+                    receipts.append(bank.report("11010519491231002X", f"L-{k}-{i}", **DEFAULT))
                     lender.check("11010519491231002X", consent_reference=f"APP-{k}-{i}")
             except Exception as e:  # every failure is reported below
                 errors.append(e)
@@ -58,15 +57,7 @@ def test_concurrent_checks_are_each_recorded_as_their_own_inquiry() -> None:
     subjects = ["11010519491231002X", "510107195001090005"]
     with LocalConsortium(["bank-a", "bank-b", "bank-c"]) as net:
         net.clock.set(date(2026, 11, 20))
-        net.client("bank-a").report(
-            subjects[0],
-            "L-1",
-            principal_minor=1000,
-            outstanding_minor=900,
-            days_past_due=40,
-            first_missed_payment=date(2026, 9, 1),
-            borrower_notified_on=date(2026, 10, 1),
-        )
+        net.client("bank-a").report(subjects[0], "L-1", **DEFAULT)
         purposes = (pb.PURPOSE_LOAN_ORIGINATION, pb.PURPOSE_ACCOUNT_REVIEW)
 
         async def ask_all() -> list[tuple[str, int, str, int, CheckResult]]:

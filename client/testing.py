@@ -8,7 +8,8 @@
 It serves gRPC over mutual TLS on 127.0.0.1 (a free port) from SQLite in a temporary
 directory, with a development PKI, the operator's genesis entry and the members admitted
 (reporter and lender roles unless told otherwise). The clock can be set, so retention and
-dispute deadlines can be tested without waiting.
+dispute deadlines can be tested without waiting. Bulk uploads are checked by one worker
+process, as by ``arrears serve`` (``check_processes=0`` keeps every check in this process).
 """
 
 from __future__ import annotations

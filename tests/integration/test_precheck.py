@@ -178,3 +178,32 @@ def test_workers_that_fail_leave_the_checks_to_the_server(
         assert pool.passes(net.node.ledger.origin, "bank-a", RECORD_EVENTS, [unpicklable]) is None
     finally:
         pool.close()
+
+
+def test_a_worker_killed_between_messages_leaves_the_checks_to_the_server(
+    net: LocalConsortium,
+) -> None:
+    reqs = [r for r in _requests(net) if r.client_ref.startswith("good-")][:10]
+    keys = net.node.ledger.registry.keys
+    rows: list[Any] = [
+        (
+            r.envelope.key_id,
+            r.envelope.payload,
+            r.envelope.signature,
+            r.opening.pseudonym,
+            r.opening.salt,
+            keys[r.envelope.key_id].public_key,
+        )
+        for r in reqs
+    ]
+    pool = CheckPool(1)
+    origin = net.node.ledger.origin
+    try:
+        assert pool.passes(origin, "bank-a", RECORD_EVENTS, rows) == [True] * 10
+        (worker,) = pool._workers
+        worker.proc.kill()
+        worker.proc.wait()
+        assert pool.passes(origin, "bank-a", RECORD_EVENTS, rows) is None
+        assert pool.failed and not pool._workers
+    finally:
+        pool.close()

@@ -12,8 +12,10 @@ measured at):
 * (b) single verified lookups from 32 concurrent callers: at least 2,000/s, p50 at most 3 ms,
   p99 at most 10 ms. Measured on precomputed pseudonyms (the lookup itself: Check, checkpoint
   acceptance, ``verify_check``), and again with ``check()`` as a lender calls it, which first
-  evaluates the pseudonym by VOPRF. Printed first, for information: the transport's floor,
-  gRPC's own Health/Check (no work at all) from as many callers over the same channel.
+  evaluates the pseudonym by VOPRF. Printed for information: the transport's floor, gRPC's
+  own Health/Check (no work at all) from as many callers over the same channel, and from one
+  caller at 20 calls/s; and the latency of lookups offered at a steady quarter of the closed
+  loop's rate (below saturation).
 * (c) batch pre-screening, ``CheckBatch`` of 1,000 precomputed pseudonyms per call: at least
   50,000 subjects/s.
 * (d) watch alerts: a lender watches about 100 borrowers, another bank reports about them one
@@ -484,6 +486,28 @@ async def _callers(
     return latencies, seconds, meter
 
 
+async def _paced(
+    count: int, callers: int, rate: float, call: Callable[[int], Awaitable[Any]]
+) -> list[float]:
+    """``count`` calls offered at ``rate`` per second in all, spread over ``callers``
+    coroutines (each starting its calls on a fixed schedule, whatever the answers' delays);
+    per-call seconds."""
+    latencies: list[float] = []
+    t0 = time.perf_counter() + 0.05
+
+    async def caller(k: int) -> None:
+        for n in range(k, count, callers):
+            due = t0 + n / rate
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            s = time.perf_counter()
+            await call(n)
+            latencies.append(time.perf_counter() - s)
+
+    await asyncio.gather(*(caller(k) for k in range(callers)))
+    return latencies
+
+
 def _mixed(hits: Sequence[Any], misses: Sequence[Any], count: int, share: float) -> list[Any]:
     rng = random.Random(5)
     return [rng.choice(hits) if rng.random() < share else rng.choice(misses) for _ in range(count)]
@@ -532,6 +556,8 @@ async def _floor(server: Server, c: AsyncClient, count: int) -> None:
     )
     info("  floor: p50", report.percentile(lat, 50) * 1e3, "ms")
     meter.show()
+    idle = await _paced(200, 1, 20.0, call)
+    info("  floor: Health/Check, one caller at 20/s: p50", report.percentile(idle, 50) * 1e3, "ms")
 
 
 async def _single(world: World) -> None:
@@ -552,9 +578,25 @@ async def _single(world: World) -> None:
         lat, seconds, meter = await _callers(
             server, len(pool), CALLERS, sizes.budget_s, lambda i: _lookup(c, pool[i])
         )
+        # Below saturation: the same lookups offered at a steady rate a quarter of what the
+        # closed loop reached, from as many callers.
+        rate = max(10.0, len(lat) / seconds / 4)
+        paced = await _paced(
+            min(len(pool), int(rate * 10)), CALLERS, rate, lambda i: _lookup(c, pool[i])
+        )
     finally:
         await c.close()
     _lookup_figures("Check on a precomputed pseudonym", lat, seconds, meter, world.size)
+    info(
+        f"  offered at {rate:,.0f}/s ({CALLERS} callers, paced): p50",
+        report.percentile(paced, 50) * 1e3,
+        "ms",
+    )
+    info(
+        f"  offered at {rate:,.0f}/s ({CALLERS} callers, paced): p99",
+        report.percentile(paced, 99) * 1e3,
+        "ms",
+    )
 
     # check() as a lender calls it: a fresh client, so every subject's pseudonym is evaluated
     # by VOPRF (one Evaluate call) before the Check.

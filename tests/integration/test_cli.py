@@ -41,26 +41,40 @@ def run(net: LocalConsortium, member: str, *args: str, tmp: Path) -> object:
     return result
 
 
-def test_report_update_settle_and_check(net: LocalConsortium, tmp_path: Path) -> None:
-    r = run(
+def report(
+    net: LocalConsortium,
+    member: str,
+    subject: str,
+    record_id: str,
+    principal: str,
+    outstanding: str,
+    days_past_due: str,
+    tmp: Path,
+) -> object:
+    """`arrears report` of a default first missed on 2026-09-01, notified on 2026-10-01."""
+    return run(
         net,
-        "bank-a",
+        member,
         "report",
-        APPLICANT,
+        subject,
         "--record-id",
-        "CLI-1",
+        record_id,
         "--principal",
-        "5000",
+        principal,
         "--outstanding",
-        "4200.50",
+        outstanding,
         "--days-past-due",
-        "45",
+        days_past_due,
         "--first-missed-payment",
         "2026-09-01",
         "--notified-on",
         "2026-10-01",
-        tmp=tmp_path,
+        tmp=tmp,
     )
+
+
+def test_report_update_settle_and_check(net: LocalConsortium, tmp_path: Path) -> None:
+    r = report(net, "bank-a", APPLICANT, "CLI-1", "5000", "4200.50", "45", tmp_path)
     assert r.exit_code == 0, r.output
     assert "committed at index" in r.output and "c2sp.org/tlog-proof@v1" in r.output
     r = run(
@@ -84,48 +98,12 @@ def test_refusals_exit_non_zero_with_the_rule(net: LocalConsortium, tmp_path: Pa
     r = run(net, "bank-b", "update", "bank-a/CLI-1", "--days-past-due", "90", tmp=tmp_path)
     assert r.exit_code == 1
     assert "no record bank-b/bank-a/CLI-1" in r.output or "FailedPrecondition" in r.output
-    r = run(
-        net,
-        "bank-a",
-        "report",
-        "110105194912310021",
-        "--record-id",
-        "X",
-        "--principal",
-        "1",
-        "--outstanding",
-        "1",
-        "--days-past-due",
-        "40",
-        "--first-missed-payment",
-        "2026-09-01",
-        "--notified-on",
-        "2026-10-01",
-        tmp=tmp_path,
-    )
+    r = report(net, "bank-a", "110105194912310021", "X", "1", "1", "40", tmp_path)
     assert r.exit_code == 1 and "check character" in r.output
 
 
 def test_disputes_from_the_command_line(net: LocalConsortium, tmp_path: Path) -> None:
-    r = run(
-        net,
-        "bank-b",
-        "report",
-        APPLICANT,
-        "--record-id",
-        "CLI-D",
-        "--principal",
-        "100",
-        "--outstanding",
-        "100",
-        "--days-past-due",
-        "40",
-        "--first-missed-payment",
-        "2026-09-01",
-        "--notified-on",
-        "2026-10-01",
-        tmp=tmp_path,
-    )
+    r = report(net, "bank-b", APPLICANT, "CLI-D", "100", "100", "40", tmp_path)
     assert r.exit_code == 0, r.output
     r = run(
         net,

@@ -14,6 +14,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from arrears.client.testing import LocalConsortium
 from arrears.client.witness import Witness
@@ -23,6 +24,17 @@ from arrears.v1 import events_pb2 as pb
 from bench import report
 
 SUBJECT = "11010519491231002X"
+
+
+def _default(principal: int, outstanding: int) -> dict[str, Any]:
+    """A report's fields: a loan 40 days past due, first missed on 2026-09-01, notified."""
+    return {
+        "principal_minor": principal,
+        "outstanding_minor": outstanding,
+        "days_past_due": 40,
+        "first_missed_payment": date(2026, 9, 1),
+        "borrower_notified_on": date(2026, 10, 1),
+    }
 
 
 def _quick() -> bool:
@@ -45,15 +57,7 @@ def main() -> None:
         a, b, op = net.client("bank-a"), net.client("bank-b"), net.client("operator")
         for bank, prefix in ((a, "A"), (b, "B")):
             for i in range(5):
-                bank.report(
-                    SUBJECT,
-                    f"{prefix}-{i}",
-                    principal_minor=100_000,
-                    outstanding_minor=90_000,
-                    days_past_due=40,
-                    first_missed_payment=date(2026, 9, 1),
-                    borrower_notified_on=date(2026, 10, 1),
-                )
+                bank.report(SUBJECT, f"{prefix}-{i}", **_default(100_000, 90_000))
         for i in range(40):
             b.check(SUBJECT, consent_reference=f"APP-{i}")
         log = net.node.ledger.log
@@ -77,15 +81,7 @@ def main() -> None:
         regulator._run(w.cycle())  # the witness's first look
         cycles = []
         for i in range(20):
-            a.report(
-                SUBJECT,
-                f"A-x{i}",
-                principal_minor=1000,
-                outstanding_minor=900,
-                days_past_due=40,
-                first_missed_payment=date(2026, 9, 1),
-                borrower_notified_on=date(2026, 10, 1),
-            )
+            a.report(SUBJECT, f"A-x{i}", **_default(1000, 900))
             t = time.perf_counter()
             regulator._run(w.cycle())
             cycles.append(time.perf_counter() - t)

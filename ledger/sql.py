@@ -235,15 +235,15 @@ class SqlStorage:
 
     def read_leaves_at(self, indexes: Collection[int]) -> dict[int, bytes]:
         """The leaves at the given indexes (absent ones left out)."""
-        table = self._t.leaves.name
-        out: dict[int, bytes] = {}
-        for chunk in _chunks(sorted(set(indexes)), 500):
-            marks = ",".join("?" * len(chunk))
-            for i, leaf in self._raw_rows(
-                f"SELECT idx, leaf FROM {table} WHERE idx IN ({marks})", chunk
-            ):
-                out[i] = bytes(leaf)
-        return out
+        sql = f"SELECT idx, leaf FROM {self._t.leaves.name} WHERE idx IN ({{}})"
+        return {i: bytes(leaf) for i, leaf in self._rows_in(sql, sorted(set(indexes)))}
+
+    def _rows_in(self, sql: str, values: Sequence[Any], chunk: int = 500) -> list[tuple[Any, ...]]:
+        """``_raw_rows`` of ``sql`` whose ``IN ({})`` takes ``values``, ``chunk`` a query."""
+        rows: list[tuple[Any, ...]] = []
+        for part in _chunks(list(values), chunk):
+            rows += self._raw_rows(sql.format(",".join("?" * len(part))), part)
+        return rows
 
     def _raw_rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """A read on the driver's own cursor, for the hot paths (lookups, whole-log reads):
@@ -380,9 +380,14 @@ class SqlStorage:
                     copy.write_row(row)
             return
         marks = ", ".join("?" * len(columns))
+        self._many(conn, f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+
+    def _many(self, conn: Connection, sql: str, rows: list[Any]) -> None:
+        """``executemany`` on ``conn``'s driver cursor; ``sql`` uses ``?`` placeholders."""
+        raw: Any = conn.connection.driver_connection
         cur = raw.cursor()
         try:
-            cur.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+            cur.executemany(sql.replace("?", "%s") if self._is_pg else sql, rows)
         finally:
             cur.close()
 
@@ -399,21 +404,16 @@ class SqlStorage:
         if not rows:
             return
         keys = [c.name for c in table.primary_key.columns]
-        mark = "%s" if self._is_pg else "?"
         names = ", ".join(f'"{c}"' for c in columns)
-        marks = ", ".join([mark] * len(columns))
+        marks = ", ".join("?" * len(columns))
         conflict = ", ".join(f'"{c}"' for c in keys)
         sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in keys)
-        sql = (
+        self._many(
+            conn,
             f"INSERT INTO {table.name} ({names}) VALUES ({marks}) "
-            f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
+            f"ON CONFLICT ({conflict}) DO UPDATE SET {sets}",
+            rows,
         )
-        raw: Any = conn.connection.driver_connection
-        cur = raw.cursor()
-        try:
-            cur.executemany(sql, rows)
-        finally:
-            cur.close()
 
     def _write_changes(self, conn: Connection, ch: Changes) -> None:
         self._upsert(
@@ -525,16 +525,12 @@ class SqlStorage:
         return out
 
     def commitment_owners(self, commitments: Sequence[bytes]) -> dict[bytes, RecordRef]:
-        out: dict[bytes, RecordRef] = {}
-        for chunk in _chunks(sorted(set(commitments)), 500):
-            rows = self._raw_rows(
-                f"SELECT subject_commitment, member_id, record_id FROM {schema.records.name} "
-                f"WHERE subject_commitment IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-            for c, m, r in rows:
-                out[bytes(c)] = RecordRef(m, r)
-        return out
+        rows = self._rows_in(
+            f"SELECT subject_commitment, member_id, record_id FROM {schema.records.name} "
+            "WHERE subject_commitment IN ({})",
+            sorted(set(commitments)),
+        )
+        return {bytes(c): RecordRef(m, r) for c, m, r in rows}
 
     def load_submissions(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
         rows = self._pairs_rows(
@@ -551,17 +547,15 @@ class SqlStorage:
     ) -> dict[bytes, list[tuple[RecordState, bytes]]]:
         """For many pseudonyms at once: their records with salts (one query per 500)."""
         so, rt = schema.subject_openings.name, schema.records.name
+        rows = self._rows_in(
+            f"SELECT so.pseudonym, rt.state, so.salt FROM {rt} AS rt "
+            f"JOIN {so} AS so ON so.commitment = rt.subject_commitment "
+            "WHERE so.pseudonym IN ({})",
+            sorted(set(pseudonyms)),
+        )
         out: dict[bytes, list[tuple[RecordState, bytes]]] = {}
-        for chunk in _chunks(sorted(set(pseudonyms)), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._raw_rows(
-                f"SELECT so.pseudonym, rt.state, so.salt FROM {rt} AS rt "
-                f"JOIN {so} AS so ON so.commitment = rt.subject_commitment "
-                f"WHERE so.pseudonym IN ({marks})",
-                chunk,
-            )
-            for p, state, salt in rows:
-                out.setdefault(bytes(p), []).append((record_from_json(state), bytes(salt)))
+        for p, state, salt in rows:
+            out.setdefault(bytes(p), []).append((record_from_json(state), bytes(salt)))
         return out
 
     def inquiries_for_pseudonym(self, pseudonym: bytes) -> list[tuple[int, bytes]]:

@@ -287,11 +287,18 @@ class Node:
             results.append(CheckResult(q.pseudonym, rows, o.index))
         return results, head
 
-    def check_lookup(self, pseudonyms: Sequence[bytes], purpose: int, consent: str) -> None:
-        """Refuse a malformed lookup before it costs anything (quota, an inquiry)."""
+    def check_lookup(
+        self,
+        pseudonyms: Sequence[bytes],
+        purpose: int,
+        consent: str,
+        reference: str = "consent_reference",
+    ) -> None:
+        """Refuse a malformed lookup before it costs anything (quota, an inquiry). ``consent``
+        is the field named ``reference`` (a subject's own request names its request)."""
         if purpose == pb.PURPOSE_UNSPECIFIED or purpose not in pb.Purpose.values():
             raise InputError("purpose: required (e.g. PURPOSE_LOAN_ORIGINATION)")
-        check_reference("consent_reference", consent)
+        check_reference(reference, consent)
         for i, p in enumerate(pseudonyms):
             name = f"pseudonyms[{i}]" if len(pseudonyms) > 1 else "pseudonym"
             check_pseudonym(name, p, self.oprf_epoch)

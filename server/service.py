@@ -606,9 +606,12 @@ class LookupServicer(sgrpc.LookupServicer):
         self, request: spb.SubjectReportRequest, context: Ctx
     ) -> spb.SubjectReportResponse:
         member = self.s.member(context, pb.ROLE_OPERATOR)
-        node = self.s.node
-        check_reference("request_reference", request.request_reference)
-        check_pseudonym("pseudonym", request.pseudonym, node.oprf_epoch)
+        self.s.node.check_lookup(
+            [request.pseudonym],
+            pb.PURPOSE_SUBJECT_REQUEST,
+            request.request_reference,
+            reference="request_reference",
+        )
         return await self.s.run(self._subject_report, member, request)
 
 

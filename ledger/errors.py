@@ -27,6 +27,8 @@ Never import grpc here.
 
 from __future__ import annotations
 
+import re
+
 
 class ArrearsError(Exception):
     """Base of every error arrears raises on purpose."""
@@ -105,3 +107,13 @@ class StaleStateError(ConflictError):
 
 class StorageError(ArrearsError):
     """The storage cannot be used: unreachable, corrupt or from a newer schema."""
+
+
+_FIELD = re.compile(r"^([a-z_][a-z0-9_]*(?:\[\d+\])?(?:\.[a-z_][a-z0-9_]*(?:\[\d+\])?)*): ")
+
+
+def field_of(message: str) -> str:
+    """The field an error message names ("record_reported.record_id: ..."), or "": every
+    message about bad input starts with the field it is about."""
+    m = _FIELD.match(message)
+    return m.group(1) if m else ""

@@ -8,7 +8,6 @@ violations for bad input, and ``RetryInfo`` for rate limits. The SDK maps them b
 
 from __future__ import annotations
 
-import re
 from typing import Any, NoReturn
 
 import grpc
@@ -26,11 +25,11 @@ from arrears.ledger.errors import (
     StaleStateError,
     StorageError,
     VerificationError,
+    field_of,
 )
 from arrears.ledger.records import AlreadyExists, NotPermitted
 
 DOMAIN = "arrears"
-_FIELD = re.compile(r"^([a-z_][a-z0-9_]*(?:\[\d+\])?(?:\.[a-z_][a-z0-9_]*(?:\[\d+\])?)*): ")
 
 
 class Unauthenticated(ArrearsError):
@@ -70,12 +69,6 @@ def status_code(e: BaseException) -> grpc.StatusCode:
         if isinstance(e, cls):
             return code
     return grpc.StatusCode.INTERNAL
-
-
-def field_of(message: str) -> str:
-    """The field a message names ("record_reported.record_id: ..."), or ""."""
-    m = _FIELD.match(message)
-    return m.group(1) if m else ""
 
 
 def to_status(e: BaseException) -> status_pb2.Status:

@@ -293,15 +293,17 @@ class Node:
         purpose: int,
         consent: str,
         reference: str = "consent_reference",
+        at: str = "",
     ) -> None:
         """Refuse a malformed lookup before it costs anything (quota, an inquiry). ``consent``
-        is the field named ``reference`` (a subject's own request names its request)."""
+        is the field named ``reference`` (a subject's own request names its request); ``at``
+        is where the lookup sits in the request (``checks[3].``), for the messages."""
         if purpose == pb.PURPOSE_UNSPECIFIED or purpose not in pb.Purpose.values():
-            raise InputError("purpose: required (e.g. PURPOSE_LOAN_ORIGINATION)")
-        check_reference(reference, consent)
+            raise InputError(f"{at}purpose: required (e.g. PURPOSE_LOAN_ORIGINATION)")
+        check_reference(at + reference, consent)
         for i, p in enumerate(pseudonyms):
             name = f"pseudonyms[{i}]" if len(pseudonyms) > 1 else "pseudonym"
-            check_pseudonym(name, p, self.oprf_epoch)
+            check_pseudonym(at + name, p, self.oprf_epoch)
 
     def inquiry_evidence(self, pseudonym: bytes) -> tuple[Head, list[spb.InquiryEvidence]]:
         """Every lookup of a subject, with inclusion proofs in the inquiry log."""

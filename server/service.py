@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
+from arrears.ledger.coalesce import Coalescer
 from arrears.ledger.envelope import Envelope
 from arrears.ledger.errors import ArrearsError, InputError
 from arrears.ledger.ledger import RECORD_EVENTS, Opening
@@ -35,6 +36,7 @@ CHECK_POOL_MIN = 64  # requests in a stream message before the check workers are
 T = TypeVar("T")
 if TYPE_CHECKING:
     Ctx = grpc.aio.ServicerContext[Any, Any]
+Single = tuple[Lookup, int, bool]  # a single lookup: the lookup, the caller's known size, cosigned
 
 
 class RateLimiter:
@@ -274,7 +276,7 @@ class SubmissionsServicer(sgrpc.SubmissionsServicer):
         return out
 
 
-def _refuse(r: spb.SubmitResult, e: ArrearsError) -> None:
+def _refuse(r: spb.SubmitResult | spb.CheckManyResult, e: ArrearsError) -> None:
     r.error_code = code_number(e)
     r.error_message = str(e)
     r.error_rule = str(getattr(e, "rule", "") or "")
@@ -397,73 +399,10 @@ def _summary(res: CheckResult, node: Node) -> spb.Summary:
     )
 
 
-class Coalescer:
-    """Single lookups that arrive together are answered together: one records query, one
-    inquiry commit and one proof walk for all of them, in a worker thread. While one group is
-    answered the next gathers; at most ``lanes`` groups are in flight, ``limit`` lookups each.
-    An idle server answers a lone lookup at once."""
-
-    def __init__(
-        self,
-        s: Services,
-        answer: Callable[[list[Lookup], list[int], bool], list[spb.CheckResponse | BaseException]],
-        limit: int = 256,
-        lanes: int = 2,
-    ) -> None:
-        self.s, self.answer, self.limit, self.lanes = s, answer, limit, lanes
-        self.pending: list[tuple[Lookup, int, bool, asyncio.Future[spb.CheckResponse]]] = []
-        self.busy = 0
-        self._lanes: set[asyncio.Task[None]] = set()  # held: the loop keeps only weak refs
-
-    async def ask(self, lookup: Lookup, known_size: int, cosigned: bool) -> spb.CheckResponse:
-        fut: asyncio.Future[spb.CheckResponse] = asyncio.get_running_loop().create_future()
-        self.pending.append((lookup, known_size, cosigned, fut))
-        if self.busy < self.lanes:
-            self.busy += 1
-            lane = asyncio.get_running_loop().create_task(self._drain())
-            self._lanes.add(lane)
-            lane.add_done_callback(self._lanes.discard)
-        return await fut
-
-    async def _drain(self) -> None:
-        try:
-            while self.pending:
-                group, self.pending = self.pending[: self.limit], self.pending[self.limit :]
-                for cosigned in (False, True):
-                    part = [g for g in group if g[2] is cosigned]
-                    if part:
-                        await self._answer(part, cosigned)
-        finally:
-            self.busy -= 1
-
-    async def _answer(
-        self,
-        part: list[tuple[Lookup, int, bool, asyncio.Future[spb.CheckResponse]]],
-        cosigned: bool,
-    ) -> None:
-        try:
-            answers = await self.s.run(
-                self.answer, [g[0] for g in part], [g[1] for g in part], cosigned
-            )
-        except asyncio.CancelledError:
-            for *_, fut in part:
-                fut.cancel()
-            raise
-        except Exception as e:  # every waiting caller gets the error
-            answers = [e] * len(part)
-        for (_, _, _, fut), a in zip(part, answers, strict=True):
-            if fut.done():  # the caller went away (cancelled, deadline)
-                continue
-            if isinstance(a, BaseException):
-                fut.set_exception(a)
-            else:
-                fut.set_result(a)
-
-
 class LookupServicer(sgrpc.LookupServicer):
     def __init__(self, s: Services) -> None:
         self.s = s
-        self.coalescer = Coalescer(s, self._singles)
+        self.coalescer: Coalescer[Single, spb.CheckResponse] = Coalescer(self._answer_singles)
 
     def _results(
         self,
@@ -505,6 +444,20 @@ class LookupServicer(sgrpc.LookupServicer):
             metrics.LOOKUPS.labels(member_id).inc(n)
         return out, head
 
+    async def _answer_singles(self, group: list[Single]) -> list[spb.CheckResponse | BaseException]:
+        """A group of concurrent single lookups, in a worker thread: those asking for the
+        cosigned checkpoint apart from the others (they are answered at another tree size)."""
+        out: list[spb.CheckResponse | BaseException] = [RuntimeError("unanswered")] * len(group)
+        for cosigned in (False, True):
+            at = [i for i, g in enumerate(group) if g[2] is cosigned]
+            if at:
+                answers = await self.s.run(
+                    self._singles, [group[i][0] for i in at], [group[i][1] for i in at], cosigned
+                )
+                for i, a in zip(at, answers, strict=True):
+                    out[i] = a
+        return out
+
     def _consistency(self, known_size: int, size: int) -> list[bytes]:
         return self.s.node.consistency(known_size, size) if known_size <= size else []
 
@@ -543,7 +496,7 @@ class LookupServicer(sgrpc.LookupServicer):
         lookup = Lookup(
             member.member_id, request.pseudonym, request.purpose, request.consent_reference
         )
-        return await self.coalescer.ask(lookup, request.known_tree_size, request.cosigned)
+        return await self.coalescer.ask((lookup, request.known_tree_size, request.cosigned))
 
     @_guard
     async def CheckBatch(
@@ -564,6 +517,24 @@ class LookupServicer(sgrpc.LookupServicer):
             for p in request.pseudonyms
         ]
         return await self.s.run(self._batch, lookups, request.known_tree_size, request.cosigned)
+
+    def _many(
+        self, lookups: list[Lookup], known_size: int, cosigned: bool, out: spb.CheckManyResponse
+    ) -> None:
+        """Answer the lookups of a CheckMany into ``out``, whose results already hold the
+        refusals (the results without an error, in order, are these lookups')."""
+        answers, head = self._results(lookups, cosigned, spb.CheckResponse)
+        slots = (r for r in out.results if not r.error_code)
+        for slot, a in zip(slots, answers, strict=True):
+            if isinstance(a, ArrearsError):
+                _refuse(slot, a)
+            elif isinstance(a, BaseException):
+                raise a
+            else:
+                slot.answer.CopyFrom(a)
+        out.tree_size = head.size
+        out.checkpoint = head.checkpoint
+        out.consistency_proof.extend(self._consistency(known_size, head.size))
 
     def _subject_report(
         self, member: Member, request: spb.SubjectReportRequest
@@ -600,6 +571,31 @@ class LookupServicer(sgrpc.LookupServicer):
                 leaf, proof = evidence[i]
                 ev.entries.add(index=i, leaf=leaf, inclusion_proof=proof)
         return out
+
+    @_guard
+    async def CheckMany(self, request: spb.CheckManyRequest, context: Ctx) -> spb.CheckManyResponse:
+        member = self.s.member(context, pb.ROLE_LENDER, pb.ROLE_OPERATOR)
+        n = len(request.checks)
+        if n == 0:
+            raise InputError("checks: at least one")
+        if n > self.s.limits.max_batch:
+            raise InputError(f"checks: {n}, at most {self.s.limits.max_batch} per call")
+        out = spb.CheckManyResponse()
+        lookups = []
+        for i, c in enumerate(request.checks):
+            r = out.results.add()
+            try:
+                self.s.node.check_lookup(
+                    [c.pseudonym], c.purpose, c.consent_reference, at=f"checks[{i}]."
+                )
+            except ArrearsError as e:  # this lookup is refused; the others go on
+                _refuse(r, e)
+                continue
+            lookups.append(Lookup(member.member_id, c.pseudonym, c.purpose, c.consent_reference))
+        if lookups:
+            self.s.lookups.take(member.member_id, len(lookups), "lookups")
+            await self.s.run(self._many, lookups, request.known_tree_size, request.cosigned, out)
+        return out  # with every lookup refused: no checkpoint, nothing to prove
 
     @_guard
     async def SubjectReport(

@@ -644,6 +644,93 @@ def test_bad_pseudonym_in_check(net: LocalConsortium, pseudonym: bytes, problem:
     assert inquiries(net) == asked
 
 
+# --- 19: several lookups in one call ---------------------------------------------------------
+
+
+def check_many(ch: grpc.Channel, checks: list[spb.CheckRequest]) -> spb.CheckManyResponse:
+    return raw(sgrpc.LookupStub(ch).CheckMany, spb.CheckManyRequest(checks=checks))
+
+
+def test_check_many_refuses_each_bad_lookup_on_its_own(net: LocalConsortium) -> None:
+    pseudonym = net.client("bank-a").pseudonym(SUBJECT)
+    good = spb.CheckRequest(
+        pseudonym=pseudonym, purpose=pb.PURPOSE_LOAN_ORIGINATION, consent_reference=CONSENT
+    )
+    checks = [
+        good,
+        spb.CheckRequest(pseudonym=pseudonym, consent_reference=CONSENT),
+        spb.CheckRequest(pseudonym=pseudonym, purpose=pb.PURPOSE_ACCOUNT_REVIEW),
+        spb.CheckRequest(
+            pseudonym=pseudonym[:35], purpose=pb.PURPOSE_LOAN_ORIGINATION, consent_reference="x"
+        ),
+        good,
+    ]
+    asked = inquiries(net)
+    with unchanged(net), member_channel(net, "bank-b") as ch:
+        answer = check_many(ch, checks)
+    codes = [r.error_code for r in answer.results]
+    invalid = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert codes == [0, invalid, invalid, invalid, 0]
+    messages = [r.error_message for r in answer.results]
+    assert messages[1].startswith("checks[1].purpose: required")
+    assert messages[2].startswith("checks[2].consent_reference: required")
+    assert messages[3].startswith("checks[3].pseudonym: a pseudonym is 36 bytes, got 35")
+    # The two good lookups are answered, each its own inquiry, against one checkpoint.
+    assert inquiries(net) == asked + 2
+    answered = [answer.results[i].answer for i in (0, 4)]
+    assert [a.records[0].record.record_id for a in answered] == ["shared-1", "shared-1"]
+    assert answered[0].inquiry_id != answered[1].inquiry_id
+    assert answer.tree_size == net.node.ledger.log.head().size and answer.checkpoint
+
+
+def test_check_many_with_every_lookup_refused_records_nothing(net: LocalConsortium) -> None:
+    asked = inquiries(net)
+    with unchanged(net), member_channel(net, "bank-b") as ch:
+        answer = check_many(ch, [spb.CheckRequest(purpose=pb.PURPOSE_LOAN_ORIGINATION)])
+    assert answer.results[0].error_message.startswith("checks[0].consent_reference: required")
+    assert not answer.checkpoint and not answer.tree_size
+    assert inquiries(net) == asked
+
+
+@pytest.mark.parametrize(
+    ("count", "words"),
+    [(0, "checks: at least one"), (1001, "checks: 1001, at most 1000 per call")],
+    ids=["none", "too-many"],
+)
+def test_check_many_size_limits(net: LocalConsortium, count: int, words: str) -> None:
+    epoch = net.node.oprf_epoch.to_bytes(4, "big")
+    check = spb.CheckRequest(
+        pseudonym=epoch + bytes(32), purpose=pb.PURPOSE_LOAN_ORIGINATION, consent_reference=CONSENT
+    )
+    asked = inquiries(net)
+    with unchanged(net), member_channel(net, "bank-b") as ch:
+        err = raises(ce.InvalidArgument, lambda: check_many(ch, [check] * count))
+    refused(err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, words)
+    assert err.field == "checks"
+    assert inquiries(net) == asked
+
+
+def test_check_many_needs_the_lender_role(net: LocalConsortium) -> None:
+    with unchanged(net), member_channel(net, "reporter-only") as ch:
+        err = raises(ce.PermissionDenied, lambda: check_many(ch, [spb.CheckRequest()]))
+    refused(err, ce.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED, "ROLE_LENDER")
+
+
+def test_check_many_counts_every_lookup_against_the_rate_limit(
+    fresh: Callable[..., LocalConsortium],
+) -> None:
+    n = fresh(Limits(lookups_per_second=1, lookup_burst=3))
+    pseudonym = n.client("bank-a").pseudonym(SUBJECT)
+    check = spb.CheckRequest(
+        pseudonym=pseudonym, purpose=pb.PURPOSE_LOAN_ORIGINATION, consent_reference=CONSENT
+    )
+    asked = inquiries(n)
+    with unchanged(n), member_channel(n, "bank-a") as ch:
+        err = raises(ce.ResourceExhausted, lambda: check_many(ch, [check] * 4))
+    refused(err, ce.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED, "4 at once", "3")
+    assert inquiries(n) == asked
+
+
 # --- deadlines -----------------------------------------------------------------------------
 
 

@@ -243,6 +243,40 @@ class CheckBatchResponse(_message.Message):
     consistency_proof: _containers.RepeatedScalarFieldContainer[bytes]
     def __init__(self, tree_size: _Optional[int] = ..., checkpoint: _Optional[bytes] = ..., results: _Optional[_Iterable[_Union[CheckResponse, _Mapping]]] = ..., consistency_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
+class CheckManyRequest(_message.Message):
+    __slots__ = ("checks", "known_tree_size", "cosigned")
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    COSIGNED_FIELD_NUMBER: _ClassVar[int]
+    checks: _containers.RepeatedCompositeFieldContainer[CheckRequest]
+    known_tree_size: int
+    cosigned: bool
+    def __init__(self, checks: _Optional[_Iterable[_Union[CheckRequest, _Mapping]]] = ..., known_tree_size: _Optional[int] = ..., cosigned: _Optional[bool] = ...) -> None: ...
+
+class CheckManyResult(_message.Message):
+    __slots__ = ("answer", "error_code", "error_message", "error_rule")
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_RULE_FIELD_NUMBER: _ClassVar[int]
+    answer: CheckResponse
+    error_code: int
+    error_message: str
+    error_rule: str
+    def __init__(self, answer: _Optional[_Union[CheckResponse, _Mapping]] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., error_rule: _Optional[str] = ...) -> None: ...
+
+class CheckManyResponse(_message.Message):
+    __slots__ = ("tree_size", "checkpoint", "results", "consistency_proof")
+    TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_PROOF_FIELD_NUMBER: _ClassVar[int]
+    tree_size: int
+    checkpoint: bytes
+    results: _containers.RepeatedCompositeFieldContainer[CheckManyResult]
+    consistency_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, tree_size: _Optional[int] = ..., checkpoint: _Optional[bytes] = ..., results: _Optional[_Iterable[_Union[CheckManyResult, _Mapping]]] = ..., consistency_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
+
 class SubjectReportRequest(_message.Message):
     __slots__ = ("pseudonym", "request_reference")
     PSEUDONYM_FIELD_NUMBER: _ClassVar[int]

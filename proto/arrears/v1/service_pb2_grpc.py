@@ -575,6 +575,11 @@ class LookupStub:
                 request_serializer=arrears_dot_v1_dot_service__pb2.CheckBatchRequest.SerializeToString,
                 response_deserializer=arrears_dot_v1_dot_service__pb2.CheckBatchResponse.FromString,
                 _registered_method=True)
+        self.CheckMany = channel.unary_unary(
+                '/arrears.v1.Lookup/CheckMany',
+                request_serializer=arrears_dot_v1_dot_service__pb2.CheckManyRequest.SerializeToString,
+                response_deserializer=arrears_dot_v1_dot_service__pb2.CheckManyResponse.FromString,
+                _registered_method=True)
         self.SubjectReport = channel.unary_unary(
                 '/arrears.v1.Lookup/SubjectReport',
                 request_serializer=arrears_dot_v1_dot_service__pb2.SubjectReportRequest.SerializeToString,
@@ -592,6 +597,12 @@ class LookupServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CheckBatch(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckMany(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -617,6 +628,11 @@ def add_LookupServicer_to_server(servicer, server):
                     servicer.CheckBatch,
                     request_deserializer=arrears_dot_v1_dot_service__pb2.CheckBatchRequest.FromString,
                     response_serializer=arrears_dot_v1_dot_service__pb2.CheckBatchResponse.SerializeToString,
+            ),
+            'CheckMany': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckMany,
+                    request_deserializer=arrears_dot_v1_dot_service__pb2.CheckManyRequest.FromString,
+                    response_serializer=arrears_dot_v1_dot_service__pb2.CheckManyResponse.SerializeToString,
             ),
             'SubjectReport': grpc.unary_unary_rpc_method_handler(
                     servicer.SubjectReport,
@@ -678,6 +694,33 @@ class Lookup:
             '/arrears.v1.Lookup/CheckBatch',
             arrears_dot_v1_dot_service__pb2.CheckBatchRequest.SerializeToString,
             arrears_dot_v1_dot_service__pb2.CheckBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckMany(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/arrears.v1.Lookup/CheckMany',
+            arrears_dot_v1_dot_service__pb2.CheckManyRequest.SerializeToString,
+            arrears_dot_v1_dot_service__pb2.CheckManyResponse.FromString,
             options,
             channel_credentials,
             insecure,

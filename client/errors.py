@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
-from arrears.ledger.errors import ArrearsError, ConflictError, InputError
+from arrears.ledger.errors import ArrearsError, ConflictError, InputError, field_of
 
 
 class RpcError(ArrearsError):
@@ -92,9 +92,11 @@ _BY_CODE: dict[grpc.StatusCode, type[RpcError]] = {
 
 
 def from_code(code_number: int, message: str, rule: str = "") -> RpcError:
-    """An error from a numeric google.rpc code (as in stream results)."""
+    """An error from a numeric google.rpc code (as in stream results), with the field its
+    message names when it is about bad input."""
     code = next((c for c in grpc.StatusCode if c.value[0] == code_number), grpc.StatusCode.UNKNOWN)
-    return _BY_CODE.get(code, RpcError)(message, code=code, rule=rule)
+    field = field_of(message) if code == grpc.StatusCode.INVALID_ARGUMENT else ""
+    return _BY_CODE.get(code, RpcError)(message, code=code, rule=rule, field=field)
 
 
 def from_grpc(e: grpc.RpcError) -> RpcError:

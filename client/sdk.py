@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -33,6 +33,7 @@ from arrears.client.verify import (
 )
 from arrears.ledger import events as ev
 from arrears.ledger.checkpoint import Checkpoint
+from arrears.ledger.coalesce import Coalescer
 from arrears.ledger.envelope import Envelope, MemberSigner
 from arrears.ledger.errors import InputError, VerificationError
 from arrears.ledger.identifiers import SubjectId, SubjectKind, parse_subject
@@ -103,6 +104,15 @@ def _subject(s: Subject, kind: str | SubjectKind) -> SubjectId:
     return s if isinstance(s, SubjectId) else parse_subject(kind, s)
 
 
+class _Check(NamedTuple):
+    """One check() waiting for its round trip."""
+
+    pseudonym: bytes
+    purpose: int
+    consent_reference: str
+    as_of: date | None
+
+
 class AsyncClient:
     """An arrears client on asyncio. Use ``async with AsyncClient(...) as c``."""
 
@@ -140,6 +150,10 @@ class AsyncClient:
         self._oprf_key = oprf_public_key
         self._oprf_epoch = 0
         self._cache: OrderedDict[bytes, bytes] = OrderedDict()
+        # Concurrent check() calls share round trips: one Evaluate for the pseudonyms not yet
+        # known, one CheckMany for the lookups (a lone call goes at once).
+        self._evaluations: Coalescer[bytes, bytes] = Coalescer(self._evaluate, limit=1000)
+        self._checks: Coalescer[_Check, CheckResult] = Coalescer(self._check_many, limit=1000)
         self.member = (
             ev.Member(identity.member_id, identity.signer, self.origin) if identity.signer else None
         )
@@ -179,28 +193,36 @@ class AsyncClient:
         ids = [_subject(s, kind) for s in subjects]
         inputs = [s.oprf_input() for s in ids]
         missing = list(dict.fromkeys(i for i in inputs if i not in self._cache))
-        epoch, public_key = await self.oprf_key()
-        for start in range(0, len(missing), 1000):
-            chunk = missing[start : start + 1000]
-            blinds, blinded = zip(*(oprf_blind(i, Mode.VOPRF) for i in chunk), strict=True)
-            answer: spb.EvaluateResponse = await self._call(
-                self._pseudonyms.Evaluate, spb.EvaluateRequest(blinded_elements=list(blinded))
-            )
-            if answer.epoch != epoch:
-                raise VerificationError(f"oprf: answer from epoch {answer.epoch}, not {epoch}")
-            outputs = finalize_batch(
-                public_key,
-                list(chunk),
-                list(blinds),
-                list(blinded),
-                list(answer.evaluated_elements),
-                answer.proof,
-            )
-            for i, out in zip(chunk, outputs, strict=True):
-                self._cache[i] = derive_pseudonym(out, epoch).to_bytes()
-                if len(self._cache) > 100_000:
-                    self._cache.popitem(last=False)
+        if len(missing) == 1:  # most often one applicant: evaluated with the others asked now
+            found = [await self._evaluations.ask(missing[0])]
+        else:
+            found = []
+            for start in range(0, len(missing), 1000):
+                found += await self._evaluate(missing[start : start + 1000])
+        for i, p in zip(missing, found, strict=True):
+            self._cache[i] = p
+            if len(self._cache) > 100_000:
+                self._cache.popitem(last=False)
         return [self._cache[i] for i in inputs]
+
+    async def _evaluate(self, inputs: list[bytes]) -> list[bytes]:
+        """The pseudonyms of up to 1,000 OPRF inputs: one Evaluate call, its proof checked."""
+        epoch, public_key = await self.oprf_key()
+        blinds, blinded = zip(*(oprf_blind(i, Mode.VOPRF) for i in inputs), strict=True)
+        answer: spb.EvaluateResponse = await self._call(
+            self._pseudonyms.Evaluate, spb.EvaluateRequest(blinded_elements=list(blinded))
+        )
+        if answer.epoch != epoch:
+            raise VerificationError(f"oprf: answer from epoch {answer.epoch}, not {epoch}")
+        outputs = finalize_batch(
+            public_key,
+            inputs,
+            list(blinds),
+            list(blinded),
+            list(answer.evaluated_elements),
+            answer.proof,
+        )
+        return [derive_pseudonym(out, epoch).to_bytes() for out in outputs]
 
     async def pseudonym(
         self, subject: Subject, *, kind: str | SubjectKind = SubjectKind.RESIDENT_ID
@@ -271,11 +293,51 @@ class AsyncClient:
         kind: str | SubjectKind = SubjectKind.RESIDENT_ID,
         as_of: date | None = None,
     ) -> CheckResult:
-        """Look an applicant up: every record served today, verified, with its summary."""
+        """Look an applicant up: every record served today, verified, with its summary.
+        Lookups made at the same time (from other tasks or threads) travel together in one
+        round trip; each is still its own inquiry, with its own purpose and consent."""
         (result,) = await self.check_batch(
             [subject], purpose=purpose, consent_reference=consent_reference, kind=kind, as_of=as_of
         )
         return result
+
+    async def _check_many(self, checks: list[_Check]) -> list[CheckResult | BaseException]:
+        """One CheckMany call: each answer verified against the one checkpoint, each refusal
+        or failed verification its own lookup's error."""
+        known = self.trust.size
+        answer: spb.CheckManyResponse = await self._call(
+            self._lookup.CheckMany,
+            spb.CheckManyRequest(
+                checks=[
+                    spb.CheckRequest(
+                        pseudonym=c.pseudonym,
+                        purpose=c.purpose,  # type: ignore[arg-type]
+                        consent_reference=c.consent_reference,
+                    )
+                    for c in checks
+                ],
+                known_tree_size=known,
+                cosigned=self.witnessed,
+            ),
+        )
+        if len(answer.results) != len(checks):
+            raise VerificationError(f"check: {len(answer.results)} answers for {len(checks)}")
+        out: list[CheckResult | BaseException] = []
+        cp: Checkpoint | None = None
+        for i, (c, r) in enumerate(zip(checks, answer.results, strict=True)):
+            if r.error_code:  # said of this caller's own lookup, not of its place in the call
+                message = r.error_message.removeprefix(f"checks[{i}].")
+                out.append(from_code(r.error_code, message, r.error_rule))
+                continue
+            if cp is None:
+                cp = await self.accept(
+                    answer.checkpoint, known, answer.consistency_proof, witnessed=self.witnessed
+                )
+            try:
+                out.append(verify_check(r.answer, c.pseudonym, cp, rules=self.rules, as_of=c.as_of))
+            except VerificationError as e:
+                out.append(e)
+        return out
 
     async def check_batch(
         self,
@@ -286,46 +348,37 @@ class AsyncClient:
         kind: str | SubjectKind = SubjectKind.RESIDENT_ID,
         as_of: date | None = None,
     ) -> list[CheckResult]:
-        """Pre-screen many subjects in one call each 1,000; results in order."""
+        """Pre-screen many subjects, one CheckBatch call each 1,000; results in order. A single
+        subject travels with the other lookups made at the same time (one CheckMany)."""
         pseudonyms = await self.pseudonyms(subjects, kind=kind)
+        if len(pseudonyms) == 1:
+            return [
+                await self._checks.ask(_Check(pseudonyms[0], purpose, consent_reference, as_of))
+            ]
         out: list[CheckResult] = []
         for start in range(0, len(pseudonyms), 1000):
             chunk = pseudonyms[start : start + 1000]
             known = self.trust.size
-            if len(chunk) == 1:
-                one: spb.CheckResponse = await self._call(
-                    self._lookup.Check,
-                    spb.CheckRequest(
-                        pseudonym=chunk[0],
-                        purpose=purpose,  # type: ignore[arg-type]
-                        consent_reference=consent_reference,
-                        known_tree_size=known,
-                        cosigned=self.witnessed,
-                    ),
+            batch: spb.CheckBatchResponse = await self._call(
+                self._lookup.CheckBatch,
+                spb.CheckBatchRequest(
+                    pseudonyms=chunk,
+                    purpose=purpose,  # type: ignore[arg-type]
+                    consent_reference=consent_reference,
+                    known_tree_size=known,
+                    cosigned=self.witnessed,
+                ),
+            )
+            cp = await self.accept(
+                batch.checkpoint, known, batch.consistency_proof, witnessed=self.witnessed
+            )
+            if len(batch.results) != len(chunk):
+                raise VerificationError(
+                    f"check: {len(batch.results)} answers for {len(chunk)} subjects"
                 )
-                note, proof, answers = one.checkpoint, one.consistency_proof, [one]
-            else:
-                batch: spb.CheckBatchResponse = await self._call(
-                    self._lookup.CheckBatch,
-                    spb.CheckBatchRequest(
-                        pseudonyms=chunk,
-                        purpose=purpose,  # type: ignore[arg-type]
-                        consent_reference=consent_reference,
-                        known_tree_size=known,
-                        cosigned=self.witnessed,
-                    ),
-                )
-                note, proof, answers = (
-                    batch.checkpoint,
-                    batch.consistency_proof,
-                    list(batch.results),
-                )
-            cp = await self.accept(note, known, proof, witnessed=self.witnessed)
-            if len(answers) != len(chunk):
-                raise VerificationError(f"check: {len(answers)} answers for {len(chunk)} subjects")
             out += [
                 verify_check(a, p, cp, rules=self.rules, as_of=as_of)
-                for a, p in zip(answers, chunk, strict=True)
+                for a, p in zip(batch.results, chunk, strict=True)
             ]
         return out
 

@@ -7,12 +7,25 @@ import threading
 from datetime import date
 from typing import Any
 
-from arrears.client import AsyncClient, CheckResult
+from prometheus_client import REGISTRY
+
+from arrears.client import AsyncClient, CheckResult, InvalidArgument
 from arrears.client.testing import LocalConsortium
 from arrears.ledger.leaf import Leaf
 from arrears.ledger.note import parse_verifier_key
 from arrears.ledger.tlogproof import TlogProof
 from arrears.v1 import events_pb2 as pb
+
+
+def resident_id(n: int) -> str:
+    """The n-th of a thousand distinct valid resident IDs (GB 11643, MOD 11-2 check)."""
+    body = f"11010519500101{n:03d}"
+    total = sum(
+        int(c) * w
+        for c, w in zip(body, (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2), strict=True)
+    )
+    return body + "10X98765432"[total % 11]
+
 
 DEFAULT: dict[str, Any] = {  # a report's fields: a loan 40 days past due, the borrower notified
     "principal_minor": 1000,
@@ -92,3 +105,45 @@ def test_concurrent_checks_are_each_recorded_as_their_own_inquiry() -> None:
                 purpose,
                 ref,
             )
+
+
+def _calls(method: str) -> float:
+    return REGISTRY.get_sample_value("arrears_call_seconds_count", {"method": method}) or 0.0
+
+
+def test_concurrent_checks_share_round_trips_and_fail_alone() -> None:
+    """check() calls made at the same time travel together: one Evaluate for the pseudonyms
+    not yet known, one CheckMany for the lookups; a refused lookup fails only its caller."""
+    subjects = [resident_id(n) for n in range(40)]
+    with LocalConsortium(["bank-a", "bank-b"]) as net:
+        net.clock.set(date(2026, 11, 20))
+        net.client("bank-a").report(subjects[0], "L-1", **DEFAULT)
+
+        async def ask_all() -> list[Any]:
+            async with AsyncClient(net.target, net.identity("bank-b"), net.trust()) as b:
+                await b.checkpoint()
+                await b.oprf_key()
+                evaluations, lookups = _calls("Evaluate"), _calls("CheckMany")
+                got = await asyncio.gather(
+                    *(
+                        b.check(s, consent_reference="" if k == 5 else f"APP-{k}")
+                        for k, s in enumerate(subjects)
+                    ),
+                    return_exceptions=True,
+                )
+                trips = (_calls("Evaluate") - evaluations, _calls("CheckMany") - lookups)
+            return [got, trips]
+
+        asked = net.node.inquiries.head().size
+        got, (evaluations, lookups) = asyncio.run(ask_all())
+        # Two lanes: the first caller's trip goes at once, the others gather behind it.
+        assert 1 <= evaluations <= 4 and 1 <= lookups <= 4
+        err = got[5]
+        assert isinstance(err, InvalidArgument) and err.field == "consent_reference"
+        assert str(err).startswith("consent_reference: required")
+        answers = [r for k, r in enumerate(got) if k != 5]
+        assert all(isinstance(r, CheckResult) for r in answers)
+        assert [x.ref.record_id for x in answers[0].records] == ["L-1"]
+        assert not any(r.records for r in answers[1:])
+        assert net.node.inquiries.head().size == asked + 39
+        assert len({r.inquiry_id for r in answers}) == 39

@@ -9,13 +9,19 @@ measured at):
 * (a) bulk submissions through ``submit_stream``, signed, verified and durably committed:
   at least 10,000 records/s. Reports are signed beforehand (``prepare_report`` with
   pseudonyms from one batched ``pseudonyms()``); that preparation is printed, not timed.
-* (b) single verified lookups from 32 concurrent callers: at least 2,000/s, p50 at most 3 ms,
-  p99 at most 10 ms. Measured on precomputed pseudonyms (the lookup itself: Check, checkpoint
-  acceptance, ``verify_check``), and again with ``check()`` as a lender calls it, which first
-  evaluates the pseudonym by VOPRF. Printed for information: the transport's floor, gRPC's
-  own Health/Check (no work at all) from as many callers over the same channel, and from one
-  caller at 20 calls/s; and the latency of lookups offered at a steady quarter of the closed
-  loop's rate (below saturation).
+* (b) single verified lookups: ``check()`` from 32 concurrent callers sharing one client (as
+  a lender's origination service does), every answer verified: at least 2,000/s, p50 at most
+  3 ms, p99 at most 10 ms. Throughput is measured in a closed loop (each caller asks again as
+  soon as it is answered); the latencies with the target load offered, 2,000 lookups a second
+  from the 32 callers on a fixed schedule, each latency counted from the scheduled start. (In
+  a closed loop of 32 callers the mean latency is 32 / throughput, so a 3 ms median there
+  would need over 10,000/s; its latencies are printed for information.) First on a client
+  that knows the applicants' pseudonyms (its cache, filled beforehand, not timed), then on a
+  fresh client, where each check() first evaluates the pseudonym by VOPRF. The SDK sends the
+  lookups that wait at the same time in one CheckMany call, the evaluations in one Evaluate.
+  Printed for information: the transport's floor, gRPC's own Health/Check (no work at all,
+  one call per request) from as many callers over the same channel, and from one caller at
+  20 calls/s.
 * (c) batch pre-screening, ``CheckBatch`` of 1,000 precomputed pseudonyms per call: at least
   50,000 subjects/s.
 * (d) watch alerts: a lender watches about 100 borrowers, another bank reports about them one
@@ -90,6 +96,7 @@ class Sizes:
     batch_calls: int  # CheckBatch calls of BATCH pseudonyms
     misses: int  # pseudonyms of subjects without records
     budget_s: float  # a bound on each timed loop
+    paced_s: float  # how long lookups are offered at the target rate
 
 
 def _quick() -> bool:
@@ -98,8 +105,8 @@ def _quick() -> bool:
 
 def _sizes() -> Sizes:
     if _quick():
-        return Sizes(20_000, 2_000, 500, 10, 2_000, 60.0)
-    return Sizes(200_000, 10_000, 3_000, 40, 10_000, 200.0)
+        return Sizes(20_000, 2_000, 2_000, 10, 2_000, 60.0, 3.0)
+    return Sizes(200_000, 10_000, 10_000, 40, 10_000, 200.0, 10.0)
 
 
 def info(name: str, value: float, unit: str, note: str = "information") -> None:
@@ -440,22 +447,6 @@ async def _bulk(world: World) -> None:
 # --- (b) single lookups --------------------------------------------------------------------
 
 
-async def _lookup(c: AsyncClient, p: bytes) -> None:
-    """What check() does once it has the pseudonym: Check, accept, verify_check."""
-    known = c.trust.size
-    one: spb.CheckResponse = await c._call(
-        c._lookup.Check,
-        spb.CheckRequest(
-            pseudonym=p,
-            purpose=pb.PURPOSE_LOAN_ORIGINATION,
-            consent_reference=CONSENT,
-            known_tree_size=known,
-        ),
-    )
-    cp = await c.accept(one.checkpoint, known, one.consistency_proof)
-    verify_check(one, p, cp, rules=c.rules)
-
-
 async def _callers(
     server: Server,
     count: int,
@@ -488,10 +479,12 @@ async def _callers(
 
 async def _paced(
     count: int, callers: int, rate: float, call: Callable[[int], Awaitable[Any]]
-) -> list[float]:
+) -> tuple[list[float], float]:
     """``count`` calls offered at ``rate`` per second in all, spread over ``callers``
-    coroutines (each starting its calls on a fixed schedule, whatever the answers' delays);
-    per-call seconds."""
+    coroutines, each starting its calls on a fixed schedule whatever the answers' delays.
+    Each latency runs from the call's scheduled start, so a call that could only start late
+    (its caller still waiting for the previous answer) counts its wait: a server that cannot
+    keep up shows it, not hides it. Returns the latencies and the rate achieved."""
     latencies: list[float] = []
     t0 = time.perf_counter() + 0.05
 
@@ -500,12 +493,11 @@ async def _paced(
             due = t0 + n / rate
             if (wait := due - time.perf_counter()) > 0:
                 await asyncio.sleep(wait)
-            s = time.perf_counter()
             await call(n)
-            latencies.append(time.perf_counter() - s)
+            latencies.append(time.perf_counter() - due)
 
     await asyncio.gather(*(caller(k) for k in range(callers)))
-    return latencies
+    return latencies, report.rate(count, time.perf_counter() - t0)
 
 
 def _mixed(hits: Sequence[Any], misses: Sequence[Any], count: int, share: float) -> list[Any]:
@@ -514,33 +506,55 @@ def _mixed(hits: Sequence[Any], misses: Sequence[Any], count: int, share: float)
 
 
 def _lookup_figures(
-    label: str, lat: list[float], seconds: float, meter: CpuMeter, size: int
+    label: str,
+    closed: tuple[list[float], float, CpuMeter],
+    paced: tuple[list[float], float],
+    size: int,
 ) -> None:
-    n = len(lat)
-    value = report.rate(n, seconds)
-    p50 = report.percentile(lat, 50) * 1e3
-    p99 = report.percentile(lat, 99) * 1e3
+    """Throughput from the closed loop (every caller asks again as soon as it is answered);
+    latency with the target load offered (32 callers asking 2,000 times a second in all).
+    With 32 callers in a closed loop the mean latency is 32 / throughput (Little's law), so a
+    3 ms median there would need over 10,000 answers a second: the latency targets are for the
+    target rate, and the closed loop's latencies are printed for information."""
+    lat, seconds, meter = closed
+    value = report.rate(len(lat), seconds)
     report.figure(
-        f"{label}: lookups/s, at {size:,} entries",
+        f"{label}: lookups/s, closed loop, at {size:,} entries",
         value,
         "lookups/s",
         f"≥ {LOOKUP_TARGET:,.0f}/s",
         value >= LOOKUP_TARGET,
     )
-    report.figure(
-        f"{label}: p50", p50, "ms", f"≤ {LOOKUP_P50_TARGET_MS:g} ms", p50 <= LOOKUP_P50_TARGET_MS
-    )
-    report.figure(
-        f"{label}: p99", p99, "ms", f"≤ {LOOKUP_P99_TARGET_MS:g} ms", p99 <= LOOKUP_P99_TARGET_MS
-    )
-    info("  lookups timed", n, "lookups")
+    info("  closed loop: lookups timed", len(lat), "lookups")
+    info("  closed loop: p50", report.percentile(lat, 50) * 1e3, "ms")
+    info("  closed loop: p99", report.percentile(lat, 99) * 1e3, "ms")
     meter.show()
+    plat, achieved = paced
+    p50 = report.percentile(plat, 50) * 1e3
+    p99 = report.percentile(plat, 99) * 1e3
+    at = f"offered at {LOOKUP_TARGET:,.0f}/s by {CALLERS} callers"
+    report.figure(
+        f"{label}: p50, {at}",
+        p50,
+        "ms",
+        f"≤ {LOOKUP_P50_TARGET_MS:g} ms",
+        p50 <= LOOKUP_P50_TARGET_MS,
+    )
+    report.figure(
+        f"{label}: p99, {at}",
+        p99,
+        "ms",
+        f"≤ {LOOKUP_P99_TARGET_MS:g} ms",
+        p99 <= LOOKUP_P99_TARGET_MS,
+    )
+    info(f"  {at}: lookups timed", len(plat), "lookups")
+    info(f"  {at}: rate achieved", achieved, "lookups/s")
 
 
 async def _floor(server: Server, c: AsyncClient, count: int) -> None:
     """What the transport alone allows: grpc.health.v1 Health/Check (no database, no
-    verification) from the same number of callers over the same mTLS channel. No lookup
-    through this stack can be faster."""
+    verification) from the same number of callers over the same mTLS channel, one call per
+    request (a lookup's round trip carries every lookup that waits for it)."""
     health = health_pb2_grpc.HealthStub(c.channel)
     req = health_pb2.HealthCheckRequest()
 
@@ -556,67 +570,67 @@ async def _floor(server: Server, c: AsyncClient, count: int) -> None:
     )
     info("  floor: p50", report.percentile(lat, 50) * 1e3, "ms")
     meter.show()
-    idle = await _paced(200, 1, 20.0, call)
+    idle, _ = await _paced(200, 1, 20.0, call)
     info("  floor: Health/Check, one caller at 20/s: p50", report.percentile(idle, 50) * 1e3, "ms")
 
 
 async def _single(world: World) -> None:
     sizes = world.sizes
     report.section(
-        f"(b) Single verified lookups, {CALLERS} concurrent callers, at {world.size:,} entries "
-        f"({LOOKUP_HIT_SHARE:.0%} of subjects have records)"
+        f"(b) Single verified lookups, check() from {CALLERS} concurrent callers on one client, "
+        f"at {world.size:,} entries ({LOOKUP_HIT_SHARE:.0%} of subjects have records)"
     )
+    paced_n = int(LOOKUP_TARGET * sizes.paced_s)
+    pool = _mixed(world.subjects, world.miss_subjects, sizes.lookups, LOOKUP_HIT_SHARE)
+
+    async def check(c: AsyncClient, subject: str) -> None:
+        await c.check(subject, consent_reference=CONSENT)
+
+    # A lender's client that has seen these applicants before: their pseudonyms are in its
+    # cache (evaluated here, not timed), so check() is the lookup alone: CheckMany, the
+    # checkpoint's acceptance and every answer's verification.
     c = _client(world.server, LENDER)
     try:
         await c.checkpoint()
         await _floor(world.server, c, sizes.lookups)
-        pool = _mixed(world.pseudonyms, world.miss_pseudonyms, sizes.lookups, LOOKUP_HIT_SHARE)
+        await c.pseudonyms(list(dict.fromkeys(pool)))
         warm = pool[: min(500, len(pool))]
-        server = world.server
-        await _callers(server, len(warm), CALLERS, sizes.budget_s, lambda i: _lookup(c, warm[i]))
-        progress(f"{sizes.lookups:,} lookups of precomputed pseudonyms")
-        lat, seconds, meter = await _callers(
-            server, len(pool), CALLERS, sizes.budget_s, lambda i: _lookup(c, pool[i])
+        await _callers(
+            world.server, len(warm), CALLERS, sizes.budget_s, lambda i: check(c, warm[i])
         )
-        # Below saturation: the same lookups offered at a steady rate a quarter of what the
-        # closed loop reached, from as many callers.
-        rate = max(10.0, len(lat) / seconds / 4)
+        progress(f"{len(pool):,} lookups, pseudonyms known, closed loop")
+        closed = await _callers(
+            world.server, len(pool), CALLERS, sizes.budget_s, lambda i: check(c, pool[i])
+        )
+        progress(f"{paced_n:,} lookups offered at {LOOKUP_TARGET:,.0f}/s")
         paced = await _paced(
-            min(len(pool), int(rate * 10)), CALLERS, rate, lambda i: _lookup(c, pool[i])
+            paced_n, CALLERS, LOOKUP_TARGET, lambda i: check(c, pool[i % len(pool)])
         )
     finally:
         await c.close()
-    _lookup_figures("Check on a precomputed pseudonym", lat, seconds, meter, world.size)
-    info(
-        f"  offered at {rate:,.0f}/s ({CALLERS} callers, paced): p50",
-        report.percentile(paced, 50) * 1e3,
-        "ms",
-    )
-    info(
-        f"  offered at {rate:,.0f}/s ({CALLERS} callers, paced): p99",
-        report.percentile(paced, 99) * 1e3,
-        "ms",
-    )
+    _lookup_figures("check(), pseudonym known", closed, paced, world.size)
 
-    # check() as a lender calls it: a fresh client, so every subject's pseudonym is evaluated
-    # by VOPRF (one Evaluate call) before the Check.
+    # check() as a lender calls it for a new applicant: a fresh client, so every subject's
+    # pseudonym is evaluated by VOPRF (Evaluate) before the lookup. Distinct subjects.
     c = _client(world.server, LENDER)
     try:
         await c.checkpoint()
         await c.oprf_key()
-        ids = _mixed(world.subjects, world.miss_subjects, sizes.oprf_lookups, LOOKUP_HIT_SHARE)
-        ids = list(dict.fromkeys(ids))
-        progress(f"{len(ids):,} lookups through check(), VOPRF first")
-        lat, seconds, meter = await _callers(
-            world.server,
-            len(ids),
-            CALLERS,
-            sizes.budget_s,
-            lambda i: c.check(ids[i], consent_reference=CONSENT),
+        ids = list(dict.fromkeys(world.miss_subjects + world.subjects))
+        random.Random(7).shuffle(ids)
+        first, second = ids[: sizes.oprf_lookups], ids[sizes.oprf_lookups :][:paced_n]
+        progress(f"{len(first):,} lookups through check(), VOPRF first, closed loop")
+        closed = await _callers(
+            world.server, len(first), CALLERS, sizes.budget_s, lambda i: check(c, first[i])
         )
+        progress(
+            f"{len(second):,} lookups through check(), VOPRF first, "
+            f"offered at {LOOKUP_TARGET:,.0f}/s"
+        )
+        paced = await _paced(len(second), CALLERS, LOOKUP_TARGET, lambda i: check(c, second[i]))
     finally:
         await c.close()
-    _lookup_figures("check() with its VOPRF step", lat, seconds, meter, world.size)
+    _lookup_figures("check() with its VOPRF step", closed, paced, world.size)
 
 
 # --- (c) batch pre-screening ---------------------------------------------------------------

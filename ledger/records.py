@@ -909,6 +909,9 @@ _HANDLERS = {
 }
 
 
+_EVERY_ROLE = frozenset(pb.Role.values())
+
+
 class _RecordOnly:
     """A view of one record in which every member may do everything: for folding a record's
     own entries where the registry is not at hand (authorisation was the ledger's job, and
@@ -918,7 +921,7 @@ class _RecordOnly:
         self.rec: RecordState | None = None
 
     def member(self, member_id: str) -> Member | None:
-        return Member(member_id, member_id, frozenset(pb.Role.values()), False, 0)
+        return Member(member_id, member_id, _EVERY_ROLE, False, 0)
 
     def key(self, key_id: bytes) -> MemberKey | None:
         return None

@@ -63,6 +63,7 @@ ALERT_EVENTS = frozenset(
     }
 )
 _ZERO_KEY = bytes(32)
+_PURPOSES = frozenset(pb.Purpose.values()) - {pb.PURPOSE_UNSPECIFIED}
 
 
 def check_pseudonym(name: str, p: bytes, epoch: int) -> bytes:
@@ -298,7 +299,7 @@ class Node:
         """Refuse a malformed lookup before it costs anything (quota, an inquiry). ``consent``
         is the field named ``reference`` (a subject's own request names its request); ``at``
         is where the lookup sits in the request (``checks[3].``), for the messages."""
-        if purpose == pb.PURPOSE_UNSPECIFIED or purpose not in pb.Purpose.values():
+        if purpose not in _PURPOSES:
             raise InputError(f"{at}purpose: required (e.g. PURPOSE_LOAN_ORIGINATION)")
         check_reference(at + reference, consent)
         for i, p in enumerate(pseudonyms):

@@ -104,6 +104,12 @@ def _subject(s: Subject, kind: str | SubjectKind) -> SubjectId:
     return s if isinstance(s, SubjectId) else parse_subject(kind, s)
 
 
+def _blind_all(inputs: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """Blind scalars and blinded elements of OPRF inputs, in order."""
+    pairs = [oprf_blind(i, Mode.VOPRF) for i in inputs]
+    return [r for r, _ in pairs], [e for _, e in pairs]
+
+
 class _Check(NamedTuple):
     """One check() waiting for its round trip."""
 
@@ -208,17 +214,20 @@ class AsyncClient:
     async def _evaluate(self, inputs: list[bytes]) -> list[bytes]:
         """The pseudonyms of up to 1,000 OPRF inputs: one Evaluate call, its proof checked."""
         epoch, public_key = await self.oprf_key()
-        blinds, blinded = zip(*(oprf_blind(i, Mode.VOPRF) for i in inputs), strict=True)
+        # The group operations (a few scalar multiplications per subject) run in a worker
+        # thread: libsodium releases the GIL, and the event loop goes on meanwhile.
+        blinds, blinded = await asyncio.to_thread(_blind_all, inputs)
         answer: spb.EvaluateResponse = await self._call(
-            self._pseudonyms.Evaluate, spb.EvaluateRequest(blinded_elements=list(blinded))
+            self._pseudonyms.Evaluate, spb.EvaluateRequest(blinded_elements=blinded)
         )
         if answer.epoch != epoch:
             raise VerificationError(f"oprf: answer from epoch {answer.epoch}, not {epoch}")
-        outputs = finalize_batch(
+        outputs = await asyncio.to_thread(
+            finalize_batch,
             public_key,
             inputs,
-            list(blinds),
-            list(blinded),
+            blinds,
+            blinded,
             list(answer.evaluated_elements),
             answer.proof,
         )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import struct
 import time
 from collections.abc import Iterable, Sequence
@@ -260,6 +261,9 @@ class Note:
         return self.body + b"\n" + "".join(s.line() for s in self.signatures).encode()
 
 
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f]")  # control characters but the newline
+
+
 def _check_body(body: bytes) -> str:
     try:
         text = body.decode("utf-8")
@@ -267,7 +271,7 @@ def _check_body(body: bytes) -> str:
         raise NoteError("malformed note: body is not UTF-8") from None
     if not text.endswith("\n"):
         raise NoteError("malformed note: body must end in a newline")
-    if any((ord(c) < 0x20 and c != "\n") or c == "\x7f" for c in text):
+    if _CONTROL.search(text):
         raise NoteError("malformed note: control character in body")
     return text
 

@@ -229,6 +229,7 @@ GOOD_B64 = GOOD_LINE.decode().split(" ")[2].rstrip("\n")
         (GOOD.replace(b"\n7\n", b"\n7\r\n"), "control character"),
         (GOOD.replace(b"\n7\n", b"\n\x007\n"), "control character"),
         (GOOD.replace(b"\n7\n", b"\n\x1b7\n"), "control character"),
+        (GOOD.replace(b"\n7\n", b"\n7\x7f\n"), "control character"),
         (GOOD.replace(b"\n7\n", b"\n\xff7\n"), "not UTF-8"),
         (BODY + b"\n" + GOOD_LINE.replace("—".encode(), b"-"), "does not start with"),
         (BODY + b"\n" + GOOD_LINE.replace("— ".encode(), "—".encode()), "does not start"),

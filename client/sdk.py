@@ -118,6 +118,14 @@ class _Check(NamedTuple):
     consent_reference: str
     as_of: date | None
 
+    def request(self, **extra: Any) -> spb.CheckRequest:
+        return spb.CheckRequest(
+            pseudonym=self.pseudonym,
+            purpose=self.purpose,  # type: ignore[arg-type]
+            consent_reference=self.consent_reference,
+            **extra,
+        )
+
 
 class AsyncClient:
     """An arrears client on asyncio. Use ``async with AsyncClient(...) as c``."""
@@ -160,6 +168,7 @@ class AsyncClient:
         # known, one CheckMany for the lookups (a lone call goes at once).
         self._evaluations: Coalescer[bytes, bytes] = Coalescer(self._evaluate, limit=1000)
         self._checks: Coalescer[_Check, CheckResult] = Coalescer(self._check_many, limit=1000)
+        self._one_by_one = False  # the server has no CheckMany
         self.member = (
             ev.Member(identity.member_id, identity.signer, self.origin) if identity.signer else None
         )
@@ -312,23 +321,25 @@ class AsyncClient:
 
     async def _check_many(self, checks: list[_Check]) -> list[CheckResult | BaseException]:
         """One CheckMany call: each answer verified against the one checkpoint, each refusal
-        or failed verification its own lookup's error."""
+        or failed verification its own lookup's error. A server from before CheckMany gets
+        one Check call per lookup instead."""
+        if self._one_by_one:
+            return await asyncio.gather(*map(self._check_one, checks), return_exceptions=True)
         known = self.trust.size
-        answer: spb.CheckManyResponse = await self._call(
-            self._lookup.CheckMany,
-            spb.CheckManyRequest(
-                checks=[
-                    spb.CheckRequest(
-                        pseudonym=c.pseudonym,
-                        purpose=c.purpose,  # type: ignore[arg-type]
-                        consent_reference=c.consent_reference,
-                    )
-                    for c in checks
-                ],
-                known_tree_size=known,
-                cosigned=self.witnessed,
-            ),
-        )
+        try:
+            answer: spb.CheckManyResponse = await self._call(
+                self._lookup.CheckMany,
+                spb.CheckManyRequest(
+                    checks=[c.request() for c in checks],
+                    known_tree_size=known,
+                    cosigned=self.witnessed,
+                ),
+            )
+        except RpcError as e:
+            if e.code != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+            self._one_by_one = True
+            return await self._check_many(checks)
         if len(answer.results) != len(checks):
             raise VerificationError(f"check: {len(answer.results)} answers for {len(checks)}")
         out: list[CheckResult | BaseException] = []
@@ -347,6 +358,16 @@ class AsyncClient:
             except VerificationError as e:
                 out.append(e)
         return out
+
+    async def _check_one(self, c: _Check) -> CheckResult:
+        known = self.trust.size
+        one: spb.CheckResponse = await self._call(
+            self._lookup.Check, c.request(known_tree_size=known, cosigned=self.witnessed)
+        )
+        cp = await self.accept(
+            one.checkpoint, known, one.consistency_proof, witnessed=self.witnessed
+        )
+        return verify_check(one, c.pseudonym, cp, rules=self.rules, as_of=c.as_of)
 
     async def check_batch(
         self,

@@ -7,6 +7,7 @@ import threading
 from datetime import date
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 
 from arrears.client import AsyncClient, CheckResult, InvalidArgument
@@ -14,7 +15,9 @@ from arrears.client.testing import LocalConsortium
 from arrears.ledger.leaf import Leaf
 from arrears.ledger.note import parse_verifier_key
 from arrears.ledger.tlogproof import TlogProof
+from arrears.server.service import LookupServicer
 from arrears.v1 import events_pb2 as pb
+from arrears.v1 import service_pb2_grpc as sgrpc
 
 
 def resident_id(n: int) -> str:
@@ -147,3 +150,33 @@ def test_concurrent_checks_share_round_trips_and_fail_alone() -> None:
         assert not any(r.records for r in answers[1:])
         assert net.node.inquiries.head().size == asked + 39
         assert len({r.inquiry_id for r in answers}) == 39
+
+
+def test_checks_against_a_server_without_check_many_go_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server from before CheckMany answers UNIMPLEMENTED; the SDK then asks with one Check
+    call per lookup, and every answer is verified as before."""
+    monkeypatch.setattr(LookupServicer, "CheckMany", sgrpc.LookupServicer.CheckMany)
+    subjects = [resident_id(n) for n in range(6)]
+    with LocalConsortium(["bank-a", "bank-b"]) as net:
+        net.clock.set(date(2026, 11, 20))
+        net.client("bank-a").report(subjects[0], "L-1", **DEFAULT)
+
+        async def ask_all() -> tuple[list[CheckResult], float]:
+            async with AsyncClient(net.target, net.identity("bank-b"), net.trust()) as b:
+                singles = _calls("Check")
+                got = [
+                    *await asyncio.gather(
+                        *(b.check(s, consent_reference=f"APP-{k}") for k, s in enumerate(subjects))
+                    ),
+                    await b.check(subjects[0], consent_reference="APP-again"),
+                ]
+                return got, _calls("Check") - singles
+
+        got, singles = asyncio.run(ask_all())
+        assert singles == 7
+        assert [[x.ref.record_id for x in r.records] for r in got] == [["L-1"]] + [[]] * 5 + [
+            ["L-1"]
+        ]
+        assert len({r.inquiry_id for r in got}) == 7

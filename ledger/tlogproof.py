@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from itertools import chain
 from dataclasses import dataclass
 
 from arrears.ledger.checkpoint import Checkpoint
@@ -31,12 +32,8 @@ class TlogProof:
     extra: bytes = b""
 
     def text(self) -> str:
-        lines = [HEADER]
-        if self.extra:
-            lines.append(f"extra {base64.b64encode(self.extra).decode()}")
-        lines.append(f"index {self.index}")
-        lines += [base64.b64encode(h).decode() for h in self.proof]
-        return "\n".join(lines) + "\n\n" + self.checkpoint.decode()
+        proof = "".join(map(_line, self.proof))
+        return _head(self.index, self.extra) + proof + "\n" + self.checkpoint.decode()
 
     @classmethod
     def parse(cls, text: str) -> TlogProof:
@@ -67,3 +64,27 @@ class TlogProof:
         checkpoint = Checkpoint.parse(open_note(self.checkpoint, verifiers).body)
         verify_inclusion(self.index, checkpoint.size, leaf_hash(leaf), self.proof, checkpoint.root)
         return checkpoint
+
+
+def tlog_proof_texts(
+    indexes: Sequence[int], proofs: Sequence[Sequence[bytes]], checkpoint: bytes
+) -> list[str]:
+    """``TlogProof(index, proof, checkpoint).text()`` for many leaves proven against one
+    checkpoint (a batch's receipts): the note is decoded once, and each distinct hash encoded
+    once, since neighbouring leaves share most of their proofs' upper nodes."""
+    tail = "\n" + checkpoint.decode()
+    lines = {h: _line(h) for h in set(chain.from_iterable(proofs))}
+    return [
+        _head(i, b"") + "".join(map(lines.__getitem__, p)) + tail
+        for i, p in zip(indexes, proofs, strict=True)
+    ]
+
+
+def _head(index: int, extra: bytes) -> str:
+    if extra:
+        return f"{HEADER}\nextra {base64.b64encode(extra).decode()}\nindex {index}\n"
+    return f"{HEADER}\nindex {index}\n"
+
+
+def _line(h: bytes) -> str:
+    return base64.b64encode(h).decode() + "\n"

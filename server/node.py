@@ -43,7 +43,7 @@ from arrears.ledger.tiles import (
     inclusion_proofs,
     run_inclusion_proofs,
 )
-from arrears.ledger.tlogproof import TlogProof
+from arrears.ledger.tlogproof import tlog_proof_texts
 from arrears.server.errors import NotFound
 from arrears.v1 import events_pb2 as pb
 from arrears.v1 import service_pb2 as spb
@@ -236,19 +236,28 @@ class Node:
             range(len(appended)), key=lambda i: (appended[i].tree_size, appended[i].index)
         ):
             a = appended[i]
-            if runs and runs[-1][0] == a.tree_size and runs[-1][1] + len(runs[-1][2]) == a.index:
+            if (
+                runs
+                and runs[-1][0] == a.tree_size
+                and runs[-1][1] + len(runs[-1][2]) == a.index
+                and appended[runs[-1][2][0]].checkpoint == a.checkpoint
+            ):
                 runs[-1][2].append(i)
             else:
                 runs.append((a.tree_size, a.index, [i]))
         for size, first, positions in runs:
             hashes = [appended[i].leaf_hash for i in positions]
             proofs = run_inclusion_proofs(first, hashes, size, self.nodes)
-            for i, proof in zip(positions, proofs, strict=True):
+            # A run shares one checkpoint (the same signed note).
+            texts = tlog_proof_texts(
+                range(first, first + len(positions)), proofs, appended[positions[0]].checkpoint
+            )
+            for i, proof, text in zip(positions, proofs, texts, strict=True):
                 a, r = appended[i], into[i]
                 r.index, r.leaf, r.leaf_hash, r.tree_size = a.index, a.leaf, a.leaf_hash, size
                 r.inclusion_proof.extend(proof)
                 r.checkpoint = a.checkpoint
-                r.tlog_proof = TlogProof(a.index, tuple(proof), a.checkpoint).text()
+                r.tlog_proof = text
                 r.replayed = a.replayed
 
     # --- lookups -----------------------------------------------------------------------

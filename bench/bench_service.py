@@ -59,6 +59,7 @@ from arrears.client.trust import Trust
 from arrears.client.verify import verify_check
 from arrears.ledger.envelope import Envelope
 from arrears.ledger.leaf import Leaf
+from arrears.server.app import tune_gc
 from arrears.server.config import Limits
 from arrears.v1 import events_pb2 as pb
 from arrears.v1 import service_pb2 as spb
@@ -153,7 +154,9 @@ def _db_bytes(directory: Path) -> int:
 
 
 def serve_child() -> None:
-    """Run in a child process: start a consortium, print where it is, stop on stdin's EOF."""
+    """Run in a child process: start a consortium, print where it is, stop on stdin's EOF.
+    The process is tuned as ``arrears serve`` tunes its own."""
+    tune_gc()
     net = _consortium()
     net.start()
     print(

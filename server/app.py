@@ -9,6 +9,7 @@ SIGTERM, then shuts down gracefully: no new calls, in-flight calls and queued ba
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import signal
@@ -145,8 +146,24 @@ async def create_server(config: ServerConfig, node: Node | None = None) -> Runni
     return Running(server, port, node, services, health_servicer)
 
 
+GC_THRESHOLD = (10_000, 10, 10)
+"""The server process's collector thresholds (CPython's default: 700, 10, 10)."""
+
+
+def tune_gc() -> None:
+    """Collect cyclic garbage less often in the server process. A bulk upload allocates
+    thousands of short-lived containers per message (items, record states, proof plans), so
+    with the default thresholds the collector runs constantly and, every few hundred runs,
+    walks the whole heap: measured on a stream of reports, about a fifth of the server's CPU
+    per record. The garbage is the same; it is collected in larger, rarer steps. Only for the
+    server's own process (``serve``), never for a program that embeds the SDK or a
+    ``LocalConsortium``."""
+    gc.set_threshold(*GC_THRESHOLD)
+
+
 async def serve(config: ServerConfig) -> None:
     """Run until SIGINT/SIGTERM; then shut down gracefully."""
+    tune_gc()
     if config.metrics_port:
         from prometheus_client import start_http_server
 

@@ -1067,8 +1067,13 @@ def _pd(s: str | None) -> date | None:
     return None if s is None else date.fromisoformat(s)
 
 
+# One encoder for every state written: ``json.dumps`` with arguments builds a new encoder per
+# call, a third of the cost of encoding a record. Same options, same text.
+_to_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def record_to_json(r: RecordState) -> str:
-    return json.dumps(
+    return _to_json(
         {
             "m": r.ref.member_id,
             "r": r.ref.record_id,
@@ -1104,8 +1109,7 @@ def record_to_json(r: RecordState) -> str:
                 for d in r.disputes
             ],
             "e": list(r.entries),
-        },
-        separators=(",", ":"),
+        }
     )
 
 
@@ -1141,9 +1145,8 @@ def record_from_json(text: str) -> RecordState:
 
 
 def member_to_json(m: Member) -> str:
-    return json.dumps(
-        {"name": m.name, "roles": sorted(m.roles), "suspended": m.suspended, "at": m.admitted_at},
-        separators=(",", ":"),
+    return _to_json(
+        {"name": m.name, "roles": sorted(m.roles), "suspended": m.suspended, "at": m.admitted_at}
     )
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from itertools import chain
 from dataclasses import dataclass
+from itertools import chain
 
 from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.errors import NoteError

@@ -4,6 +4,7 @@ the JSON codec of the projection's state columns."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -1145,6 +1146,8 @@ def test_codec_round_trip(rec: RecordState) -> None:
     text = record_to_json(rec)
     assert record_from_json(text) == rec
     assert record_to_json(record_from_json(text)) == text
+    # the text stored before the shared encoder: json.dumps with compact separators
+    assert text == json.dumps(json.loads(text), separators=(",", ":"))
 
 
 def test_the_legal_day_turns_at_local_midnight() -> None:

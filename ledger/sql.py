@@ -81,12 +81,22 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
-def create_engine(url: str, *, synchronous: str = "FULL", **kwargs: Any) -> Engine:
+SQLITE_CACHE_KIB = 64 * 1024
+"""SQLite's page cache per connection (its default is 2 MiB)."""
+
+
+def create_engine(
+    url: str, *, synchronous: str = "FULL", cache_kib: int = SQLITE_CACHE_KIB, **kwargs: Any
+) -> Engine:
     """An engine for ``url`` set up for the ledger.
 
     SQLite gets WAL, ``synchronous=FULL`` by default (an acknowledged batch survives power
     loss, not just a crash), a busy timeout, and ``BEGIN IMMEDIATE`` transactions so that two
     writers queue instead of deadlocking on a lock upgrade (readers use plain ``BEGIN``).
+    Its page cache is ``cache_kib`` per connection, filled only as pages are read: a batch
+    inserts its reports' commitments and openings at random places in their indexes, and once
+    those outgrow the default cache each insert reads its pages back from the file (at 300,000
+    records, 40% more CPU for the batch's writes).
     """
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, **kwargs)
@@ -100,6 +110,7 @@ def create_engine(url: str, *, synchronous: str = "FULL", **kwargs: Any) -> Engi
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA secure_delete=ON")  # erased openings are overwritten, not left
+            cur.execute(f"PRAGMA cache_size=-{int(cache_kib)}")  # negative: in KiB, not pages
             cur.close()
 
         @event.listens_for(engine, "begin")

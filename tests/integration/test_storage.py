@@ -13,7 +13,13 @@ from arrears.ledger.errors import StaleStateError, StorageError
 from arrears.ledger.log import Entry, Log
 from arrears.ledger.merkle import EMPTY_ROOT, leaf_hash, root_from_leaf_hashes, verify_inclusion
 from arrears.ledger.note import Ed25519Signer
-from arrears.ledger.sql import SqlStorage, create_engine, head_revision, schema_revision
+from arrears.ledger.sql import (
+    SQLITE_CACHE_KIB,
+    SqlStorage,
+    create_engine,
+    head_revision,
+    schema_revision,
+)
 from arrears.ledger.storage import Batch, Head
 from arrears.ledger.verify import verify_log
 
@@ -164,7 +170,12 @@ def test_sqlite_runs_in_wal_mode(sqlite_url: str) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
     engine.dispose()
+    small = create_engine(sqlite_url, cache_kib=4096)
+    with small.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -4096
+    small.dispose()
 
 
 def test_unreachable_database_is_a_storage_error(tmp_path: object) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from google.protobuf.message import Message
 
@@ -1072,49 +1072,104 @@ def _pd(s: str | None) -> date | None:
 _to_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
+RECORD_STATE_FORMAT = 2
+"""The record state's encoding in the ``records.state`` column: a JSON array that starts with
+this number and follows ``RecordState``'s fields in order. Format 1, still read, was a JSON
+object with short keys; an array is built from the state tuple in one step and carries no keys,
+which halves the cost of encoding the state of every record a batch writes."""
+
+
 def record_to_json(r: RecordState) -> str:
-    return _to_json(
-        {
-            "m": r.ref.member_id,
-            "r": r.ref.record_id,
-            "c": r.subject_commitment.hex(),
-            "sk": r.subject_kind,
-            "lt": r.loan_type,
-            "cur": r.currency,
-            "p": r.principal_minor,
-            "o": r.outstanding_minor,
-            "dpd": r.days_past_due,
-            "b": r.dpd_bucket,
-            "fm": _d(r.first_missed_payment),
-            "cs": r.collection_stage,
-            "n": _d(r.borrower_notified_on),
-            "ra": r.reported_at,
-            "ro": _d(r.reported_on),
-            "st": r.status.value,
-            "so": _d(r.settled_on),
-            "sk2": r.settlement_kind,
-            "wr": r.withdrawn_reason,
-            "sup": r.suppressed,
-            "er": r.erased,
-            "d": [
-                [
-                    d.dispute_id,
-                    _d(d.opened_on),
-                    d.opened_at,
-                    d.reason,
-                    d.outcome,
-                    _d(d.resolved_on),
-                    d.resolved_at,
-                ]
-                for d in r.disputes
-            ],
-            "e": list(r.entries),
-        }
-    )
+    v: list[object] = [RECORD_STATE_FORMAT, *r]
+    # The fields JSON has no type for; v[i + 1] is field i of the RecordState.
+    v[2] = r.subject_commitment.hex()
+    v[10] = r.first_missed_payment.isoformat()
+    v[12] = r.borrower_notified_on.isoformat()
+    v[14] = r.reported_on.isoformat()
+    v[15] = r.status.value
+    if r.settled_on is not None:
+        v[16] = r.settled_on.isoformat()
+    if r.disputes:
+        v[21] = [_dispute_to_list(d) for d in r.disputes]
+    return _to_json(v)
+
+
+def _dispute_to_list(d: Dispute) -> list[object]:
+    return [
+        d.dispute_id,
+        d.opened_on.isoformat(),
+        d.opened_at,
+        d.reason,
+        d.outcome,
+        _d(d.resolved_on),
+        d.resolved_at,
+    ]
+
+
+def _dispute_from_list(d: list[Any]) -> Dispute:
+    return Dispute(d[0], date.fromisoformat(d[1]), d[2], d[3], d[4], _pd(d[5]), d[6])
 
 
 def record_from_json(text: str) -> RecordState:
+    """A stored record state, in either format."""
     j = json.loads(text)
+    if isinstance(j, dict):
+        return _record_from_object(j)
+    (
+        fmt,
+        (member_id, record_id),
+        commitment,
+        subject_kind,
+        loan_type,
+        currency,
+        principal,
+        outstanding,
+        dpd,
+        bucket,
+        missed,
+        stage,
+        notified,
+        reported_at,
+        reported_on,
+        status,
+        settled_on,
+        settlement_kind,
+        withdrawn_reason,
+        suppressed,
+        erased,
+        disputes,
+        entries,
+    ) = j
+    if fmt != RECORD_STATE_FORMAT:
+        raise ValueError(f"record state: unknown format {fmt!r}")
+    return RecordState(
+        RecordRef(member_id, record_id),
+        bytes.fromhex(commitment),
+        subject_kind,
+        loan_type,
+        currency,
+        principal,
+        outstanding,
+        dpd,
+        bucket,
+        date.fromisoformat(missed),
+        stage,
+        date.fromisoformat(notified),
+        reported_at,
+        date.fromisoformat(reported_on),
+        Status(status),
+        _pd(settled_on),
+        settlement_kind,
+        withdrawn_reason,
+        suppressed,
+        erased,
+        tuple(map(_dispute_from_list, disputes)),
+        tuple(entries),
+    )
+
+
+def _record_from_object(j: dict[str, Any]) -> RecordState:
+    """Format 1: a JSON object with short keys (what earlier versions stored)."""
     return RecordState(
         ref=RecordRef(j["m"], j["r"]),
         subject_commitment=bytes.fromhex(j["c"]),
@@ -1136,10 +1191,7 @@ def record_from_json(text: str) -> RecordState:
         withdrawn_reason=j["wr"],
         suppressed=j["sup"],
         erased=j["er"],
-        disputes=tuple(
-            Dispute(d[0], date.fromisoformat(d[1]), d[2], d[3], d[4], _pd(d[5]), d[6])
-            for d in j["d"]
-        ),
+        disputes=tuple(map(_dispute_from_list, j["d"])),
         entries=tuple(j["e"]),
     )
 

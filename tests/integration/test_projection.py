@@ -23,7 +23,15 @@ from arrears.ledger.ledger import Ledger, Opening
 from arrears.ledger.log import Appended
 from arrears.ledger.projection import check_projection, fold, iter_leaves, rebuild
 from arrears.ledger.pseudonym import Pseudonym, subject_commitment
-from arrears.ledger.records import MemoryState, RecordRef, Status, decode_submission
+from arrears.ledger.records import (
+    MemoryState,
+    RecordRef,
+    RecordState,
+    Status,
+    decode_submission,
+    record_from_json,
+    record_to_json,
+)
 from arrears.ledger.sql import SqlStorage
 from arrears.ledger.verify import verify_log
 from arrears.v1 import events_pb2 as pb
@@ -439,18 +447,22 @@ def setup(c: Consortium) -> Tampered:
 def _record_state(t: Tampered, conn: sa.Connection) -> str:
     rt = schema.records
     where = (rt.c.member_id == t.loan.member_id, rt.c.record_id == t.loan.record_id)
-    state = json.loads(conn.execute(sa.select(rt.c.state).where(*where)).scalar_one())
-    state["o"] = 1  # outstanding
-    conn.execute(rt.update().where(*where).values(state=json.dumps(state)))
+    state = _loan_state(t, conn)._replace(outstanding_minor=1)
+    conn.execute(rt.update().where(*where).values(state=record_to_json(state)))
     return f"records: {t.loan!r} differs"
+
+
+def _loan_state(t: Tampered, conn: sa.Connection) -> RecordState:
+    rt = schema.records
+    where = (rt.c.member_id == t.loan.member_id, rt.c.record_id == t.loan.record_id)
+    return record_from_json(conn.execute(sa.select(rt.c.state).where(*where)).scalar_one())
 
 
 def _record_dispute_dropped(t: Tampered, conn: sa.Connection) -> str:
     rt = schema.records
     where = (rt.c.member_id == t.loan.member_id, rt.c.record_id == t.loan.record_id)
-    state = json.loads(conn.execute(sa.select(rt.c.state).where(*where)).scalar_one())
-    state["d"] = []
-    conn.execute(rt.update().where(*where).values(state=json.dumps(state)))
+    state = _loan_state(t, conn)._replace(disputes=())
+    conn.execute(rt.update().where(*where).values(state=record_to_json(state)))
     return f"records: {t.loan!r} differs"
 
 
@@ -464,16 +476,14 @@ def _record_deleted(t: Tampered, conn: sa.Connection) -> str:
 
 def _record_invented(t: Tampered, conn: sa.Connection) -> str:
     rt = schema.records
-    where = (rt.c.member_id == t.loan.member_id, rt.c.record_id == t.loan.record_id)
-    state = json.loads(conn.execute(sa.select(rt.c.state).where(*where)).scalar_one())
-    state["r"] = "invented"
+    state = _loan_state(t, conn)._replace(ref=RecordRef("bank-a", "invented"))
     conn.execute(
         rt.insert().values(
             member_id="bank-a",
             record_id="invented",
             subject_commitment=bytes(32),
             status="active",
-            state=json.dumps(state),
+            state=record_to_json(state),
         )
     )
     return "records: RecordRef(member_id='bank-a', record_id='invented') extra"

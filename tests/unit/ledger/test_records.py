@@ -20,6 +20,7 @@ from arrears.ledger.envelope import MemberSigner
 from arrears.ledger.errors import ArrearsError, InputError
 from arrears.ledger.records import (
     DEFAULT_RULES,
+    RECORD_STATE_FORMAT,
     AlreadyExists,
     Changes,
     Context,
@@ -1146,8 +1147,54 @@ def test_codec_round_trip(rec: RecordState) -> None:
     text = record_to_json(rec)
     assert record_from_json(text) == rec
     assert record_to_json(record_from_json(text)) == text
-    # the text stored before the shared encoder: json.dumps with compact separators
-    assert text == json.dumps(json.loads(text), separators=(",", ":"))
+    assert text == json.dumps(json.loads(text), separators=(",", ":"))  # compact JSON
+    assert json.loads(text)[0] == RECORD_STATE_FORMAT
+
+
+# A state as format 1 stored it (a JSON object with short keys): databases written before
+# format 2 hold these, and they must read as they did.
+FORMAT_1 = (
+    '{"m":"bank-a","r":"L-1001","c":"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d'
+    '1e1f","sk":1,"lt":2,"cur":"CNY","p":5000000,"o":4200050,"dpd":45,"b":2,"fm":"2026-09-01",'
+    '"cs":1,"n":"2026-10-01","ra":7,"ro":"2026-10-20","st":"settled","so":"2026-11-21","sk2":1,'
+    '"wr":"","sup":false,"er":false,"d":[["D-42","2026-11-02",9,"repaid in June",2,'
+    '"2026-11-10",12]],"e":[7,9,12,15]}'
+)
+
+
+def test_codec_reads_format_1() -> None:
+    rec = record_from_json(FORMAT_1)
+    assert rec == RecordState(
+        RecordRef("bank-a", "L-1001"),
+        bytes(range(32)),
+        1,
+        2,
+        "CNY",
+        5000000,
+        4200050,
+        45,
+        2,
+        date(2026, 9, 1),
+        1,
+        date(2026, 10, 1),
+        7,
+        date(2026, 10, 20),
+        Status.SETTLED,
+        date(2026, 11, 21),
+        1,
+        "",
+        False,
+        False,
+        (Dispute("D-42", date(2026, 11, 2), 9, "repaid in June", 2, date(2026, 11, 10), 12),),
+        (7, 9, 12, 15),
+    )
+    assert record_from_json(record_to_json(rec)) == rec  # rewritten as format 2
+
+
+def test_codec_refuses_an_unknown_format() -> None:
+    text = record_to_json(record_from_json(FORMAT_1))
+    with pytest.raises(ValueError, match="unknown format 3"):
+        record_from_json("[3" + text[2:])
 
 
 def test_the_legal_day_turns_at_local_midnight() -> None:

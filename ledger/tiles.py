@@ -21,6 +21,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from typing import Any, NamedTuple
 
 from arrears.ledger.errors import InputError, StorageError
@@ -218,11 +219,6 @@ def inclusion_proofs(
     """
     last = size - 1
     levels = last.bit_length() if size > 0 else 0
-    edge: dict[tuple[int, int], tuple[NodeId, ...]] = {}  # the partial node of each level
-    for level in range(levels):
-        top = last >> level
-        if (top + 1) << level > size:
-            edge[(level, top)] = tuple(range_nodes(top << level, size))
     plans: list[list[tuple[int, int]]] = []
     wanted: set[tuple[int, int]] = set()
     for i in indexes:
@@ -235,6 +231,24 @@ def inclusion_proofs(
         ]
         plans.append(plan)
         wanted.update(plan)
+    have = _proof_nodes(wanted, size, nodes, known)
+    return [[have[k] for k in plan] for plan in plans]
+
+
+def _proof_nodes(
+    wanted: Collection[tuple[int, int]],
+    size: int,
+    nodes: NodeCache | TileReader,
+    known: Mapping[tuple[int, int], bytes] | None,
+) -> dict[tuple[int, int], bytes]:
+    """The hashes of the proof nodes ``wanted`` (each complete, or the partial node of its
+    level at the tree's right edge), with ``known`` ones taken as given, the others read."""
+    last = size - 1
+    edge: dict[tuple[int, int], tuple[NodeId, ...]] = {}  # the partial node of each level
+    for level in range(last.bit_length() if size > 0 else 0):
+        top = last >> level
+        if (top + 1) << level > size:
+            edge[(level, top)] = tuple(range_nodes(top << level, size))
     have = dict(known or {})
     fetch: set[tuple[int, int]] = set()
     for key in wanted:
@@ -251,10 +265,10 @@ def inclusion_proofs(
             got = node_hashes([NodeId(*n) for n in fetch], nodes)
         for node, h in got.items():
             have[node] = h
-    for key in wanted & edge.keys():
+    for key in edge.keys() & wanted:
         if key not in have:
             have[key] = fold_range([have[n] for n in edge[key]])
-    return [[have[k] for k in plan] for plan in plans]
+    return have
 
 
 def run_inclusion_proofs(
@@ -264,10 +278,17 @@ def run_inclusion_proofs(
     hashes are given (a batch just appended: its receipts). The complete nodes inside the run
     are hashed from its leaves; only the few siblings at its two ends (and the right edge) are
     read, so proving a thousand receipts costs about a thousand hashes, not a thousand proofs'
-    worth of node lookups."""
+    worth of node lookups.
+
+    The proofs are built a level at a time: at level L the leaves of one block of ``2**L``
+    share their sibling, so each level is one short list of siblings, repeated, and the proofs
+    are the columns read across (``zip``), a level left out where its sibling starts past the
+    tree (the right edge)."""
     end = first + len(leaf_hashes)
     if first < 0 or end > size:
         raise InputError(f"leaves [{first}, {end}) are not all in a tree of {size}")
+    if first == end:
+        return []
     inside: dict[tuple[int, int], bytes] = {}
     row, lo, level = list(leaf_hashes), first, 0
     while row:
@@ -277,7 +298,29 @@ def run_inclusion_proofs(
             _sha256(b"\x01" + row[k] + row[k + 1]).digest() for k in range(skip, len(row) - 1, 2)
         ]
         lo, level = (lo + 1) >> 1, level + 1
-    return inclusion_proofs(range(first, end), size, nodes, inside)
+    last = size - 1
+    blocks = [
+        (level, range(first >> level, ((end - 1) >> level) + 1), last >> level)
+        for level in range(last.bit_length())
+    ]
+    have = _proof_nodes(
+        {(level, b ^ 1) for level, bs, top in blocks for b in bs if b ^ 1 <= top},
+        size,
+        nodes,
+        inside,
+    )
+    columns: list[Iterable[bytes | None]] = []
+    for level, bs, top in blocks:
+        siblings = [have[(level, b ^ 1)] if b ^ 1 <= top else None for b in bs]
+        counts = [1 << level] * len(bs)
+        counts[0] = min(end, (bs[0] + 1) << level) - first
+        if len(bs) > 1:
+            counts[-1] = end - (bs[-1] << level)
+        columns.append(chain.from_iterable(map(repeat, siblings, counts)))
+    if not columns:  # a tree of one leaf: its proof is empty
+        return [[]]
+    # Hashes are 32 bytes, never empty: filtering out None drops exactly the skipped levels.
+    return [list(filter(None, proof)) for proof in zip(*columns, strict=True)]
 
 
 def consistency_proof(size1: int, size2: int, read_tiles: TileReader) -> list[bytes]:

@@ -37,6 +37,7 @@ from arrears.ledger.coalesce import Coalescer
 from arrears.ledger.envelope import Envelope, MemberSigner
 from arrears.ledger.errors import InputError, VerificationError
 from arrears.ledger.identifiers import SubjectId, SubjectKind, parse_subject
+from arrears.ledger.merkle import InclusionVerifier
 from arrears.ledger.note import Ed25519Verifier
 from arrears.ledger.oprf import Mode, finalize_batch
 from arrears.ledger.oprf import blind as oprf_blind
@@ -557,9 +558,18 @@ class AsyncClient:
         call = self._submissions.SubmitStream(batches())
         try:
             async for results in call:
+                # A message's receipts share their checkpoint: it is accepted once, and their
+                # proofs are verified with shared work (neighbouring leaves, shared paths).
+                run: dict[bytes, tuple[Checkpoint, InclusionVerifier]] = {}
                 for res in results.results:
                     if res.HasField("receipt"):
-                        receipt = await self._receipt(res.receipt, payloads.get(res.client_ref))
+                        r = res.receipt
+                        got = run.get(r.checkpoint)
+                        if got is None:
+                            cp = await self.accept(r.checkpoint)
+                            got = run[r.checkpoint] = (cp, InclusionVerifier(cp.size, cp.root))
+                        payload = payloads.get(res.client_ref)
+                        receipt = verify_receipt(r, got[0], payload, shared=got[1])
                         yield StreamResult(res.client_ref, receipt, None)
                     else:
                         err = from_code(res.error_code, res.error_message, res.error_rule)

@@ -16,7 +16,7 @@ from datetime import date
 from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.errors import ArrearsError, InputError, ProofError, VerificationError
 from arrears.ledger.leaf import Leaf
-from arrears.ledger.merkle import leaf_hash, verify_inclusion
+from arrears.ledger.merkle import InclusionVerifier, leaf_hash, verify_inclusion
 from arrears.ledger.pseudonym import SALT_SIZE, Pseudonym, subject_commitment
 from arrears.ledger.records import (
     DEFAULT_RULES,
@@ -57,10 +57,24 @@ class CheckResult:
     inquiry_id: int
 
 
-def verify_entry(index: int, leaf: bytes, proof: Sequence[bytes], cp: Checkpoint) -> Leaf:
-    """The decoded leaf, once it is proven to sit at ``index`` in the checkpoint's tree."""
+def verify_entry(
+    index: int,
+    leaf: bytes,
+    proof: Sequence[bytes],
+    cp: Checkpoint,
+    *,
+    shared: InclusionVerifier | None = None,
+) -> Leaf:
+    """The decoded leaf, once it is proven to sit at ``index`` in the checkpoint's tree.
+    ``shared`` verifies the proof with work shared across the entries of that tree (a run of
+    receipts); it must be for the checkpoint's tree."""
     try:
-        verify_inclusion(index, cp.size, leaf_hash(leaf), proof, cp.root)
+        if shared is None:
+            verify_inclusion(index, cp.size, leaf_hash(leaf), proof, cp.root)
+        elif (shared.size, shared.root) != (cp.size, cp.root):
+            raise ValueError("shared: an inclusion verifier for another tree")
+        else:
+            shared.verify(index, leaf_hash(leaf), proof)
     except InputError as e:  # a malformed proof (hash size, index beyond the tree) proves nothing
         raise ProofError(f"entry {index}: {e}") from e
     decoded = Leaf.decode(leaf)
@@ -69,13 +83,21 @@ def verify_entry(index: int, leaf: bytes, proof: Sequence[bytes], cp: Checkpoint
     return decoded
 
 
-def verify_receipt(r: spb.Receipt, cp: Checkpoint, payload: bytes | None = None) -> Receipt:
-    """Check a receipt against its (trusted) checkpoint and, if given, our signed payload."""
+def verify_receipt(
+    r: spb.Receipt,
+    cp: Checkpoint,
+    payload: bytes | None = None,
+    *,
+    shared: InclusionVerifier | None = None,
+) -> Receipt:
+    """Check a receipt against its (trusted) checkpoint and, if given, our signed payload.
+    ``shared``: an ``InclusionVerifier`` for the checkpoint's tree, used for every receipt
+    of a run (a stream's message)."""
     if r.tree_size != cp.size:
         raise ProofError(f"receipt: tree_size {r.tree_size}, checkpoint size {cp.size}")
     if r.leaf_hash != leaf_hash(r.leaf):
         raise ProofError("receipt: leaf_hash is not the hash of the leaf")
-    leaf = verify_entry(r.index, r.leaf, r.inclusion_proof, cp)
+    leaf = verify_entry(r.index, r.leaf, r.inclusion_proof, cp, shared=shared)
     if payload is not None and leaf.payload != payload:
         raise VerificationError("receipt: the entry holds another payload than the one we signed")
     return Receipt(r.index, r.leaf_hash, r.tree_size, cp, r.tlog_proof, r.replayed, r.leaf)

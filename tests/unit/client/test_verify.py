@@ -27,7 +27,7 @@ from arrears.ledger.errors import (
 )
 from arrears.ledger.leaf import Leaf
 from arrears.ledger.log import Appended, Entry, Log
-from arrears.ledger.merkle import leaf_hash
+from arrears.ledger.merkle import InclusionVerifier, leaf_hash
 from arrears.ledger.note import CosignatureSigner, Ed25519Signer, sign_note
 from arrears.ledger.records import RecordRef, Status, served, summarise
 from arrears.ledger.storage import MemoryStorage
@@ -465,7 +465,15 @@ def test_an_honest_receipt_is_believed(w: World) -> None:
         "index",
     ],
 )
-def test_a_tampered_receipt_is_a_proof_error(w: World, tamper: str) -> None:
+@pytest.mark.parametrize("shared", [False, True], ids=["alone", "after-the-others"])
+def test_a_tampered_receipt_is_a_proof_error(w: World, tamper: str, shared: bool) -> None:
+    """Alone, and with the inclusion work shared with every other receipt of the tree,
+    verified first (as a stream's message is)."""
+    cp = w.checkpoint()
+    verifier = InclusionVerifier(cp.size, cp.root) if shared else None
+    if verifier is not None:
+        for a in w.reports.values():
+            verify_receipt(w.receipt(a), cp, shared=verifier)
     r = w.receipt(w.reports[LOAN_2])
     if tamper == "tree_size":
         r.tree_size -= 1
@@ -481,7 +489,15 @@ def test_a_tampered_receipt_is_a_proof_error(w: World, tamper: str) -> None:
     else:
         r.index += 1
     with pytest.raises(ProofError):
-        verify_receipt(r, w.checkpoint())
+        verify_receipt(r, cp, shared=verifier)
+
+
+def test_a_shared_verifier_of_another_tree_is_refused(w: World) -> None:
+    cp = w.checkpoint()
+    with pytest.raises(ValueError, match="another tree"):
+        verify_receipt(
+            w.receipt(w.reports[LOAN_2]), cp, shared=InclusionVerifier(cp.size, bytes(32))
+        )
 
 
 def test_a_receipt_for_another_payload_is_refused(w: World) -> None:

@@ -22,6 +22,7 @@ from arrears.ledger.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
     CompactRange,
+    InclusionVerifier,
     NodeId,
     consistency_proof_length,
     consistency_ranges,
@@ -332,6 +333,71 @@ def test_verify_inclusion_rejects_a_truncated_or_extended_proof(
         shorter = proof[:at] + proof[at + 1 :] if at < len(proof) else proof[:-1]
         with pytest.raises(ProofError, match="wrong length"):
             verify_inclusion(index, n, leaf, shorter, root)
+
+
+# --- inclusion: many proofs of one tree, shared work ----------------------------------------
+
+
+def test_inclusion_verifier_accepts_every_proof_of_small_trees_in_any_order() -> None:
+    for n in range(1, 40):
+        entries = entries_of(n)
+        for order in (range(n), reversed(range(n)), [*range(0, n, 2), *range(1, n, 2)]):
+            shared = InclusionVerifier(n, ref.mth(entries))
+            for index in order:
+                shared.verify(index, ref.leaf_hash(entries[index]), ref.path(index, entries))
+
+
+def test_inclusion_verifier_rejects_every_flipped_bit_after_its_neighbours() -> None:
+    """Every bad proof is refused, also once the proofs around it were verified (the shared
+    states must not let a proof stop early on a hash or a tail that differs)."""
+    for n in FLIP_SIZES:
+        entries = entries_of(n)
+        root = ref.mth(entries)
+        shared = InclusionVerifier(n, root)
+        for index in range(n):
+            shared.verify(index, ref.leaf_hash(entries[index]), ref.path(index, entries))
+        for index in range(n):
+            parts = inclusion_parts(entries, index)[:-1]  # the proof, then the leaf hash
+            for at in range(len(parts)):
+                for bit in range(8 * HASH_SIZE):
+                    bad = list(parts)
+                    bad[at] = flipped(parts[at], bit)
+                    *proof, leaf = bad
+                    assert rejects(shared.verify, index, leaf, proof), (n, index, at, bit)
+            # and the right proof still passes afterwards
+            shared.verify(index, ref.leaf_hash(entries[index]), ref.path(index, entries))
+
+
+@SETTINGS
+@given(distinct_entries, st.data())
+def test_inclusion_verifier_agrees_with_verify_inclusion(
+    entries: list[bytes], data: st.DataObject
+) -> None:
+    n = len(entries)
+    root = ref.mth(entries)
+    shared = InclusionVerifier(n, root)
+    for _ in range(data.draw(st.integers(1, 12), label="proofs")):
+        index = data.draw(st.integers(0, n - 1), label="index")
+        claimed = data.draw(st.integers(0, n - 1) | st.just(index), label="claimed index")
+        parts = inclusion_parts(entries, index)[:-1]
+        if data.draw(st.booleans(), label="tamper"):
+            at = data.draw(st.integers(0, len(parts) - 1), label="which hash")
+            bit = data.draw(st.integers(0, 8 * HASH_SIZE - 1), label="bit")
+            parts[at] = flipped(parts[at], bit)
+        *proof, leaf = parts
+        alone = rejects(verify_inclusion, claimed, n, leaf, proof, root)
+        assert rejects(shared.verify, claimed, leaf, proof) == alone
+
+
+def test_inclusion_verifier_checks_the_shape_first() -> None:
+    entries = entries_of(5)
+    shared = InclusionVerifier(5, ref.mth(entries))
+    with pytest.raises(ProofError, match="wrong length"):
+        shared.verify(1, ref.leaf_hash(entries[1]), ref.path(1, entries)[:-1])
+    with pytest.raises(InputError, match="index: 5 is not below tree_size 5"):
+        shared.verify(5, ref.leaf_hash(entries[1]), ref.path(1, entries))
+    with pytest.raises(InputError, match="root"):
+        InclusionVerifier(5, b"short")
 
 
 @SETTINGS

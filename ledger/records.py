@@ -1079,19 +1079,53 @@ object with short keys; an array is built from the state tuple in one step and c
 which halves the cost of encoding the state of every record a batch writes."""
 
 
+# Where each field sits in the stored array (after the format number).
+_COMMITMENT, _MISSED, _NOTIFIED, _REPORTED_ON, _STATUS, _SETTLED_ON, _DISPUTES = (
+    _FIELD_AT[name] + 1
+    for name in (
+        "subject_commitment",
+        "first_missed_payment",
+        "borrower_notified_on",
+        "reported_on",
+        "status",
+        "settled_on",
+        "disputes",
+    )
+)
+
+
 def record_to_json(r: RecordState) -> str:
-    v: list[object] = [RECORD_STATE_FORMAT, *r]
-    # The fields JSON has no type for; v[i + 1] is field i of the RecordState.
-    v[2] = r.subject_commitment.hex()
-    v[10] = r.first_missed_payment.isoformat()
-    v[12] = r.borrower_notified_on.isoformat()
-    v[14] = r.reported_on.isoformat()
-    v[15] = r.status.value
+    v: list[Any] = [RECORD_STATE_FORMAT, *r]
+    # The fields JSON has no type for (the ref and the entries are arrays already).
+    v[_COMMITMENT] = r.subject_commitment.hex()
+    v[_MISSED] = r.first_missed_payment.isoformat()
+    v[_NOTIFIED] = r.borrower_notified_on.isoformat()
+    v[_REPORTED_ON] = r.reported_on.isoformat()
+    v[_STATUS] = r.status.value
     if r.settled_on is not None:
-        v[16] = r.settled_on.isoformat()
+        v[_SETTLED_ON] = r.settled_on.isoformat()
     if r.disputes:
-        v[21] = [_dispute_to_list(d) for d in r.disputes]
+        v[_DISPUTES] = [_dispute_to_list(d) for d in r.disputes]
     return _to_json(v)
+
+
+def record_from_json(text: str) -> RecordState:
+    """A stored record state, in either format."""
+    v = json.loads(text)
+    if isinstance(v, dict):
+        return _record_from_object(v)
+    if v[0] != RECORD_STATE_FORMAT or len(v) != len(RecordState._fields) + 1:
+        raise ValueError(f"record state: unknown format {v[0]!r} of {len(v)} values")
+    v[1] = RecordRef(*v[1])
+    v[_COMMITMENT] = bytes.fromhex(v[_COMMITMENT])
+    v[_MISSED] = date.fromisoformat(v[_MISSED])
+    v[_NOTIFIED] = date.fromisoformat(v[_NOTIFIED])
+    v[_REPORTED_ON] = date.fromisoformat(v[_REPORTED_ON])
+    v[_STATUS] = Status(v[_STATUS])
+    v[_SETTLED_ON] = _pd(v[_SETTLED_ON])
+    v[_DISPUTES] = tuple(map(_dispute_from_list, v[_DISPUTES]))
+    v[-1] = tuple(v[-1])  # entries
+    return RecordState._make(v[1:])
 
 
 def _dispute_to_list(d: Dispute) -> list[object]:
@@ -1108,64 +1142,6 @@ def _dispute_to_list(d: Dispute) -> list[object]:
 
 def _dispute_from_list(d: list[Any]) -> Dispute:
     return Dispute(d[0], date.fromisoformat(d[1]), d[2], d[3], d[4], _pd(d[5]), d[6])
-
-
-def record_from_json(text: str) -> RecordState:
-    """A stored record state, in either format."""
-    j = json.loads(text)
-    if isinstance(j, dict):
-        return _record_from_object(j)
-    (
-        fmt,
-        (member_id, record_id),
-        commitment,
-        subject_kind,
-        loan_type,
-        currency,
-        principal,
-        outstanding,
-        dpd,
-        bucket,
-        missed,
-        stage,
-        notified,
-        reported_at,
-        reported_on,
-        status,
-        settled_on,
-        settlement_kind,
-        withdrawn_reason,
-        suppressed,
-        erased,
-        disputes,
-        entries,
-    ) = j
-    if fmt != RECORD_STATE_FORMAT:
-        raise ValueError(f"record state: unknown format {fmt!r}")
-    return RecordState(
-        RecordRef(member_id, record_id),
-        bytes.fromhex(commitment),
-        subject_kind,
-        loan_type,
-        currency,
-        principal,
-        outstanding,
-        dpd,
-        bucket,
-        date.fromisoformat(missed),
-        stage,
-        date.fromisoformat(notified),
-        reported_at,
-        date.fromisoformat(reported_on),
-        Status(status),
-        _pd(settled_on),
-        settlement_kind,
-        withdrawn_reason,
-        suppressed,
-        erased,
-        tuple(map(_dispute_from_list, disputes)),
-        tuple(entries),
-    )
 
 
 def _record_from_object(j: dict[str, Any]) -> RecordState:

@@ -1193,8 +1193,10 @@ def test_codec_reads_format_1() -> None:
 
 def test_codec_refuses_an_unknown_format() -> None:
     text = record_to_json(record_from_json(FORMAT_1))
-    with pytest.raises(ValueError, match="unknown format 3"):
+    with pytest.raises(ValueError, match="unknown format 3 of 23 values"):
         record_from_json("[3" + text[2:])
+    with pytest.raises(ValueError, match="unknown format 2 of 22 values"):
+        record_from_json(json.dumps(json.loads(text)[:-1]))
 
 
 def test_the_legal_day_turns_at_local_midnight() -> None:

@@ -76,7 +76,9 @@ class Running:
 
 
 def build_node(config: ServerConfig) -> Node:
-    storage = SqlStorage(create_engine(config.database_url))
+    storage = SqlStorage(
+        create_engine(config.database_url, cache_kib=config.sqlite_cache_mib * 1024)
+    )
     try:
         log_key = load_ed25519(config.log_key)
         oprf_seed = config.oprf_key.read_bytes()

@@ -12,6 +12,7 @@ Example ``arrears.toml``::
     log_key = "pki/log-key.pem"
     oprf_key = "pki/oprf-key.bin"
     check_processes = 1        # workers checking bulk uploads; 0: in the server process
+    sqlite_cache_mib = 64      # SQLite's page cache per connection
 
     [limits]
     lookups_per_second = 200
@@ -69,6 +70,7 @@ class ServerConfig:
     grace_seconds: float = 10.0
     # worker processes checking bulk uploads (decoding, signatures); 0: the server checks them
     check_processes: int = 1
+    sqlite_cache_mib: int = 64  # SQLite's page cache per connection (filled as pages are read)
     limits: Limits = field(default_factory=Limits)
     rules: Rules = field(default_factory=Rules)
 

@@ -16,7 +16,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from arrears.client.testing import LocalConsortium
 from arrears.ledger.errors import InputError
 from arrears.ledger.sql import SqlStorage
+from arrears.server.app import build_node
 from arrears.server.config import ServerConfig
+from arrears.server.pki import create_dev_pki
 
 ID = "11010519491231002X"
 
@@ -71,6 +73,25 @@ def test_config_from_file_and_environment(tmp_path: Path) -> None:
     f.write_text("[limits]\nmax_batch = 'many'\n")
     with pytest.raises(InputError, match=r"limits\.max_batch"):
         ServerConfig.load(f, env={})
+
+
+def test_sqlite_cache_setting_reaches_the_servers_connections(tmp_path: Path) -> None:
+    pki = create_dev_pki(tmp_path / "pki", ["operator"])
+    config = ServerConfig.from_dict(
+        {
+            "database_url": f"sqlite:///{tmp_path / 'ledger.db'}",
+            "log_key": str(pki.log_key),
+            "oprf_key": str(pki.oprf_key),
+        },
+        {"ARREARS_SQLITE_CACHE_MIB": "8"},
+    )
+    assert config.sqlite_cache_mib == 8
+    node = build_node(config)
+    try:
+        with node.storage.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -8 * 1024
+    finally:
+        node.close()
 
 
 def test_graceful_shutdown_commits_what_it_acknowledged(tmp_path: Path) -> None:

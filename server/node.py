@@ -25,7 +25,7 @@ from arrears.ledger.ledger import Ledger, record_refs
 from arrears.ledger.log import Appended, Clock, Entry, Log, Sequenced, system_clock_us
 from arrears.ledger.note import CosignatureVerifier, Ed25519Signer, add_signatures, split_note
 from arrears.ledger.oprf import Mode, ServerKey
-from arrears.ledger.pseudonym import Pseudonym, new_salt, subject_commitment
+from arrears.ledger.pseudonym import new_salts, subject_commitments
 from arrears.ledger.records import (
     DEFAULT_RULES,
     Changes,
@@ -95,25 +95,57 @@ class Lookup(NamedTuple):
     consent_reference: str
 
 
+def inquiry_payload(
+    member_id: str, at_unix_ms: int, commitment: bytes, purpose: int, consent_reference: str
+) -> bytes:
+    """An inquiry-log entry's payload: the deterministic serialisation of ``pb.Inquiry``."""
+    return pb.Inquiry(
+        member_id=member_id,
+        at_unix_ms=at_unix_ms,
+        subject_commitment=commitment,
+        purpose=purpose,  # type: ignore[arg-type]
+        consent_reference=consent_reference,
+    ).SerializeToString(deterministic=True)
+
+
+# The key and length of ``subject_commitment`` (field 3) for a 32-byte commitment.
+_COMMITMENT_FIELD = inquiry_payload("", 0, _ZERO_KEY, 0, "")[: -len(_ZERO_KEY)]
+
+
+def inquiry_payload_frame(
+    member_id: str, at_unix_ms: int, purpose: int, consent_reference: str
+) -> tuple[bytes, bytes]:
+    """What goes before and after a 32-byte commitment in ``inquiry_payload``, so that one
+    caller's many inquiries are framed once. Deterministic serialisation writes fields in field
+    number order, each encoded independently, so fields 1-2, then field 3, then fields 4-5 make
+    the same bytes as the whole message (tests pin it on many inputs)."""
+    head = inquiry_payload(member_id, at_unix_ms, b"", 0, "")
+    tail = inquiry_payload("", 0, b"", purpose, consent_reference)
+    return head + _COMMITMENT_FIELD, tail
+
+
 class InquirySequencer:
     """Turns lookups into inquiry-log entries: the subject as a fresh commitment, its opening
     in the deletable inquiry index, committed together."""
 
     def sequence(self, items: Sequence[Any], first_index: int, now_us: int) -> Sequenced:
+        at_unix_ms = now_us // 1000
+        pseudonyms = [q.pseudonym for q in items]
+        salts = new_salts(len(items))  # a fresh salt for every inquiry, never shared
+        commitments = subject_commitments(salts, pseudonyms)
+        frames: dict[tuple[str, int, str], tuple[bytes, bytes]] = {}
         entries: list[Entry] = []
         changes = Changes()
+        openings = changes.inquiries
         for i, q in enumerate(items):
-            salt = new_salt()
-            commitment = subject_commitment(salt, Pseudonym.from_bytes(q.pseudonym))
-            payload = pb.Inquiry(
-                member_id=q.member_id,
-                at_unix_ms=now_us // 1000,
-                subject_commitment=commitment,
-                purpose=q.purpose,
-                consent_reference=q.consent_reference,
-            ).SerializeToString(deterministic=True)
-            entries.append(Entry(_ZERO_KEY, payload, b""))
-            changes.inquiries[first_index + i] = (q.pseudonym, salt)
+            key = (q.member_id, q.purpose, q.consent_reference)
+            frame = frames.get(key)
+            if frame is None:
+                frame = frames[key] = inquiry_payload_frame(
+                    q.member_id, at_unix_ms, q.purpose, q.consent_reference
+                )
+            entries.append(Entry(_ZERO_KEY, frame[0] + commitments[i] + frame[1], b""))
+            openings[first_index + i] = (pseudonyms[i], salts[i])
         return Sequenced(entries, list(range(len(items))), changes)
 
     def committed(self, batch: Sequenced) -> None:

@@ -16,7 +16,9 @@ from arrears.ledger.pseudonym import (
     Pseudonym,
     derive_pseudonym,
     new_salt,
+    new_salts,
     subject_commitment,
+    subject_commitments,
 )
 
 OUTPUT = bytes(range(64))
@@ -102,6 +104,44 @@ def test_new_salt_is_fresh() -> None:
     salts = {new_salt() for _ in range(64)}
     assert len(salts) == 64
     assert all(len(salt) == SALT_SIZE == 32 for salt in salts)
+
+
+def test_new_salts_are_fresh() -> None:
+    salts = new_salts(64) + new_salts(64)
+    assert len(set(salts)) == 128
+    assert all(type(salt) is bytes and len(salt) == SALT_SIZE for salt in salts)
+    assert new_salts(0) == []
+
+
+@SETTINGS
+@given(
+    subjects=st.lists(
+        st.tuples(
+            st.binary(min_size=32, max_size=32),
+            st.integers(0, 2**32 - 1),
+            st.binary(min_size=32, max_size=32),
+        ),
+        max_size=8,
+    )
+)
+def test_commitments_in_bulk_are_the_single_ones(
+    subjects: list[tuple[bytes, int, bytes]],
+) -> None:
+    pseudonyms = [Pseudonym(epoch, value) for _, epoch, value in subjects]
+    salts = [salt for salt, _, _ in subjects]
+    assert subject_commitments(salts, [p.to_bytes() for p in pseudonyms]) == [
+        subject_commitment(salt, p) for salt, p in zip(salts, pseudonyms, strict=True)
+    ]
+
+
+def test_commitments_in_bulk_check_sizes() -> None:
+    p = derive_pseudonym(OUTPUT, 7).to_bytes()
+    with pytest.raises(InputError, match=r"^salt and pseudonym: expected 32 and 36 bytes, got 31"):
+        subject_commitments([bytes(31)], [p])
+    with pytest.raises(InputError, match=r"^salt and pseudonym: .* got 32 and 32$"):
+        subject_commitments([SALT], [p[4:]])
+    with pytest.raises(InputError, match=r"^salts: 2 for 1 pseudonyms$"):
+        subject_commitments([SALT, SALT], [p])
 
 
 @pytest.mark.parametrize("salt", [bytes(31), bytes(33), b""])

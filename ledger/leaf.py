@@ -51,30 +51,13 @@ class Leaf:
     signature: bytes
 
     def encode(self) -> bytes:
-        if len(self.prev_leaf_hash) != HASH_SIZE:
-            raise EncodingError(f"prev_leaf_hash: must be {HASH_SIZE} bytes")
-        if len(self.key_id) != KEY_ID_SIZE:
-            raise EncodingError(f"key_id: must be {KEY_ID_SIZE} bytes, got {len(self.key_id)}")
-        if len(self.payload) > MAX_PAYLOAD:
-            raise EncodingError(f"payload: {len(self.payload)} bytes, at most {MAX_PAYLOAD}")
-        if len(self.signature) > MAX_SIGNATURE:
-            raise EncodingError(f"signature: {len(self.signature)} bytes, at most {MAX_SIGNATURE}")
-        if not 0 <= self.index < 1 << 63 or not 0 <= self.integrated_at_us < 1 << 63:
-            raise EncodingError("index and integrated_at_us must fit in 63 bits")
-        return b"".join(
-            (
-                _HEAD.pack(
-                    LEAF_VERSION,
-                    self.index,
-                    self.prev_leaf_hash,
-                    self.integrated_at_us,
-                    self.key_id,
-                    len(self.payload),
-                ),
-                self.payload,
-                _SIG_LEN.pack(len(self.signature)),
-                self.signature,
-            )
+        return encode_leaf(
+            self.index,
+            self.prev_leaf_hash,
+            self.integrated_at_us,
+            self.key_id,
+            self.payload,
+            self.signature,
         )
 
     @classmethod
@@ -94,6 +77,42 @@ class Leaf:
             raise EncodingError("leaf: a field is out of range")
         sig_start = end + _SIG_LEN.size
         return cls(index, prev, at_us, kid, data[_HEAD.size : end], data[sig_start:])
+
+
+def encode_leaf(
+    index: int,
+    prev_leaf_hash: bytes,
+    integrated_at_us: int,
+    key_id: bytes,
+    payload: bytes,
+    signature: bytes,
+) -> bytes:
+    """``Leaf(...).encode()`` without the object, for the log's writer (a leaf per entry)."""
+    if len(prev_leaf_hash) != HASH_SIZE:
+        raise EncodingError(f"prev_leaf_hash: must be {HASH_SIZE} bytes")
+    if len(key_id) != KEY_ID_SIZE:
+        raise EncodingError(f"key_id: must be {KEY_ID_SIZE} bytes, got {len(key_id)}")
+    if len(payload) > MAX_PAYLOAD:
+        raise EncodingError(f"payload: {len(payload)} bytes, at most {MAX_PAYLOAD}")
+    if len(signature) > MAX_SIGNATURE:
+        raise EncodingError(f"signature: {len(signature)} bytes, at most {MAX_SIGNATURE}")
+    if not 0 <= index < 1 << 63 or not 0 <= integrated_at_us < 1 << 63:
+        raise EncodingError("index and integrated_at_us must fit in 63 bits")
+    return b"".join(
+        (
+            _HEAD.pack(
+                LEAF_VERSION,
+                index,
+                prev_leaf_hash,
+                integrated_at_us,
+                key_id,
+                len(payload),
+            ),
+            payload,
+            _SIG_LEN.pack(len(signature)),
+            signature,
+        )
+    )
 
 
 def chain_hashes(

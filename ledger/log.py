@@ -30,7 +30,7 @@ from arrears.ledger.errors import (
     InputError,
     StorageError,
 )
-from arrears.ledger.leaf import ZERO_HASH, Leaf
+from arrears.ledger.leaf import ZERO_HASH, encode_leaf
 from arrears.ledger.merkle import leaf_hash, verify_consistency
 from arrears.ledger.note import Ed25519Signer, open_note, sign_note
 from arrears.ledger.storage import Batch, Head, LogStorage
@@ -297,7 +297,7 @@ class Log:
         hashes: list[bytes] = []
         prev = self._prev_hash
         for i, e in enumerate(entries):
-            data = Leaf(head.size + i, prev, now, e.key_id, e.payload, e.signature).encode()
+            data = encode_leaf(head.size + i, prev, now, e.key_id, e.payload, e.signature)
             prev = leaf_hash(data)
             leaves.append(data)
             hashes.append(prev)

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
@@ -20,7 +21,7 @@ from arrears.ledger.envelope import Envelope
 from arrears.ledger.errors import ArrearsError, InputError
 from arrears.ledger.ledger import RECORD_EVENTS, Opening
 from arrears.ledger.log import Appended
-from arrears.ledger.records import Member, NotPermitted, summarise
+from arrears.ledger.records import Member, NotPermitted, Rules, summarise
 from arrears.ledger.storage import Head
 from arrears.server import metrics
 from arrears.server.config import Limits
@@ -381,10 +382,10 @@ class PseudonymsServicer(sgrpc.PseudonymsServicer):
 _NO_RECORDS = spb.Summary()
 
 
-def _summary(res: CheckResult, node: Node) -> spb.Summary:
+def _summary(res: CheckResult, as_of: date, rules: Rules) -> spb.Summary:
     if not res.records:
         return _NO_RECORDS  # most subjects of a pre-screen have no record
-    s = summarise([r for r, _ in res.records], node.today(), node.rules)
+    s = summarise([r for r, _ in res.records], as_of, rules)
     return spb.Summary(
         defaults_12m=s.defaults_12m,
         defaults_24m=s.defaults_24m,
@@ -417,6 +418,7 @@ class LookupServicer(sgrpc.LookupServicer):
         evidence = node.evidence(results, head.size)
         day = node.today()
         as_of = pb.Date(year=day.year, month=day.month, day=day.day)
+        size = head.size
         out: list[spb.CheckResponse | BaseException] = []
         counts: dict[str, int] = {}
         for q, res in zip(lookups, results, strict=True):
@@ -424,11 +426,14 @@ class LookupServicer(sgrpc.LookupServicer):
                 out.append(res)
                 continue
             counts[q.member_id] = counts.get(q.member_id, 0) + 1
+            # Every field through ``add``'s keywords: one call into the protobuf runtime per
+            # answer, most of a pre-screen's answers being a subject without records.
             r = add(
                 pseudonym=res.pseudonym,
                 as_of=as_of,
-                tree_size=head.size,
+                tree_size=size,
                 inquiry_id=res.inquiry_index,
+                summary=_summary(res, day, node.rules),
             )
             for rec, salt in res.records:
                 ev = r.records.add(
@@ -438,7 +443,6 @@ class LookupServicer(sgrpc.LookupServicer):
                 for i in rec.entries:
                     leaf, proof = evidence[i]
                     ev.entries.add(index=i, leaf=leaf, inclusion_proof=proof)
-            r.summary.CopyFrom(_summary(res, node))
             out.append(r)
         for member_id, n in counts.items():
             metrics.LOOKUPS.labels(member_id).inc(n)

@@ -9,6 +9,7 @@ summary are recomputed here from those entries.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -141,6 +142,19 @@ def verify_record(
     return state
 
 
+@functools.lru_cache(maxsize=64)
+def _day(year: int, month: int, day: int) -> date:
+    """An answer's ``as_of``; cached, as a batch's answers all carry the same day."""
+    return date(year, month, day)
+
+
+@functools.lru_cache(maxsize=64)
+def _nothing_served(day: date) -> Summary:
+    """The summary of a subject without a served record on ``day`` (most subjects of a
+    pre-screen): one frozen value shared by all their results."""
+    return summarise((), day)
+
+
 def verify_check(
     answer: spb.CheckResponse,
     pseudonym: bytes,
@@ -154,27 +168,28 @@ def verify_check(
         raise VerificationError("check: the answer is about another pseudonym")
     if answer.tree_size != cp.size:
         raise ProofError(f"check: tree_size {answer.tree_size}, checkpoint size {cp.size}")
-    try:
-        day = as_of or date(answer.as_of.year, answer.as_of.month, answer.as_of.day)
-    except ValueError:
-        raise VerificationError("check: as_of is not a date") from None
+    if as_of:
+        day = as_of
+    else:
+        d = answer.as_of
+        try:
+            day = _day(d.year, d.month, d.day)
+        except ValueError:
+            raise VerificationError("check: as_of is not a date") from None
+    evidence = answer.records
+    if not evidence:
+        return CheckResult(pseudonym, day, (), _nothing_served(day), cp, answer.inquiry_id)
     records = []
     seen: set[RecordRef] = set()
-    for ev in answer.records:
+    for ev in evidence:
         rec = verify_record(ev, pseudonym, cp, rules)
         if rec.ref in seen:
             raise VerificationError(f"check: record {rec.ref} twice")
         seen.add(rec.ref)
         if served(rec, day, rules):
             records.append(rec)
-    return CheckResult(
-        pseudonym,
-        day,
-        tuple(records),
-        summarise(records, day, rules),
-        cp,
-        answer.inquiry_id,
-    )
+    summary = summarise(records, day, rules) if records else _nothing_served(day)
+    return CheckResult(pseudonym, day, tuple(records), summary, cp, answer.inquiry_id)
 
 
 @dataclass(frozen=True)

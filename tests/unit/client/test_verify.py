@@ -193,6 +193,34 @@ def test_a_subject_without_records_gets_an_empty_verified_answer(w: World) -> No
     assert result.summary.reporting_members == ()
 
 
+def test_answers_without_records_are_checked_like_any_other(w: World) -> None:
+    cp = w.checkpoint()
+    answer = w.answer(99)
+    assert not answer.records
+    with pytest.raises(VerificationError, match=r"^check: the answer is about another pseudonym$"):
+        verify_check(answer, pseudonym(98), cp)
+    answer.tree_size += 1
+    with pytest.raises(ProofError, match=r"^check: tree_size \d+, checkpoint size \d+$"):
+        verify_check(answer, pseudonym(99), cp)
+    answer = w.answer(99)
+    answer.as_of.day = 31
+    answer.as_of.month = 2
+    with pytest.raises(VerificationError, match=r"^check: as_of is not a date$"):
+        verify_check(answer, pseudonym(99), cp)
+    # the caller's own day needs no day from the server
+    assert verify_check(answer, pseudonym(99), cp, as_of=TODAY).as_of == TODAY
+
+
+def test_summaries_without_served_records_are_those_of_no_records(w: World) -> None:
+    cp = w.checkpoint()
+    for day in (TODAY, date(2031, 10, 20), date(2040, 1, 1)):
+        none = verify_check(w.answer(99), pseudonym(99), cp, as_of=day)
+        assert none.summary == summarise([], day) and none.summary.as_of == day
+    # subject 1's records had not been reported yet
+    earlier = verify_check(w.answer(1), pseudonym(1), cp, as_of=date(2020, 1, 1))
+    assert earlier.records == () and earlier.summary == summarise([], date(2020, 1, 1))
+
+
 def test_records_no_longer_served_on_the_as_of_day_are_left_out(w: World) -> None:
     cp = w.checkpoint()
     # five years after the settlement of card-9, only loan-1 (still active) is shown

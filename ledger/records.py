@@ -1032,27 +1032,44 @@ def summarise(records: Iterable[RecordState], as_of: date, rules: Rules = DEFAUL
     shown = [r for r in records if served(r, as_of, rules)]
     if not shown:  # most subjects of a pre-screen
         return Summary(as_of, 0, 0, 0, 0, 0, 0, {}, False, False, ())
-    since = {n: months_before(as_of, n) for n in (12, 24, 60)}
-    outstanding: dict[str, int] = {}
+    # One pass over the records (a pre-screen summarises every subject it finds); a record's
+    # status on the day is looked up by its ref, as in a record set keyed by ref.
+    since_12, since_24, since_60 = (months_before(as_of, n) for n in (12, 24, 60))
     status = {r.ref: _status_on(r, as_of) for r in shown}
+    defaults_12m = defaults_24m = defaults_60m = active = settled = 0
+    worst = shown[0].dpd_bucket
+    outstanding: dict[str, int] = {}
+    open_dispute = overdue_dispute = False
+    members: set[str] = set()
     for r in shown:
-        if status[r.ref] is Status.ACTIVE:
+        missed = r.first_missed_payment
+        defaults_12m += missed > since_12
+        defaults_24m += missed > since_24
+        defaults_60m += missed > since_60
+        state = status[r.ref]
+        if state is Status.ACTIVE:
+            active += 1
             outstanding[r.currency] = outstanding.get(r.currency, 0) + r.outstanding_minor
+        elif state is Status.SETTLED:
+            settled += 1
+        worst = max(worst, r.dpd_bucket)
+        dispute = r.open_dispute
+        if dispute is not None:
+            open_dispute = True
+            overdue_dispute = overdue_dispute or dispute_overdue(dispute, as_of, rules)
+        members.add(r.ref.member_id)
     return Summary(
-        as_of=as_of,
-        defaults_12m=sum(1 for r in shown if r.first_missed_payment > since[12]),
-        defaults_24m=sum(1 for r in shown if r.first_missed_payment > since[24]),
-        defaults_60m=sum(1 for r in shown if r.first_missed_payment > since[60]),
-        active=sum(1 for r in shown if status[r.ref] is Status.ACTIVE),
-        settled=sum(1 for r in shown if status[r.ref] is Status.SETTLED),
-        worst_dpd_bucket=max((r.dpd_bucket for r in shown), default=0),
-        outstanding=outstanding,
-        open_dispute=any(r.open_dispute is not None for r in shown),
-        overdue_dispute=any(
-            d is not None and dispute_overdue(d, as_of, rules)
-            for d in (r.open_dispute for r in shown)
-        ),
-        reporting_members=tuple(sorted({r.ref.member_id for r in shown})),
+        as_of,
+        defaults_12m,
+        defaults_24m,
+        defaults_60m,
+        active,
+        settled,
+        worst,
+        outstanding,
+        open_dispute,
+        overdue_dispute,
+        tuple(sorted(members)),
     )
 
 

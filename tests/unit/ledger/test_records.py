@@ -33,6 +33,8 @@ from arrears.ledger.records import (
     Rules,
     RuleViolation,
     Status,
+    Summary,
+    _status_on,
     add_years,
     apply,
     authorise_key,
@@ -40,6 +42,7 @@ from arrears.ledger.records import (
     dispute_overdue,
     member_from_json,
     member_to_json,
+    months_before,
     record_from_json,
     record_to_json,
     retention_ended,
@@ -1045,6 +1048,86 @@ def test_summarise_worst_bucket_outstanding_and_members() -> None:
     assert (s.active, s.settled) == (3, 1)
     assert s.reporting_members == ("bank-a", "bank-b", "bank-c")
     assert (s.open_dispute, s.overdue_dispute) == (False, False)
+
+
+def _summarise_reference(recs: list[RecordState], as_of: date, rules: Rules) -> Summary:
+    """The summary spelled out one figure at a time, to hold the one-pass version to."""
+    shown = [r for r in recs if served(r, as_of, rules)]
+    if not shown:
+        return Summary(as_of, 0, 0, 0, 0, 0, 0, {}, False, False, ())
+    since = {n: months_before(as_of, n) for n in (12, 24, 60)}
+    status = {r.ref: _status_on(r, as_of) for r in shown}
+    outstanding: dict[str, int] = {}
+    for r in shown:
+        if status[r.ref] is Status.ACTIVE:
+            outstanding[r.currency] = outstanding.get(r.currency, 0) + r.outstanding_minor
+    return Summary(
+        as_of=as_of,
+        defaults_12m=sum(1 for r in shown if r.first_missed_payment > since[12]),
+        defaults_24m=sum(1 for r in shown if r.first_missed_payment > since[24]),
+        defaults_60m=sum(1 for r in shown if r.first_missed_payment > since[60]),
+        active=sum(1 for r in shown if status[r.ref] is Status.ACTIVE),
+        settled=sum(1 for r in shown if status[r.ref] is Status.SETTLED),
+        worst_dpd_bucket=max((r.dpd_bucket for r in shown), default=0),
+        outstanding=outstanding,
+        open_dispute=any(r.open_dispute is not None for r in shown),
+        overdue_dispute=any(
+            d is not None and dispute_overdue(d, as_of, rules)
+            for d in (r.open_dispute for r in shown)
+        ),
+        reporting_members=tuple(sorted({r.ref.member_id for r in shown})),
+    )
+
+
+_DAYS = st.dates(date(2019, 1, 1), date(2033, 12, 31))
+
+
+@st.composite
+def _summarised_record(draw: st.DrawFn) -> RecordState:
+    missed = draw(_DAYS)
+    status = draw(st.sampled_from(list(Status)))
+    settled_on = draw(st.one_of(st.none(), _DAYS)) if status is Status.SETTLED else None
+    disputes = tuple(
+        Dispute(
+            f"d-{i}",
+            draw(_DAYS),
+            i,
+            "disagree",
+            draw(st.sampled_from([pb.DISPUTE_OUTCOME_UNSPECIFIED, pb.DISPUTE_OUTCOME_REJECTED])),
+        )
+        for i in range(draw(st.integers(0, 2)))
+    )
+    return record(
+        draw(st.sampled_from(["bank-a", "bank-b", "bank-c"])),
+        draw(st.sampled_from(["r-1", "r-2", "r-3"])),  # the same ref twice now and then
+        missed,
+        reported_on=draw(st.sampled_from([missed, draw(_DAYS)])),
+        status=status,
+        settled_on=settled_on,
+        currency=draw(st.sampled_from(["CNY", "USD"])),
+        outstanding_minor=draw(st.integers(0, 10**9)),
+        dpd_bucket=draw(st.integers(1, 7)),
+        suppressed=draw(st.booleans()),
+        erased=draw(st.booleans()) and draw(st.booleans()),
+        disputes=disputes,
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    recs=st.lists(_summarised_record(), max_size=6),
+    as_of=_DAYS,
+    deadline_days=st.sampled_from([5, 20]),
+)
+def test_summarise_agrees_with_the_figures_spelled_out(
+    recs: list[RecordState], as_of: date, deadline_days: int
+) -> None:
+    rules = Rules(dispute_deadline_days=deadline_days)
+    got = summarise(recs, as_of, rules)
+    want = _summarise_reference(recs, as_of, rules)
+    assert got == want
+    assert list(got.outstanding) == list(want.outstanding)  # the same order, too
+    assert all(type(v) is int for v in (got.defaults_12m, got.active, got.worst_dpd_bucket))
 
 
 def test_summarise_drops_records_past_retention() -> None:

@@ -644,6 +644,36 @@ def test_bad_pseudonym_in_check(net: LocalConsortium, pseudonym: bytes, problem:
     assert inquiries(net) == asked
 
 
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ((1).to_bytes(4, "big") + bytes(31), "36 bytes, got 35"),
+        ((2).to_bytes(4, "big") + os.urandom(32), "epoch 2"),
+    ],
+    ids=["35-bytes", "epoch-2"],
+)
+def test_bad_pseudonym_in_check_batch_is_named_by_position(
+    net: LocalConsortium, bad: bytes, problem: str
+) -> None:
+    asked = inquiries(net)
+    good = [(1).to_bytes(4, "big") + os.urandom(32) for _ in range(5)]
+    with unchanged(net), member_channel(net, "bank-a") as ch:
+        err = raises(
+            ce.InvalidArgument,
+            lambda: raw(
+                sgrpc.LookupStub(ch).CheckBatch,
+                spb.CheckBatchRequest(
+                    pseudonyms=[*good[:3], bad, *good[3:]],
+                    purpose=pb.PURPOSE_LOAN_ORIGINATION,
+                    consent_reference=CONSENT,
+                ),
+            ),
+        )
+    refused(err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, "pseudonyms[3]", problem)
+    assert err.field == "pseudonyms[3]"
+    assert inquiries(net) == asked
+
+
 # --- 19: several lookups in one call ---------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, repeat
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from arrears.ledger.errors import InputError, StorageError
 from arrears.ledger.merkle import (
@@ -133,9 +133,15 @@ TileReader = Callable[[Collection[TileId]], Mapping[TileId, bytes]]
 
 def tile_for(node: NodeId) -> tuple[TileId, int, int]:
     """The tile holding the hashes ``node`` is folded from: (tile, first slot, slot count)."""
-    tile_level, sub = divmod(node.level, TILE_HEIGHT)
-    first = node.index << sub
-    return TileId(tile_level, first >> TILE_HEIGHT), first & (TILE_WIDTH - 1), 1 << sub
+    tile, first, count = _tile_slots(node)
+    return TileId(*tile), first, count
+
+
+def _tile_slots(node: tuple[int, int]) -> tuple[tuple[int, int], int, int]:
+    """``tile_for`` on plain tuples: (level, index) of the tile, first slot, slot count."""
+    tile_level, sub = divmod(node[0], TILE_HEIGHT)
+    first = node[1] << sub
+    return (tile_level, first >> TILE_HEIGHT), first & (TILE_WIDTH - 1), 1 << sub
 
 
 def fold_tile_slots(data: bytes, first: int, count: int) -> bytes:
@@ -151,15 +157,20 @@ def fold_tile_slots(data: bytes, first: int, count: int) -> bytes:
     return hashes[0]
 
 
-def node_hashes(nodes: Collection[NodeId], read_tiles: TileReader) -> dict[NodeId, bytes]:
-    """The hashes of complete nodes, with one read of the tiles they need."""
-    placed = {node: tile_for(node) for node in nodes}
-    tiles = read_tiles({t for t, _, _ in placed.values()})
-    out: dict[NodeId, bytes] = {}
+def node_hashes(
+    nodes: Collection[tuple[int, int]], read_tiles: TileReader
+) -> dict[tuple[int, int], bytes]:
+    """The hashes of complete nodes, by (level, index) as given (``NodeId`` or plain tuples,
+    which hash and compare alike), with one read of the tiles they need. A proof batch places
+    thousands of nodes in a few dozen tiles: only the tiles are made ``TileId``s."""
+    placed = {node: _tile_slots(node) for node in nodes}
+    tiles = read_tiles([TileId(*t) for t in {t for t, _, _ in placed.values()}])
+    found = cast(Mapping[tuple[int, int], bytes], tiles)  # looked up by plain (level, index)
+    out: dict[tuple[int, int], bytes] = {}
     for node, (tile, first, count) in placed.items():
-        data = tiles.get(tile)
+        data = found.get(tile)
         if data is None:
-            raise StorageError(f"missing tile {tile.level}/{tile.index} for node {node}")
+            raise StorageError(f"missing tile {tile[0]}/{tile[1]} for node {NodeId(*node)}")
         out[node] = tile_node(data, first, count)
     return out
 
@@ -172,16 +183,16 @@ class NodeCache:
     def __init__(self, read_tiles: TileReader, max_nodes: int = 200_000) -> None:
         self.read_tiles = read_tiles
         self.max_nodes = max_nodes
-        self._hashes: dict[NodeId, bytes] = {}
+        self._hashes: dict[tuple[int, int], bytes] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, nodes: Collection[tuple[int, int]]) -> dict[NodeId, bytes]:
+    def __call__(self, nodes: Collection[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """The hashes of ``nodes``, by (level, index): ``NodeId`` or plain tuples, which hash
-        and compare alike (only the nodes not yet known are made ``NodeId``s, to be read)."""
+        and compare alike."""
         known = self._hashes
         out: dict[Any, bytes] = {n: known[n] for n in nodes if n in known}
         if len(out) < len(nodes):
-            missing = [NodeId(*n) for n in nodes if n not in out]
+            missing = [n for n in nodes if n not in out]
             fresh = node_hashes(missing, self.read_tiles)
             out.update(fresh)
             with self._lock:
@@ -252,11 +263,7 @@ def _proof_nodes(
     for key in wanted & edge.keys() - have.keys():
         fetch.update(n for n in edge[key] if n not in have)
     if fetch:
-        if isinstance(nodes, NodeCache):
-            got = nodes(fetch)
-        else:
-            got = node_hashes([NodeId(*n) for n in fetch], nodes)
-        have.update(got.items())
+        have.update(nodes(fetch) if isinstance(nodes, NodeCache) else node_hashes(fetch, nodes))
     for key in wanted & edge.keys():
         if key not in have:
             have[key] = fold_range([have[n] for n in edge[key]])

@@ -437,6 +437,25 @@ def test_proofs_and_nodes_reject_a_missing_tile() -> None:
         consistency_proof(3, 600, reader(store))
     with pytest.raises(StorageError, match="missing tile 0/0"):
         node_hashes([NodeId(0, 0)], reader(store))
+    # the node is named alike whether it is asked for as a NodeId or a plain tuple
+    for node in (NodeId(3, 2), (3, 2)):
+        with pytest.raises(
+            StorageError, match=r"^missing tile 0/0 for node NodeId\(level=3, index=2\)$"
+        ):
+            node_hashes([node], reader(store))
+    with pytest.raises(StorageError, match="missing tile 0/0"):
+        NodeCache(reader(store))([(1, 0)])
+
+
+def test_node_hashes_of_plain_tuples_are_those_of_node_ids() -> None:
+    entries = entries_of(700)
+    _, store = integrate_all(entries, [300, 400])
+    nodes = [NodeId(level, index) for level in range(10) for index in range(700 >> level)]
+    by_id = node_hashes(nodes, reader(store))
+    assert node_hashes([tuple(n) for n in nodes], reader(store)) == by_id
+    cache = NodeCache(reader(store))
+    assert cache([tuple(n) for n in nodes[:50]]) == {n: by_id[n] for n in nodes[:50]}
+    assert cache(nodes) == by_id
 
 
 def test_proofs_reject_a_truncated_tile() -> None:

@@ -614,6 +614,20 @@ def test_membership_event_sent_to_submit(net: LocalConsortium) -> None:
 # --- 18: pseudonyms ------------------------------------------------------------------------
 
 
+def _refused_lookup(
+    net: LocalConsortium, method: str, request: Message, field: str, problem: str
+) -> None:
+    """A lookup with a bad pseudonym: INVALID_ARGUMENT naming the field, and no inquiry."""
+    asked = inquiries(net)
+    with unchanged(net), member_channel(net, "bank-a") as ch:
+        err = raises(
+            ce.InvalidArgument, lambda: raw(getattr(sgrpc.LookupStub(ch), method), request)
+        )
+    refused(err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, field, problem)
+    assert err.field == field
+    assert inquiries(net) == asked
+
+
 @pytest.mark.parametrize(
     ("pseudonym", "problem"),
     [
@@ -626,22 +640,10 @@ def test_membership_event_sent_to_submit(net: LocalConsortium) -> None:
     ids=["35-bytes", "37-bytes", "empty", "epoch-2", "epoch-0"],
 )
 def test_bad_pseudonym_in_check(net: LocalConsortium, pseudonym: bytes, problem: str) -> None:
-    asked = inquiries(net)
-    with unchanged(net), member_channel(net, "bank-a") as ch:
-        err = raises(
-            ce.InvalidArgument,
-            lambda: raw(
-                sgrpc.LookupStub(ch).Check,
-                spb.CheckRequest(
-                    pseudonym=pseudonym,
-                    purpose=pb.PURPOSE_LOAN_ORIGINATION,
-                    consent_reference=CONSENT,
-                ),
-            ),
-        )
-    refused(err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, "pseudonym", problem)
-    assert err.field == "pseudonym"
-    assert inquiries(net) == asked
+    request = spb.CheckRequest(
+        pseudonym=pseudonym, purpose=pb.PURPOSE_LOAN_ORIGINATION, consent_reference=CONSENT
+    )
+    _refused_lookup(net, "Check", request, "pseudonym", problem)
 
 
 @pytest.mark.parametrize(
@@ -655,23 +657,13 @@ def test_bad_pseudonym_in_check(net: LocalConsortium, pseudonym: bytes, problem:
 def test_bad_pseudonym_in_check_batch_is_named_by_position(
     net: LocalConsortium, bad: bytes, problem: str
 ) -> None:
-    asked = inquiries(net)
     good = [(1).to_bytes(4, "big") + os.urandom(32) for _ in range(5)]
-    with unchanged(net), member_channel(net, "bank-a") as ch:
-        err = raises(
-            ce.InvalidArgument,
-            lambda: raw(
-                sgrpc.LookupStub(ch).CheckBatch,
-                spb.CheckBatchRequest(
-                    pseudonyms=[*good[:3], bad, *good[3:]],
-                    purpose=pb.PURPOSE_LOAN_ORIGINATION,
-                    consent_reference=CONSENT,
-                ),
-            ),
-        )
-    refused(err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, "pseudonyms[3]", problem)
-    assert err.field == "pseudonyms[3]"
-    assert inquiries(net) == asked
+    request = spb.CheckBatchRequest(
+        pseudonyms=[*good[:3], bad, *good[3:]],
+        purpose=pb.PURPOSE_LOAN_ORIGINATION,
+        consent_reference=CONSENT,
+    )
+    _refused_lookup(net, "CheckBatch", request, "pseudonyms[3]", problem)
 
 
 # --- 19: several lookups in one call ---------------------------------------------------------

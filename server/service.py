@@ -87,6 +87,15 @@ class Services:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
+    def count(self, name: str, n: int) -> int:
+        """``n``, the items of a batch request's field ``name``, once it is within bounds: at
+        least one, at most ``limits.max_batch``."""
+        if n == 0:
+            raise InputError(f"{name}: at least one")
+        if n > self.limits.max_batch:
+            raise InputError(f"{name}: {n}, at most {self.limits.max_batch} per call")
+        return n
+
     def member(self, context: Ctx, *roles: int) -> Member:
         """The authenticated member (from its client certificate), holding one of ``roles``."""
         names = list(context.auth_context().get("x509_common_name") or [])
@@ -360,11 +369,7 @@ class PseudonymsServicer(sgrpc.PseudonymsServicer):
     @_guard
     async def Evaluate(self, request: spb.EvaluateRequest, context: Ctx) -> spb.EvaluateResponse:
         member = self.s.member(context, pb.ROLE_REPORTER, pb.ROLE_LENDER, pb.ROLE_OPERATOR)
-        n = len(request.blinded_elements)
-        if n == 0:
-            raise InputError("blinded_elements: at least one")
-        if n > self.s.limits.max_batch:
-            raise InputError(f"blinded_elements: {n}, at most {self.s.limits.max_batch} per call")
+        n = self.s.count("blinded_elements", len(request.blinded_elements))
         for i, e in enumerate(request.blinded_elements):
             if len(e) != 32:
                 raise InputError(f"blinded_elements[{i}]: must be 32 bytes, got {len(e)}")
@@ -507,11 +512,7 @@ class LookupServicer(sgrpc.LookupServicer):
         self, request: spb.CheckBatchRequest, context: Ctx
     ) -> spb.CheckBatchResponse:
         member = self.s.member(context, pb.ROLE_LENDER, pb.ROLE_OPERATOR)
-        n = len(request.pseudonyms)
-        if n == 0:
-            raise InputError("pseudonyms: at least one")
-        if n > self.s.limits.max_batch:
-            raise InputError(f"pseudonyms: {n}, at most {self.s.limits.max_batch} per call")
+        n = self.s.count("pseudonyms", len(request.pseudonyms))
         self.s.node.check_lookup(
             list(request.pseudonyms), request.purpose, request.consent_reference
         )
@@ -579,11 +580,7 @@ class LookupServicer(sgrpc.LookupServicer):
     @_guard
     async def CheckMany(self, request: spb.CheckManyRequest, context: Ctx) -> spb.CheckManyResponse:
         member = self.s.member(context, pb.ROLE_LENDER, pb.ROLE_OPERATOR)
-        n = len(request.checks)
-        if n == 0:
-            raise InputError("checks: at least one")
-        if n > self.s.limits.max_batch:
-            raise InputError(f"checks: {n}, at most {self.s.limits.max_batch} per call")
+        self.s.count("checks", len(request.checks))
         out = spb.CheckManyResponse()
         lookups = []
         for i, c in enumerate(request.checks):

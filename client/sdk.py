@@ -49,6 +49,8 @@ from arrears.v1 import service_pb2_grpc as sgrpc
 
 T = TypeVar("T")
 Subject = SubjectId | str
+# Items the SDK sends in one Evaluate, CheckBatch or CheckMany: the server's limits.max_batch.
+PER_CALL = 1000
 
 
 @dataclass(frozen=True)
@@ -167,8 +169,8 @@ class AsyncClient:
         self._cache: OrderedDict[bytes, bytes] = OrderedDict()
         # Concurrent check() calls share round trips: one Evaluate for the pseudonyms not yet
         # known, one CheckMany for the lookups (a lone call goes at once).
-        self._evaluations: Coalescer[bytes, bytes] = Coalescer(self._evaluate, limit=1000)
-        self._checks: Coalescer[_Check, CheckResult] = Coalescer(self._check_many, limit=1000)
+        self._evaluations: Coalescer[bytes, bytes] = Coalescer(self._evaluate, limit=PER_CALL)
+        self._checks: Coalescer[_Check, CheckResult] = Coalescer(self._check_many, limit=PER_CALL)
         self._one_by_one = False  # the server has no CheckMany
         self.member = (
             ev.Member(identity.member_id, identity.signer, self.origin) if identity.signer else None
@@ -213,8 +215,8 @@ class AsyncClient:
             found = [await self._evaluations.ask(missing[0])]
         else:
             found = []
-            for start in range(0, len(missing), 1000):
-                found += await self._evaluate(missing[start : start + 1000])
+            for start in range(0, len(missing), PER_CALL):
+                found += await self._evaluate(missing[start : start + PER_CALL])
         for i, p in zip(missing, found, strict=True):
             self._cache[i] = p
             if len(self._cache) > 100_000:
@@ -387,8 +389,8 @@ class AsyncClient:
                 await self._checks.ask(_Check(pseudonyms[0], purpose, consent_reference, as_of))
             ]
         out: list[CheckResult] = []
-        for start in range(0, len(pseudonyms), 1000):
-            chunk = pseudonyms[start : start + 1000]
+        for start in range(0, len(pseudonyms), PER_CALL):
+            chunk = pseudonyms[start : start + PER_CALL]
             known = self.trust.size
             batch: spb.CheckBatchResponse = await self._call(
                 self._lookup.CheckBatch,

@@ -213,6 +213,14 @@ def inclusion_proof(index: int, size: int, read_tiles: TileReader) -> list[bytes
     return proof_from_ranges(inclusion_ranges(index, size), read_tiles)
 
 
+# _SIBLINGS[j]: where, in a full tile, the 8 proof hashes of its bottom slot j sit (byte
+# offsets, bottom row first): at row k, the sibling of j's ancestor, slot (j >> k) ^ 1.
+_SIBLINGS = tuple(
+    tuple((_ROW_START[TILE_WIDTH][k] + ((j >> k) ^ 1)) * HASH_SIZE for k in range(TILE_HEIGHT))
+    for j in range(TILE_WIDTH)
+)
+
+
 def inclusion_proofs(
     indexes: Iterable[int],
     size: int,
@@ -227,20 +235,48 @@ def inclusion_proofs(
     sibling starts past the tree: RFC 6962 PATH, read bottom up. At most one node per level is
     partial (the last one); its hash is folded once from the perfect subtrees it spans.
     ``known`` holds node hashes, by (level, index), that the caller already has.
+
+    Most of a proof lies in full tiles: levels 8t to 8t + 7 of leaf i are the 8 siblings of
+    one slot of tile ``(t, i >> (8t + 8))``, which is full when the tree covers its whole span.
+    Those 8 hashes are sliced from the tile at fixed offsets (``_SIBLINGS``); only the levels
+    above the last full tile (the tree's right edge) are looked up node by node.
     """
     last = size - 1
     levels = last.bit_length() if size > 0 else 0
-    plans: list[list[tuple[int, int]]] = []
+    read = nodes.read_tiles if isinstance(nodes, NodeCache) else nodes
+    bands: list[list[tuple[TileId, int]]] = []  # per leaf: (full tile, slot) bottom up
+    plans: list[list[tuple[int, int]]] = []  # per leaf: the levels above them, node by node
     wanted: set[tuple[int, int]] = set()
     tops = [(level, last >> level) for level in range(levels)]  # the last node of each level
+    full: set[TileId] = set()
     for i in indexes:
         if not 0 <= i < size:
             check_index(i, size)
-        plan = [(level, s) for level, top in tops if (s := (i >> level) ^ 1) <= top]
+        band: list[tuple[TileId, int]] = []
+        shift = 0
+        while ((i >> shift | (TILE_WIDTH - 1)) + 1) << shift <= size:  # the tile's span fits
+            tile = TileId(shift // TILE_HEIGHT, i >> (shift + TILE_HEIGHT))
+            band.append((tile, (i >> shift) & (TILE_WIDTH - 1)))
+            full.add(tile)
+            shift += TILE_HEIGHT
+        plan = [(level, s) for level, top in tops[shift:] if (s := (i >> level) ^ 1) <= top]
+        bands.append(band)
         plans.append(plan)
         wanted.update(plan)
-    have = _proof_nodes(wanted, size, nodes, known)
-    return [[have[k] for k in plan] for plan in plans]
+    tiles = read(full) if full else {}
+    for t in full:
+        if len(tiles.get(t, b"")) != FULL_TILE_BYTES:
+            raise StorageError(f"tile {t.level}/{t.index} is not full in a tree of {size}")
+    have = _proof_nodes(wanted, size, nodes, known) if wanted else {}
+    out = []
+    for band, plan in zip(bands, plans, strict=True):
+        proof: list[bytes] = []
+        for tile, slot in band:
+            data = tiles[tile]
+            proof += [data[o : o + HASH_SIZE] for o in _SIBLINGS[slot]]
+        proof += [have[k] for k in plan]
+        out.append(proof)
+    return out
 
 
 def _proof_nodes(

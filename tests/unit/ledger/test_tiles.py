@@ -354,6 +354,32 @@ def test_many_proofs_at_once_equal_reference(size: int, grown: int, data: st.Dat
     assert inclusion_proofs(indexes, size, NodeCache(reader(store))) == want
 
 
+def test_proofs_through_two_levels_of_full_tiles_equal_reference() -> None:
+    # Past 65,536 leaves the bottom two tile levels of a proof are full tiles, sliced at fixed
+    # offsets; the levels above, and leaves in the partial tiles at the right edge, are looked
+    # up node by node. Leaves from both sides of each boundary, at sizes around it.
+    entries = entries_of(70_001)
+    _, store = integrate_all(entries, [65_536, 3, 4_462])
+    for size in (65_536, 65_537, 70_001):
+        tree = entries[:size]
+        indexes = [0, 1, 255, 256, 65_279, 65_280, 65_535, size - 1, *range(size - 300, size, 37)]
+        want = [ref.path(i, tree) for i in indexes]
+        assert inclusion_proofs(indexes, size, reader(store)) == want
+        assert inclusion_proofs(indexes, size, NodeCache(reader(store))) == want
+
+
+def test_many_proofs_refuse_a_full_tile_that_is_not_full() -> None:
+    entries = entries_of(600)
+    _, store = integrate_all(entries, [600])
+    torn = dict(store)
+    torn[TileId(0, 0)] = store[TileId(0, 0)][:-HASH_SIZE]
+    with pytest.raises(StorageError, match="tile 0/0 is not full"):
+        inclusion_proofs([5], 600, reader(torn))
+    del torn[TileId(0, 1)]
+    with pytest.raises(StorageError, match="tile 0/1 is not full"):
+        inclusion_proofs([300], 600, reader(torn))
+
+
 def test_many_proofs_refuse_an_index_outside_the_tree() -> None:
     entries = entries_of(10)
     _, store = integrate_all(entries, [10])

@@ -7,8 +7,8 @@ encoded the same way (deterministic protobuf encoding, which the ledger insists 
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import date
 
@@ -38,6 +38,17 @@ def money(currency: str, minor_units: int) -> pb.Money:
     return pb.Money(currency=currency, minor_units=minor_units)
 
 
+def new_submission_id() -> str:
+    """A fresh submission id: a UUIDv7 (RFC 9562) in 32 hex digits, the millisecond it was
+    made, then 74 random bits. Ids made later sort later, so the ledger's index of submissions
+    (member, id) grows at its right end, where its pages are already in memory, instead of at
+    a random place per submission. (``uuid.uuid7`` arrives in Python 3.14.)"""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")  # 80 bits; 74 are kept
+    value = (ms & (1 << 48) - 1) << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62
+    return f"{value | rand & (1 << 62) - 1:032x}"
+
+
 @dataclass(frozen=True)
 class Member:
     """A member's identity for signing: its id, its key, and the ledger it signs for."""
@@ -50,7 +61,7 @@ class Member:
         """Wrap one event in a Submission with a fresh (or the given) submission id."""
         sub = pb.Submission(
             member_id=self.member_id,
-            submission_id=submission_id or uuid.uuid4().hex,
+            submission_id=submission_id or new_submission_id(),
             signed_at_unix_ms=int(time.time() * 1000),
         )
         field = _EVENT_FIELDS.get(event.DESCRIPTOR.full_name)

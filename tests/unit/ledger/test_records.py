@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -922,6 +923,27 @@ def test_submission_ids_are_recorded(h: Harness) -> None:
     h.run("bank-a", reported("loan-1"), submission_id="sub-1")
     assert h.state.submission("bank-a", "sub-1") == h.index - 1
     assert h.state.submission("bank-b", "sub-1") is None
+
+
+def test_fresh_submission_ids_are_uuid7_and_sort_by_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    made = []
+    for ms in (1_796_000_000_000, 1_796_000_000_000, 1_796_000_000_001, 1_796_000_086_400):
+        monkeypatch.setattr(ev.time, "time_ns", lambda ms=ms: ms * 1_000_000 + 999_999)
+        made.append(ev.new_submission_id())
+    for sid in made:
+        u = uuid.UUID(sid)
+        assert len(sid) == 32 and sid == u.hex
+        assert (u.version, u.variant) == (7, uuid.RFC_4122)
+    assert [int(s[:12], 16) for s in made] == [
+        1_796_000_000_000,
+        1_796_000_000_000,
+        1_796_000_000_001,
+        1_796_000_086_400,
+    ]
+    assert made[0] != made[1]  # the same millisecond: 74 random bits apart
+    assert made[1:] == sorted(made[1:]) and made[2] > made[0]
+    signed = ev.Member("bank-a", MemberSigner.generate(), ORIGIN).submission(reported("loan-1"))
+    assert uuid.UUID(signed.submission_id).version == 7
 
 
 # --- what is served, as of a time --------------------------------------------------------------

@@ -30,12 +30,13 @@ an unspecified purpose.
 from __future__ import annotations
 
 import base64
+import bisect
 import functools
 import hashlib
 import multiprocessing
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import (
     BrokenExecutor,
     Executor,
@@ -57,6 +58,7 @@ from arrears.ledger.projection import entry_key, no_cyclic_gc
 from arrears.ledger.records import (
     DEFAULT_RULES,
     Context,
+    Member,
     MemoryState,
     NotPermitted,
     RecordState,
@@ -277,6 +279,9 @@ class AuditResult:
     stats: AuditStats
     saved: SavedCheckpoint | None
     seconds: float
+    # member -> (integration time, may it look up from then on), in ledger order: see
+    # ``audit_inquiries``
+    lookup_rights: dict[str, list[tuple[int, bool]]] = field(default_factory=dict)
 
     @property
     def entries_per_second(self) -> float:
@@ -743,6 +748,7 @@ def audit(
     tree = _Tree(f, None if cp is None else cp.size, None if saved is None else saved.size)
     state = MemoryState()
     stats = AuditStats()
+    rights: dict[str, list[tuple[int, bool]]] = {}
     month_of = _Months(rules)
     if separate_process is None:
         separate_process = cp is not None and cp.size >= PROCESS_FROM
@@ -824,6 +830,8 @@ def audit(
                 add_finding("rule", index, f"{rule + ': ' if rule else ''}{e}")
                 continue
             state.apply_changes(changes)
+            for m in changes.members.values():
+                _note_right(rights, m, leaf.integrated_at_us)
             if kind == "record_erased":
                 stats.erasures_by_month[month] += 1
         sigs.finish()
@@ -853,7 +861,44 @@ def audit(
         stats=stats,
         saved=saved,
         seconds=time.perf_counter() - t0,
+        lookup_rights=rights,
     )
+
+
+def _note_right(rights: dict[str, list[tuple[int, bool]]], m: Member, at_us: int) -> None:
+    """Note whether ``m`` may look subjects up from ``at_us`` on: an admitted member, not
+    suspended, holding the lender role (lookups) or the operator role (subjects' own reports)."""
+    may = not m.suspended and (m.has(pb.ROLE_LENDER) or m.has(pb.ROLE_OPERATOR))
+    line = rights.setdefault(m.member_id, [])
+    if not line or line[-1][1] != may:
+        line.append((at_us, may))
+
+
+LOOKUP_GRACE_US = 60_000_000
+"""How long after losing the right to look up a member's lookup may still be recorded without
+a finding: the server checks the role when a call arrives and records the lookup when it
+answers, so a suspension can be integrated in between."""
+
+
+class _Rights:
+    """Who could look subjects up when, from a ledger audit's ``lookup_rights``."""
+
+    def __init__(self, rights: Mapping[str, Sequence[tuple[int, bool]]]) -> None:
+        self.lines = {m: ([t for t, _ in line], [v for _, v in line]) for m, line in rights.items()}
+
+    def problem(self, member_id: str, at_us: int) -> str | None:
+        """Why ``member_id`` could not have looked anyone up at ``at_us``, or None."""
+        line = self.lines.get(member_id)
+        if line is None:
+            return "not a member of the ledger"
+        times, may = line
+        for t in (at_us, at_us - LOOKUP_GRACE_US):
+            i = bisect.bisect_right(times, t) - 1
+            if i >= 0 and may[i]:
+                return None
+        if at_us < times[0]:
+            return "not yet admitted"
+        return "suspended, or holding neither the lender nor the operator role"
 
 
 def _records(
@@ -931,11 +976,15 @@ def audit_inquiries(
     max_findings: int = 1000,
     chunk: int = 8192,
     progress: Callable[[int], None] | None = None,
+    lookup_rights: Mapping[str, Sequence[tuple[int, bool]]] | None = None,
 ) -> InquiryAuditResult:
     """Audit the inquiry log (origin: the verifier's key name, ``<ledger origin>/inquiries``):
     continuity, chain, root and checkpoint as for the ledger; each leaf must be a server-made
     inquiry (no key id, no signature) with a canonical payload; lookups are counted per member
-    and purpose, and those with an empty consent reference or an unspecified purpose flagged."""
+    and purpose, and those with an empty consent reference or an unspecified purpose flagged.
+    With ``lookup_rights`` (from ``audit`` of the ledger: ``AuditResult.lookup_rights``), each
+    lookup's member must have been able to look subjects up when the lookup was integrated
+    (``member`` findings; ``LOOKUP_GRACE_US`` of grace after losing that right)."""
     t0 = time.perf_counter()
     origin = verifier.name
     f = _Findings(max_findings)
@@ -946,6 +995,7 @@ def audit_inquiries(
     month_of = _Months(rules)
     by_member: dict[str, Counter[str]] = {}
     by_month: dict[str, Counter[str]] = {}
+    rights = None if lookup_rights is None else _Rights(lookup_rights)
     sha256 = hashlib.sha256
     seen = 0
     for index, data in entries:
@@ -970,6 +1020,9 @@ def audit_inquiries(
             f.add("purpose", index, f"lookup by {member_id} without a purpose ({purpose})")
         if not q.consent_reference.strip():
             f.add("consent", index, f"lookup by {member_id} without a consent reference")
+        if rights is not None and (why := rights.problem(q.member_id, leaf.integrated_at_us)):
+            at = datetime.fromtimestamp(leaf.integrated_at_us / 1e6, UTC).isoformat()
+            f.add("member", index, f"lookup by {member_id} at {at}: {why}")
     if progress is not None:
         progress(seen)
     root = tree.finish(cp, saved)

@@ -20,7 +20,7 @@ import base64
 import json
 import os
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -638,8 +638,11 @@ def _write_json(path: Path | None, data: dict[str, Any]) -> None:
         out.print(f"result written to {escape(str(path))}")
 
 
-def _inquiry_json(path: Path, ledger: Ed25519Verifier) -> dict[str, Any]:
-    """An inquiry audit for the report: audited from an inquiry export, or a saved result."""
+def _inquiry_json(
+    path: Path, ledger: Ed25519Verifier, rights: Mapping[str, Sequence[tuple[int, bool]]]
+) -> dict[str, Any]:
+    """An inquiry audit for the report: audited from an inquiry export (each lookup's member
+    checked against ``rights``, the ledger audit's ``lookup_rights``), or a saved result."""
     with path.open("rb") as f:
         first = f.readline()
     try:
@@ -648,7 +651,9 @@ def _inquiry_json(path: Path, ledger: Ed25519Verifier) -> dict[str, Any]:
         head = None
     if isinstance(head, dict) and head.get("format") == EXPORT_FORMAT:
         src = _export_source(path, "inquiries")
-        return audit_inquiries(src.entries(), src.note, inquiry_verifier(ledger)).to_json()
+        return audit_inquiries(
+            src.entries(), src.note, inquiry_verifier(ledger), lookup_rights=rights
+        ).to_json()
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or data.get("log") != "inquiries":
         raise InputError(f"{path}: neither an inquiry export nor an audit-inquiries --json result")
@@ -679,7 +684,7 @@ def audit_command(
         str | None, typer.Option(help="judge retention and disputes on this day (YYYY-MM-DD)")
     ] = None,
     config: Annotated[
-        Path | None, typer.Option(help="the server's TOML configuration, for its [rules]")
+        Path | None, typer.Option(help="the server's TOML configuration, for its \\[rules]")
     ] = None,
     verifier_key: Annotated[
         str | None, typer.Option(help="the log's note verifier key (or give it globally)")
@@ -700,27 +705,18 @@ def audit_command(
     rules = _rules(config)
     day = _as_of(as_of, rules)
     prior = _load_saved(saved)
-    src = _source(ctx, export_file, database, "ledger")
-
-    def run() -> AuditResult:
-        with _progress("auditing", src.size) as progress:
-            return audit(
-                src.entries(),
-                src.note,
-                verifier,
-                verifier.name,
-                as_of=day,
-                rules=rules,
-                saved=prior,
-                workers=workers,
-                progress=progress,
-            )
-
-    try:
-        result = _do(run)
-    finally:
-        src.close()
-    _verdict(result, f"ledger {result.origin} from {src.where}")
+    result, where = _audit_ledger(
+        ctx,
+        verifier,
+        export_file,
+        database,
+        "auditing",
+        as_of=day,
+        rules=rules,
+        saved=prior,
+        workers=workers,
+    )
+    _verdict(result, f"ledger {result.origin} from {where}")
     _print_findings(result.findings, result.finding_counts)
     if result.overdue_disputes:
         t = Table(
@@ -753,12 +749,75 @@ def audit_command(
     if html is not None:
         from arrears.server.audit_html import render
 
-        inq = _do(lambda: _inquiry_json(inquiries, verifier)) if inquiries else None
+        inq = (
+            _do(lambda: _inquiry_json(inquiries, verifier, result.lookup_rights))
+            if inquiries
+            else None
+        )
         _do(lambda: _write_atomically(html, render(data, inq)))
         out.print(f"report written to {escape(str(html))}")
     _save(saved, result)
     if not result.ok:
         raise typer.Exit(1)
+
+
+def _lookup_rights(
+    ctx: typer.Context,
+    ledger: Ed25519Verifier,
+    export_file: Path | None,
+    database: str | None,
+    rules: Rules,
+) -> dict[str, list[tuple[int, bool]]]:
+    """Who could look subjects up when: from an audit of the whole ledger, which must verify
+    (a ledger with an integrity fault says nothing reliable about its members)."""
+    what = "auditing the ledger's members"
+    today = datetime.now(UTC).date()
+    result, where = _audit_ledger(
+        ctx, ledger, export_file, database, what, as_of=today, rules=rules
+    )
+    if not result.verified:
+        first = result.first_fault
+        raise fail(
+            escape(f"the ledger from {where} does not verify ({first}); run `arrears audit`"), 1
+        )
+    out.print(f"members as of ledger size {result.size:,}, from {escape(where)}")
+    return result.lookup_rights
+
+
+def _audit_ledger(
+    ctx: typer.Context,
+    verifier: Ed25519Verifier,
+    export_file: Path | None,
+    database: str | None,
+    what: str,
+    *,
+    as_of: date,
+    rules: Rules,
+    saved: SavedCheckpoint | None = None,
+    workers: int = 2,
+) -> tuple[AuditResult, str]:
+    """``audit`` of the ledger from an export, a database or live (with a progress bar saying
+    ``what``): the result, and where the entries came from."""
+    src = _source(ctx, export_file, database, "ledger")
+
+    def run() -> AuditResult:
+        with _progress(what, src.size) as progress:
+            return audit(
+                src.entries(),
+                src.note,
+                verifier,
+                verifier.name,
+                as_of=as_of,
+                rules=rules,
+                saved=saved,
+                workers=workers,
+                progress=progress,
+            )
+
+    try:
+        return _do(run), src.where
+    finally:
+        src.close()
 
 
 def audit_inquiries_command(
@@ -779,21 +838,54 @@ def audit_inquiries_command(
     verifier_key: Annotated[
         str | None, typer.Option(help="the ledger's note verifier key (or give it globally)")
     ] = None,
+    members: Annotated[
+        bool,
+        typer.Option(
+            "--members",
+            help="also audit the ledger (same database or server) and flag lookups by anyone "
+            "who could not then look subjects up",
+        ),
+    ] = False,
+    ledger_export: Annotated[
+        Path | None,
+        typer.Option(help="the ledger export for --members when auditing an --export"),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="the server's TOML configuration, for its \\[rules] (with --members)"),
+    ] = None,
 ) -> None:
     """Audit the inquiry log: continuity, hash chain, root and checkpoint signature; lookups per
-    member and purpose; lookups without a consent reference or purpose. Exit status 0 when
-    sound, 1 on any finding, 2 when the audit could not run.
+    member and purpose; lookups without a consent reference or purpose. With --members (or
+    --ledger-export) the ledger is audited first, and every lookup's member must then have
+    been admitted, not suspended, and a lender (or the operator, for subjects' own reports).
+    Exit status 0 when sound, 1 on any finding, 2 when the audit could not run.
 
-    Example: arrears --pki pki --member regulator audit-inquiries --json inquiries.json
+    Example: arrears --pki pki --member regulator audit-inquiries --members --json inquiries.json
     """
-    verifier = inquiry_verifier(_verifier(ctx, verifier_key))
+    ledger = _verifier(ctx, verifier_key)
+    verifier = inquiry_verifier(ledger)
     prior = _load_saved(saved)
+    if export_file is not None and members and ledger_export is None:
+        raise fail("--members with --export: give the ledger's export too (--ledger-export)", 2)
+    if ledger_export is not None and export_file is None:
+        raise fail("--ledger-export goes with --export (the inquiry log's export)", 2)
+    rights = (
+        _lookup_rights(ctx, ledger, ledger_export, database, _rules(config))
+        if members or ledger_export is not None
+        else None
+    )
     src = _source(ctx, export_file, database, "inquiries")
 
     def run() -> InquiryAuditResult:
         with _progress("auditing inquiries", src.size) as progress:
             return audit_inquiries(
-                src.entries(), src.note, verifier, saved=prior, progress=progress
+                src.entries(),
+                src.note,
+                verifier,
+                saved=prior,
+                progress=progress,
+                lookup_rights=rights,
             )
 
     try:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from arrears.ledger import events as ev
 from arrears.ledger import schema
 from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.leaf import Leaf
@@ -278,6 +280,39 @@ def test_an_audit_that_cannot_run_says_why_with_status_2(built: Built) -> None:
     assert r.exit_code == 2 and "no checkpoint line" in said(r.output)
     r = built.cli("audit", "--export", str(built.inquiries))
     assert r.exit_code == 2 and "an export of the inquiries log" in said(r.output)
+
+
+def test_lookups_are_checked_against_the_members_of_the_ledger(built: Built) -> None:
+    exports = ("--export", str(built.inquiries), "--ledger-export", str(built.export))
+    rules = ("--config", str(built.cli.config))  # the story's retention, as the server's
+    for args in (exports, ("--database", built.url, "--members"), ("--members",)):
+        r = built.cli("audit-inquiries", *args, *rules)
+        assert r.exit_code == 0, r.output
+        assert r.stdout.startswith("members as of ledger size 16, from "), r.output
+        assert "OK: inquiry log" in r.stdout
+    # Without the server's rules the ledger's early erasure is a fault: its members go untrusted.
+    r = built.cli("audit-inquiries", *exports)
+    assert r.exit_code == 1 and "does not verify (rule at index 15" in said(r.output)
+    r = built.cli("audit-inquiries", "--export", str(built.inquiries), "--members")
+    assert r.exit_code == 2 and "give the ledger's export too" in said(r.output)
+    r = built.cli("audit-inquiries", "--ledger-export", str(built.export))
+    assert r.exit_code == 2 and "goes with --export" in said(r.output)
+
+    # The ledger now says bank-b was suspended on 1 April 2024, before its lookup of 15 April
+    # (the clock set back, as a server recording lookups of a suspended member would show).
+    built.cli.net.clock.set(date(2024, 4, 1))
+    built.cli.net.client("operator").admin(ev.member_suspended("bank-b", "licence withdrawn"))
+    out = built.tmp / "inq.json"
+    r = built.cli(
+        "audit-inquiries", "--database", built.url, "--members", *rules, "--json", str(out)
+    )
+    assert r.exit_code == 1, r.output
+    findings = json.loads(out.read_text())["findings"]
+    assert [(f["kind"], f["index"]) for f in findings] == [("member", 3)]
+    assert findings[0]["message"].startswith("lookup by bank-b at 2024-04-15T")
+    assert findings[0]["message"].endswith(
+        ": suspended, or holding neither the lender nor the operator role"
+    )
 
 
 def test_the_inquiry_log_is_audited_from_the_database_too(built: Built) -> None:

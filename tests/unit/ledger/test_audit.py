@@ -513,14 +513,15 @@ INQ_ORIGIN = ORIGIN + "/inquiries"
 
 
 def inquiry_log(
-    items: Sequence[pb.Inquiry], signature: bytes = b""
+    items: Sequence[pb.Inquiry], signature: bytes = b"", times: Sequence[int] = ()
 ) -> tuple[list[bytes], bytes, Ed25519Signer]:
+    """An inquiry log of ``items``, integrated at ``times`` (by default all at AT_US)."""
     signer = Ed25519Signer.generate(INQ_ORIGIN)
     leaves: list[bytes] = []
-    for q in items:
+    for q, at in zip(items, times or [AT_US] * len(items), strict=True):
         prev = leaf_hash(leaves[-1]) if leaves else bytes(32)
         payload = q.SerializeToString(deterministic=True)
-        leaves.append(Leaf(len(leaves), prev, AT_US, bytes(32), payload, signature).encode())
+        leaves.append(Leaf(len(leaves), prev, at, bytes(32), payload, signature).encode())
     root = root_from_leaf_hashes(leaf_hash(x) for x in leaves)
     return leaves, sign_note(Checkpoint(INQ_ORIGIN, len(leaves), root).body(), [signer]), signer
 
@@ -587,3 +588,46 @@ def test_a_tampered_inquiry_log_is_named_like_the_ledger() -> None:
     forged = inquiry_log(items)[1]
     r = audit_inquiries(list(enumerate(inquiry_log(items)[0])), forged, signer.verifier)
     assert r.first_fault is not None and r.first_fault.kind == "checkpoint_signature"
+
+
+def test_lookups_by_members_who_could_not_look_up_are_flagged(fresh: Story) -> None:
+    s, hour = fresh, 3_600_000_000
+    t0 = s.c.clock.now_us  # genesis, admissions and the story's entries
+    s.c.clock.now_us = t0 + hour
+    s.c.submit("operator", ev.member_suspended("bank-c", "licence withdrawn"))
+    s.c.clock.now_us = t0 + 2 * hour
+    s.c.submit("operator", ev.member_reinstated("bank-c", "licence restored"))
+    rights = s.run().lookup_rights
+    assert rights["bank-c"] == [(t0, True), (t0 + hour, False), (t0 + 2 * hour, True)]
+    assert rights["operator"] == [(t0, True)] and rights["regulator"] == [(t0, False)]
+
+    minute = 60_000_000
+    asked = [
+        ("bank-a", t0 + 10 * minute),  # a lender: fine
+        ("operator", t0 + 10 * minute),  # a subject's own report: fine
+        ("regulator", t0 + 10 * minute),  # no lender role
+        ("bank-c", t0 + hour + 30_000_000),  # 30 s after its suspension: within the grace
+        ("bank-c", t0 + hour + 30 * minute),  # suspended
+        ("bank-c", t0 + 2 * hour + minute),  # reinstated: fine
+        ("bank-z", t0 + 10 * minute),  # never admitted
+        ("bank-a", t0 - hour),  # before its admission
+    ]
+    items = [lookup(m, pb.PURPOSE_LOAN_ORIGINATION) for m, _ in asked]
+    leaves, note, signer = inquiry_log(items, times=[at for _, at in asked])
+    r = audit_inquiries(list(enumerate(leaves)), note, signer.verifier, lookup_rights=rights)
+    assert r.verified and not r.ok
+    assert [(f.kind, f.index) for f in r.findings] == [
+        ("member", 2),
+        ("member", 4),
+        ("member", 6),
+        ("member", 7),
+    ]
+    why = [f.message.split(": ", 1)[1] for f in r.findings]
+    assert why == [
+        "suspended, or holding neither the lender nor the operator role",
+        "suspended, or holding neither the lender nor the operator role",
+        "not a member of the ledger",
+        "not yet admitted",
+    ]
+    assert r.findings[0].message.startswith("lookup by regulator at 2026-11-02T12:10:00")
+    assert audit_inquiries(list(enumerate(leaves)), note, signer.verifier).ok  # not asked

@@ -3,7 +3,7 @@ the SDK's AsyncClient, every answer verified as a lender's client verifies it.
 
 Figures and targets, at the issue's size: the ledger is built through the submission stream
 to 1,000,000 entries (100,000 in quick mode; ``ARREARS_BENCH_ENTRIES`` sets another count),
-and every figure names the size it was measured at. A full run takes about eight minutes,
+and every figure names the size it was measured at. A full run takes about seven minutes,
 half of it preparing the reports:
 
 * (a) bulk submissions through ``submit_stream``, signed, verified and durably committed:

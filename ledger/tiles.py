@@ -225,7 +225,6 @@ def inclusion_proofs(
     indexes: Iterable[int],
     size: int,
     nodes: NodeCache | TileReader,
-    known: Mapping[tuple[int, int], bytes] | None = None,
 ) -> list[list[bytes]]:
     """Inclusion proofs for many leaves of one tree, with a single read of the tiles (through
     a NodeCache, or straight from a tile reader).
@@ -234,7 +233,6 @@ def inclusion_proofs(
     ``s = (i >> L) ^ 1`` over ``[s << L, min((s + 1) << L, size))``, skipping levels where that
     sibling starts past the tree: RFC 6962 PATH, read bottom up. At most one node per level is
     partial (the last one); its hash is folded once from the perfect subtrees it spans.
-    ``known`` holds node hashes, by (level, index), that the caller already has.
 
     Most of a proof lies in full tiles: levels 8t to 8t + 7 of leaf i are the 8 siblings of
     one slot of tile ``(t, i >> (8t + 8))``, which is full when the tree covers its whole span.
@@ -267,7 +265,7 @@ def inclusion_proofs(
     for t in full:
         if len(tiles.get(t, b"")) != FULL_TILE_BYTES:
             raise StorageError(f"tile {t.level}/{t.index} is not full in a tree of {size}")
-    have = _proof_nodes(wanted, size, nodes, known) if wanted else {}
+    have = _proof_nodes(wanted, size, nodes, None) if wanted else {}
     out = []
     for band, plan in zip(bands, plans, strict=True):
         proof: list[bytes] = []

@@ -103,6 +103,11 @@ member_keys = Table(
     Column("revoked_at", BigInteger, nullable=True),
 )
 
+# A record's subject opening (pseudonym and salt) sits in its row: the deletable index, the
+# only place a pseudonym is kept beside its commitment. Erasure sets both to NULL, which
+# unlinks the record's leaves from the subject; every hash and proof still verifies. (Since
+# revision 0005; before, a table of its own keyed by the commitment, one more random-key index
+# for every report.)
 records = Table(
     "records",
     metadata,
@@ -112,8 +117,11 @@ records = Table(
     Column("status", String(16), nullable=False),
     Column("state", Text, nullable=False),
     Column("dispute_opened_on", String(10), nullable=True),  # ISO date of the open dispute
+    Column("pseudonym", LargeBinary(36), nullable=True),
+    Column("salt", LargeBinary(32), nullable=True),
     Index("records_by_commitment", "subject_commitment"),
     Index("records_by_open_dispute", "dispute_opened_on"),
+    Index("records_by_pseudonym", "pseudonym"),
 )
 
 submissions = Table(
@@ -122,17 +130,6 @@ submissions = Table(
     Column("member_id", String(128), primary_key=True),
     Column("submission_id", String(128), primary_key=True),
     Column("idx", BigInteger, nullable=False),
-)
-
-# The deletable index: the only place a pseudonym and its salt are kept. Deleting a row
-# unlinks the record's leaves from the subject; every hash and proof still verifies.
-subject_openings = Table(
-    "subject_openings",
-    metadata,
-    Column("commitment", LargeBinary(32), primary_key=True),
-    Column("pseudonym", LargeBinary(36), nullable=False),
-    Column("salt", LargeBinary(32), nullable=False),
-    Index("openings_by_pseudonym", "pseudonym"),
 )
 
 # The deletable index of the inquiry log: which inquiry was about which pseudonym.

@@ -327,7 +327,7 @@ class SqlStorage:
         try:
             if self._is_pg:
                 with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                    c.exec_driver_sql("VACUUM subject_openings")
+                    c.exec_driver_sql("VACUUM records")
             else:
                 with self.engine.connect() as c:
                     c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -407,18 +407,26 @@ class SqlStorage:
         self._upsert(conn, self._t.tiles, ("level", "idx", "hashes"), rows)
 
     def _upsert(
-        self, conn: Connection, table: sa.Table, columns: Sequence[str], rows: list[Any]
+        self,
+        conn: Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: list[Any],
+        keep: Sequence[str] = (),
     ) -> None:
         """Insert rows, replacing those whose primary key exists: INSERT ... ON CONFLICT DO
         UPDATE (the same statement on both engines) on the driver's own cursor, like
-        ``_insert``."""
+        ``_insert``. The ``keep`` columns are written by inserts only: an existing row keeps
+        its own."""
         if not rows:
             return
         keys = [c.name for c in table.primary_key.columns]
         names = ", ".join(f'"{c}"' for c in columns)
         marks = ", ".join("?" * len(columns))
         conflict = ", ".join(f'"{c}"' for c in keys)
-        sets = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in keys)
+        sets = ", ".join(
+            f'"{c}" = excluded."{c}"' for c in columns if c not in keys and c not in keep
+        )
         self._many(
             conn,
             f"INSERT INTO {table.name} ({names}) VALUES ({marks}) "
@@ -442,6 +450,10 @@ class SqlStorage:
                 for k in ch.keys.values()
             ],
         )
+        no_opening = (None, None)
+        openings = ch.openings
+        if openings and not openings.keys() <= {r.subject_commitment for r in ch.records.values()}:
+            raise StorageError("a subject opening without its record in the same changes")
         self._upsert(
             conn,
             schema.records,
@@ -452,6 +464,8 @@ class SqlStorage:
                 "status",
                 "state",
                 "dispute_opened_on",
+                "pseudonym",
+                "salt",
             ),
             [
                 (
@@ -461,9 +475,11 @@ class SqlStorage:
                     r.status.value,
                     record_to_json(r),
                     r.open_dispute.opened_on.isoformat() if r.open_dispute else None,
+                    *openings.get(r.subject_commitment, no_opening),
                 )
                 for r in ch.records.values()
             ],
+            keep=("pseudonym", "salt"),  # an opening comes with its report, and only then
         )
         self._insert(
             conn,
@@ -473,19 +489,17 @@ class SqlStorage:
         )
         self._insert(
             conn,
-            schema.subject_openings,
-            ("commitment", "pseudonym", "salt"),
-            [(c, p, salt) for c, (p, salt) in ch.openings.items()],
-        )
-        self._insert(
-            conn,
             schema.inquiry_openings,
             ("idx", "pseudonym", "salt"),
             [(i, p, salt) for i, (p, salt) in ch.inquiries.items()],
         )
-        so = schema.subject_openings
+        rt = schema.records
         for chunk in _chunks(sorted(ch.erased), 500):
-            conn.execute(so.delete().where(so.c.commitment.in_(chunk)))
+            conn.execute(
+                rt.update()
+                .where(rt.c.subject_commitment.in_(chunk))
+                .values(pseudonym=None, salt=None)
+            )
 
     # --- the projection ------------------------------------------------------------------
 
@@ -557,11 +571,8 @@ class SqlStorage:
         self, pseudonyms: Sequence[bytes]
     ) -> dict[bytes, list[tuple[RecordState, bytes]]]:
         """For many pseudonyms at once: their records with salts (one query per 500)."""
-        so, rt = schema.subject_openings.name, schema.records.name
         rows = self._rows_in(
-            f"SELECT so.pseudonym, rt.state, so.salt FROM {rt} AS rt "
-            f"JOIN {so} AS so ON so.commitment = rt.subject_commitment "
-            "WHERE so.pseudonym IN ({})",
+            f"SELECT pseudonym, state, salt FROM {schema.records.name} WHERE pseudonym IN ({{}})",
             sorted(set(pseudonyms)),
         )
         out: dict[bytes, list[tuple[RecordState, bytes]]] = {}
@@ -648,11 +659,13 @@ class SqlStorage:
 
     def commitments_for_pseudonyms(self, pseudonyms: Sequence[bytes]) -> dict[bytes, bytes]:
         """subject commitment -> pseudonym, for the records of these pseudonyms."""
-        so = schema.subject_openings
+        rt = schema.records
         out: dict[bytes, bytes] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(sorted(set(pseudonyms)), 500):
-                q = sa.select(so.c.commitment, so.c.pseudonym).where(so.c.pseudonym.in_(chunk))
+                q = sa.select(rt.c.subject_commitment, rt.c.pseudonym).where(
+                    rt.c.pseudonym.in_(chunk)
+                )
                 for c, p in conn.execute(q):
                     out[bytes(c)] = bytes(p)
         return out
@@ -668,9 +681,17 @@ class SqlStorage:
         with self.engine.connect() as conn:
             rt = schema.records
             q = sa.select(
-                rt.c.member_id, rt.c.record_id, rt.c.subject_commitment, rt.c.status, rt.c.state
+                rt.c.member_id,
+                rt.c.record_id,
+                rt.c.subject_commitment,
+                rt.c.status,
+                rt.c.state,
+                rt.c.pseudonym,
+                rt.c.salt,
             )
-            for m, r, c, status, state in conn.execute(q):
+            for m, r, c, status, state, p, salt in conn.execute(q):
+                if p is not None or salt is not None:  # half an opening opens nothing: shown
+                    out.openings[bytes(c)] = (bytes(p or b""), bytes(salt or b""))
                 rec = record_from_json(state)
                 # Lookups use the columns: if they disagree with the state, show what lookups see.
                 if (m, r, bytes(c), status) != (
@@ -686,9 +707,6 @@ class SqlStorage:
             st = schema.submissions
             for m, s, i in conn.execute(sa.select(st.c.member_id, st.c.submission_id, st.c.idx)):
                 out.submissions[(m, s)] = i
-            so = schema.subject_openings
-            for c, p, salt in conn.execute(sa.select(so.c.commitment, so.c.pseudonym, so.c.salt)):
-                out.openings[bytes(c)] = (bytes(p), bytes(salt))
         return out
 
     def close(self) -> None:

@@ -60,14 +60,10 @@ def report(
 
 
 def openings_matching(c: Consortium, opening: Opening) -> int:
-    so = schema.subject_openings
+    rt = schema.records
     with sql(c).engine.connect() as conn:
         q = sa.select(sa.func.count()).where(
-            sa.or_(
-                so.c.pseudonym == opening.pseudonym,
-                so.c.salt == opening.salt,
-                so.c.commitment == opening.commitment(),
-            )
+            sa.or_(rt.c.pseudonym == opening.pseudonym, rt.c.salt == opening.salt)
         )
         return int(conn.execute(q).scalar_one())
 
@@ -171,9 +167,11 @@ def test_lawful_request_erases_one_record_of_a_subject(c: Consortium) -> None:
     assert (left[0].ref, left[1]) == (RecordRef("bank-b", "loan-2"), second.salt)
     assert openings_matching(c, first) == 1  # the pseudonym, through the second record only
     with st.engine.connect() as conn:
-        so = schema.subject_openings
-        rows = conn.execute(sa.select(so.c.commitment, so.c.salt)).all()
-    assert (first.commitment(), first.salt) not in [(bytes(a), bytes(b)) for a, b in rows]
+        rt = schema.records
+        rows = conn.execute(sa.select(rt.c.subject_commitment, rt.c.salt)).all()
+    pairs = [(bytes(a), None if b is None else bytes(b)) for a, b in rows]
+    assert (first.commitment(), None) in pairs  # the erased record, its opening gone
+    assert (second.commitment(), second.salt) in pairs
     assert_log_verifies(c)
     assert not check_projection(st)
 
@@ -214,3 +212,38 @@ def test_a_reused_commitment_does_not_sink_its_batch(c: Consortium) -> None:
         RecordRef("bank-c", "loan-9")
     ]
     assert not check_projection(st)
+
+
+def test_an_erased_opening_is_gone_from_the_sqlite_files(sqlite_url: str) -> None:
+    # Erasure is meant against someone who copies the database files, not only the tables:
+    # the record row's old version, its pseudonym index entry and the WAL's copies of both.
+    path = sa.make_url(sqlite_url).database
+    assert path is not None
+
+    def files() -> bytes:
+        data = b""
+        for suffix in ("", "-wal"):
+            try:
+                with open(path + suffix, "rb") as f:
+                    data += f.read()
+            except FileNotFoundError:
+                pass
+        return data
+
+    st = SqlStorage.open(sqlite_url)
+    c = build(st, Clock())
+    try:
+        opening = report(c, "bank-a", "loan-1", 41)
+        kept = report(c, "bank-b", "loan-2", 42)
+        assert opening.salt in files() and opening.pseudonym in files()
+        c.submit(
+            "operator",
+            ev.record_erased(RecordRef("bank-a", "loan-1"), pb.ERASURE_REASON_LAWFUL_REQUEST),
+        )
+        data = files()
+        assert opening.salt not in data
+        assert opening.pseudonym not in data
+        assert kept.salt in data and kept.pseudonym in data
+    finally:
+        c.ledger.close()
+        st.close()

@@ -413,6 +413,7 @@ class Tampered:
     other: RecordRef
     opening: Opening
     other_opening: Opening
+    erased_opening: Opening
     revoked: bytes
     submission: tuple[str, str]
 
@@ -435,13 +436,20 @@ def setup(c: Consortium) -> Tampered:
     loan, other = RecordRef("bank-a", "loan-1"), RecordRef("bank-b", "loan-2")
     opening = report("bank-a", "loan-1", 1)
     other_opening = report("bank-b", "loan-2", 2)
+    erased_opening = report("bank-c", "loan-3", 3)
+    c.submit(
+        "operator",
+        ev.record_erased(RecordRef("bank-c", "loan-3"), pb.ERASURE_REASON_LAWFUL_REQUEST),
+    )
     c.submit("operator", ev.dispute_opened(loan, "d-1", date(2026, 11, 1), "not mine"))
     spare = MemberSigner.generate()
     c.submit("operator", ev.key_added("bank-c", spare.public_key))
     c.submit("operator", ev.key_revoked("bank-c", spare.key_id, "unused"))
     c.submit("bank-a", ev.record_updated(loan, days_past_due=80), submission_id="s-42")
     assert not check_projection(sql(c))
-    return Tampered(loan, other, opening, other_opening, spare.key_id, ("bank-a", "s-42"))
+    return Tampered(
+        loan, other, opening, other_opening, erased_opening, spare.key_id, ("bank-a", "s-42")
+    )
 
 
 def _record_state(t: Tampered, conn: sa.Connection) -> str:
@@ -525,21 +533,21 @@ def _key_unrevoked(t: Tampered, conn: sa.Connection) -> str:
     return f"keys: {t.revoked!r} differs"
 
 
-def _opening_invented(t: Tampered, conn: sa.Connection) -> str:
-    so = schema.subject_openings
-    commitment = b"\x07" * 32
-    conn.execute(so.insert().values(commitment=commitment, pseudonym=pseudonym(7), salt=b"s" * 32))
+def _set_opening(conn: sa.Connection, commitment: bytes, **values: bytes) -> str:
+    rt = schema.records
+    conn.execute(rt.update().where(rt.c.subject_commitment == commitment).values(**values))
     return f"openings: {commitment!r} extra"
+
+
+def _opening_restored(t: Tampered, conn: sa.Connection) -> str:
+    # An erased record gets its opening back: its leaves would answer lookups of the subject.
+    o = t.erased_opening
+    return _set_opening(conn, o.commitment(), pseudonym=o.pseudonym, salt=o.salt)
 
 
 def _opening_swapped(t: Tampered, conn: sa.Connection) -> str:
     # The record's opening now names another subject: it no longer opens the commitment.
-    so = schema.subject_openings
-    commitment = t.opening.commitment()
-    conn.execute(
-        so.update().where(so.c.commitment == commitment).values(pseudonym=t.other_opening.pseudonym)
-    )
-    return f"openings: {commitment!r} extra"
+    return _set_opening(conn, t.opening.commitment(), pseudonym=t.other_opening.pseudonym)
 
 
 TAMPERS: list[Callable[[Tampered, sa.Connection], str]] = [
@@ -551,7 +559,7 @@ TAMPERS: list[Callable[[Tampered, sa.Connection], str]] = [
     _submission_moved,
     _member_roles,
     _key_unrevoked,
-    _opening_invented,
+    _opening_restored,
     _opening_swapped,
 ]
 
@@ -580,21 +588,35 @@ def test_lookups_follow_the_projection(c: Consortium) -> None:
     assert found[0][0] == st.load_projection().records[t.loan]
 
 
-def test_tampering_with_the_commitment_column_is_reported(c: Consortium) -> None:
-    # records.subject_commitment is the column lookups join on; load_projection reads only
-    # the state JSON beside it.
-    t = setup(c)
-    st = sql(c)
+def _set_loan_columns(st: SqlStorage, t: Tampered, **values: bytes) -> None:
     rt = schema.records
     with st.engine.begin() as conn:
         conn.execute(
             rt.update()
             .where(rt.c.member_id == t.loan.member_id, rt.c.record_id == t.loan.record_id)
-            .values(subject_commitment=t.other_opening.commitment())
+            .values(**values)
         )
+
+
+def test_tampering_with_the_pseudonym_column_is_reported(c: Consortium) -> None:
+    # records.pseudonym is the column lookups select on; load_projection reads it as the
+    # record's opening, beside the state JSON.
+    t = setup(c)
+    st = sql(c)
+    _set_loan_columns(st, t, pseudonym=t.other_opening.pseudonym)
     # bank-a's default now answers lookups of the other subject, and not of its own.
     assert lookup(st, t.opening) == []
     assert lookup(st, t.other_opening) == [t.loan, t.other]
+    differences = check_projection(st)
+    assert any(repr(t.opening.commitment()) in item for item in differences.items), differences
+
+
+def test_tampering_with_the_commitment_column_is_reported(c: Consortium) -> None:
+    # records.subject_commitment is the column the reuse check reads (and erasure writes by);
+    # load_projection shows what it holds, not the state JSON beside it.
+    t = setup(c)
+    st = sql(c)
+    _set_loan_columns(st, t, subject_commitment=t.other_opening.commitment())
     differences = check_projection(st)
     assert any(repr(t.loan) in item for item in differences.items), differences.items
 
@@ -603,9 +625,13 @@ def test_a_deleted_opening_of_a_live_record_is_reported(c: Consortium) -> None:
     # Without its opening, a live (not erased) default drops out of every lookup of its subject.
     t = setup(c)
     st = sql(c)
-    so = schema.subject_openings
+    rt = schema.records
     with st.engine.begin() as conn:
-        conn.execute(so.delete().where(so.c.commitment == t.opening.commitment()))
+        conn.execute(
+            rt.update()
+            .where(rt.c.subject_commitment == t.opening.commitment())
+            .values(pseudonym=None, salt=None)
+        )
     assert lookup(st, t.opening) == []
     assert not st.load_projection().records[t.loan].erased
     differences = check_projection(st)

@@ -52,6 +52,50 @@ def test_migrated_schema_matches_metadata(db_url: str) -> None:
     st.close()
 
 
+def test_migration_0005_moves_openings_into_their_records(db_url: str) -> None:
+    from alembic import command
+
+    from arrears.ledger.sql import _alembic_config, migrate
+
+    engine = create_engine(db_url)
+    migrate(engine, "0004")
+    c1, c2, orphan = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32
+    with engine.begin() as conn:
+        for rid, c in (("loan-1", c1), ("loan-2", c2)):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO records (member_id, record_id, subject_commitment, status, state)"
+                    " VALUES ('bank-a', :r, :c, 'open', '[]')"
+                ),
+                {"r": rid, "c": c},
+            )
+        for c, p in ((c1, b"p" * 36), (orphan, b"q" * 36)):  # loan-2's was erased
+            conn.execute(
+                sa.text("INSERT INTO subject_openings VALUES (:c, :p, :s)"),
+                {"c": c, "p": p, "s": c[:1] * 32},
+            )
+    migrate(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT record_id, pseudonym, salt FROM records ORDER BY record_id")
+        ).all()
+    assert [(r, p and bytes(p), s and bytes(s)) for r, p, s in rows] == [
+        ("loan-1", b"p" * 36, b"\x01" * 32),
+        ("loan-2", None, None),
+    ]
+    assert "subject_openings" not in sa.inspect(engine).get_table_names()
+
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0004")
+    with engine.connect() as conn:
+        back = conn.execute(sa.text("SELECT commitment, pseudonym, salt FROM subject_openings"))
+        assert [tuple(bytes(v) for v in row) for row in back] == [(c1, b"p" * 36, c1)]
+    assert "pseudonym" not in {c["name"] for c in sa.inspect(engine).get_columns("records")}
+    engine.dispose()
+
+
 def test_appends_store_exact_bytes_and_reopen(db_url: str) -> None:
     st = SqlStorage.open(db_url)
     log = Log(st, SIGNER)

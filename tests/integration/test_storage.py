@@ -222,6 +222,27 @@ def test_sqlite_runs_in_wal_mode(sqlite_url: str) -> None:
     small.dispose()
 
 
+def test_sqlite_wal_file_shrinks_to_its_limit_after_a_checkpoint(sqlite_url: str) -> None:
+    path = sa.make_url(sqlite_url).database
+    assert path is not None
+    st = SqlStorage(create_engine(sqlite_url, wal_limit_kib=256))
+    log = Log(st, SIGNER)
+    reader = st.engine.connect()
+    reader.begin()
+    reader.exec_driver_sql("SELECT count(*) FROM leaves").scalar()  # holds its snapshot
+    for k in range(16):  # no checkpoint can pass the reader: the WAL grows
+        log.append_batch([entry(k * 100 + i) for i in range(100)])
+    grown = os.path.getsize(path + "-wal")
+    assert grown > 1024 * 1024
+    reader.close()
+    with st.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    log.append(entry(999))  # the WAL restarts from its beginning, cut to the limit
+    assert os.path.getsize(path + "-wal") <= 256 * 1024
+    log.close()
+    st.close()
+
+
 def test_unreachable_database_is_a_storage_error(tmp_path: object) -> None:
     with pytest.raises(StorageError, match="cannot open"):
         SqlStorage.open("sqlite:////nonexistent-dir/x/ledger.db")

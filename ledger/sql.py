@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from importlib import resources
@@ -88,6 +89,10 @@ SQLITE_WAL_LIMIT_KIB = 64 * 1024
 """What is left of SQLite's WAL file when it restarts after a checkpoint (``journal_size_limit``;
 without it the file keeps the largest size it ever reached: 50-100 MB after a bulk upload of
 a million reports, when readers kept checkpoints from completing)."""
+
+
+PURGE_TRIES = 200
+"""Checkpoints tried, 10 ms apart, to truncate SQLite's WAL after an erasure."""
 
 
 def create_engine(
@@ -341,7 +346,14 @@ class SqlStorage:
                     c.exec_driver_sql("VACUUM records")
             else:
                 with self.engine.connect() as c:
-                    c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                    raw: Any = c.connection.driver_connection
+                    # Busy, without waiting, while another connection's checkpoint runs (the
+                    # inquiry log's commits checkpoint too): try again.
+                    for _ in range(PURGE_TRIES):
+                        if not raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+                            return
+                        time.sleep(0.01)
+                    log.warning("could not truncate the WAL after an erasure: it stays busy")
         except Exception:
             log.warning("could not purge erased openings from the database files", exc_info=True)
 

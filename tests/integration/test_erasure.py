@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import date
 
@@ -214,9 +216,12 @@ def test_a_reused_commitment_does_not_sink_its_batch(c: Consortium) -> None:
     assert not check_projection(st)
 
 
-def test_an_erased_opening_is_gone_from_the_sqlite_files(sqlite_url: str) -> None:
+@pytest.mark.parametrize("checkpoints", ["alone", "beside another connection's checkpoints"])
+def test_an_erased_opening_is_gone_from_the_sqlite_files(sqlite_url: str, checkpoints: str) -> None:
     # Erasure is meant against someone who copies the database files, not only the tables:
     # the record row's old version, its pseudonym index entry and the WAL's copies of both.
+    # A checkpoint running on another connection (the inquiry log's commits run theirs) makes
+    # the truncation busy for a moment: the purge tries again.
     path = sa.make_url(sqlite_url).database
     assert path is not None
 
@@ -236,10 +241,26 @@ def test_an_erased_opening_is_gone_from_the_sqlite_files(sqlite_url: str) -> Non
         opening = report(c, "bank-a", "loan-1", 41)
         kept = report(c, "bank-b", "loan-2", 42)
         assert opening.salt in files() and opening.pseudonym in files()
-        c.submit(
-            "operator",
-            ev.record_erased(RecordRef("bank-a", "loan-1"), pb.ERASURE_REASON_LAWFUL_REQUEST),
-        )
+        stop = threading.Event()
+
+        def checkpoint_all_the_time() -> None:
+            other = sqlite3.connect(path, isolation_level=None)
+            while not stop.is_set():
+                other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            other.close()
+
+        busy = threading.Thread(target=checkpoint_all_the_time)
+        if checkpoints != "alone":
+            busy.start()
+        try:
+            c.submit(
+                "operator",
+                ev.record_erased(RecordRef("bank-a", "loan-1"), pb.ERASURE_REASON_LAWFUL_REQUEST),
+            )
+        finally:
+            stop.set()
+            if busy.is_alive():
+                busy.join()
         data = files()
         assert opening.salt not in data
         assert opening.pseudonym not in data

@@ -11,6 +11,14 @@ Figures and targets:
   about 300,000 records from 10 members) but built directly, with random signature bytes,
   since ``fold`` without ``origin`` does not verify signatures.
 
+For information, without a target: the ledger's writer alone. 200,000 new reports from two
+banks, their signatures checked beforehand (``Ledger.prepared``), are queued by two threads in
+groups of 1,000 (``Log.submit_many``, at most four groups of a thread waiting), as the
+service's bulk stream queues them, and committed to SQLite in a temporary directory. The
+figure is what the writer can take when nothing else competes for the interpreter and the
+cores: the service's stream (``bench_service``) adds the gRPC calls, the signature checks and
+the receipts.
+
 ``ARREARS_BENCH_QUICK=1`` (or ``python -m bench --quick``) divides the counts by ten.
 """
 
@@ -19,11 +27,15 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import tempfile
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -31,9 +43,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from arrears.ledger import events as ev
 from arrears.ledger.envelope import Envelope, MemberSigner, signed_message, verify_many
 from arrears.ledger.leaf import ZERO_HASH, Leaf
+from arrears.ledger.ledger import Ledger, Opening
+from arrears.ledger.note import Ed25519Signer
 from arrears.ledger.projection import fold
 from arrears.ledger.pseudonym import Pseudonym, subject_commitment
 from arrears.ledger.records import RecordRef, bucket_for
+from arrears.ledger.sql import SqlStorage, create_engine
 from arrears.v1 import events_pb2 as pb
 from bench import report
 
@@ -58,6 +73,7 @@ START_US = int(datetime(2025, 6, 1, 1, tzinfo=UTC).timestamp() * 1e6)
 class Sizes:
     envelopes: int
     events: int
+    writer: int
 
 
 def _quick() -> bool:
@@ -66,8 +82,8 @@ def _quick() -> bool:
 
 def _sizes() -> Sizes:
     if _quick():
-        return Sizes(envelopes=5_000, events=100_000)
-    return Sizes(envelopes=50_000, events=1_000_000)
+        return Sizes(envelopes=5_000, events=100_000, writer=20_000)
+    return Sizes(envelopes=50_000, events=1_000_000, writer=200_000)
 
 
 def info(name: str, value: float, unit: str, note: str = "information") -> None:
@@ -373,6 +389,69 @@ def _fold(sizes: Sizes) -> None:
     info("  fold of all events", seconds, "s")
 
 
+# --- the ledger's writer alone -----------------------------------------------------------
+
+
+WRITER_GROUP = 1_000
+WRITER_WINDOW = 4
+
+
+def _writer(sizes: Sizes) -> None:
+    with tempfile.TemporaryDirectory(prefix="arrears-bench-") as tmp:
+        storage = SqlStorage(create_engine(f"sqlite:///{tmp}/ledger.db"))
+        ledger = Ledger(storage, Ed25519Signer.generate(ORIGIN))
+        operator = ev.Member("operator", MemberSigner.generate(), ORIGIN)
+        banks = [ev.Member(f"bank-{i:02d}", MemberSigner.generate(), ORIGIN) for i in range(2)]
+        for m, roles in [(operator, [pb.ROLE_OPERATOR])] + [(b, [pb.ROLE_REPORTER]) for b in banks]:
+            admit = ev.member_admitted(m.member_id, m.member_id, roles, [m.signer.public_key])
+            ledger.append(operator.sign(admit))
+        progress(f"signing {sizes.writer:,} reports for the writer")
+        rng = random.Random(11)
+        lanes: list[list[Any]] = []
+        for b in banks:
+            lane = []
+            for i in range(sizes.writer // len(banks)):
+                salt, p = os.urandom(32), Pseudonym(1, os.urandom(32))
+                report = ev.record_reported(
+                    f"loan-{i:08d}",
+                    subject_commitment(salt, p),
+                    principal_minor=rng.randrange(100_000, 50_000_000),
+                    outstanding_minor=rng.randrange(10_000, 10_000_000),
+                    days_past_due=rng.randrange(1, 200),
+                    first_missed_payment=FIRST_MISSED,
+                    borrower_notified_on=NOTIFIED,
+                )
+                opening = Opening(p.to_bytes(), salt)
+                lane.append(ledger.prepared(b.sign(report), opening, b.signer.public_key))
+            lanes.append(lane)
+
+        def feed(items: list[Any]) -> None:
+            waiting: deque[Future[Any]] = deque()
+            for start in range(0, len(items), WRITER_GROUP):
+                if len(waiting) == WRITER_WINDOW:
+                    waiting.popleft().result()
+                waiting.append(ledger.log.submit_many(items[start : start + WRITER_GROUP]))
+            for fut in waiting:
+                fut.result()
+
+        progress(f"committing them: {len(lanes)} threads, groups of {WRITER_GROUP:,}")
+        before = ledger.log.head().size
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=feed, args=(lane,)) for lane in lanes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        seconds = time.perf_counter() - t0
+        head = ledger.log.head()
+        ledger.close()
+        storage.close()
+    if head.size - before != sizes.writer:
+        raise RuntimeError(f"the writer committed {head.size - before:,} of {sizes.writer:,}")
+    rate = sizes.writer / seconds
+    info(f"ledger writer alone, SQLite, to {head.size:,} entries", rate, "records/s")
+
+
 def load_line() -> None:
     """The machine's load when a benchmark starts: other work on the cores skews every figure."""
     one, five, _ = os.getloadavg()
@@ -384,6 +463,7 @@ def main() -> None:
     load_line()
     _signatures(sizes)
     _fold(sizes)
+    _writer(sizes)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from arrears.ledger.records import (
     served,
     summarise,
 )
+from arrears.ledger.tlogproof import TlogProof
 from arrears.v1 import service_pb2 as spb
 
 
@@ -101,7 +102,12 @@ def verify_receipt(
     leaf = verify_entry(r.index, r.leaf, r.inclusion_proof, cp, shared=shared)
     if payload is not None and leaf.payload != payload:
         raise VerificationError("receipt: the entry holds another payload than the one we signed")
-    return Receipt(r.index, r.leaf_hash, r.tree_size, cp, r.tlog_proof, r.replayed, r.leaf)
+    # The text to keep is made here from what was just verified; one the server sent must be
+    # exactly that text, or a member could keep a proof that proves nothing.
+    text = TlogProof(r.index, tuple(r.inclusion_proof), r.checkpoint).text()
+    if r.tlog_proof and r.tlog_proof != text:
+        raise ProofError("receipt: tlog_proof is not the text of its index, proof and checkpoint")
+    return Receipt(r.index, r.leaf_hash, r.tree_size, cp, text, r.replayed, r.leaf)
 
 
 def verify_record(

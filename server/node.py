@@ -259,10 +259,13 @@ class Node:
 
     # --- submissions -------------------------------------------------------------------
 
-    def receipts(self, appended: Sequence[Appended], into: Sequence[spb.Receipt]) -> None:
+    def receipts(
+        self, appended: Sequence[Appended], into: Sequence[spb.Receipt], texts: bool = True
+    ) -> None:
         """Fill ``into`` (empty messages, e.g. the receipt fields of an answer's results) with
         the receipts of ``appended``: inclusion proofs grouped by tree size, the proofs of each
-        run of consecutive entries from their leaf hashes and the few nodes around them."""
+        run of consecutive entries from their leaf hashes and the few nodes around them.
+        ``texts=False`` leaves out the tlog-proof texts (the client makes them)."""
         runs: list[tuple[int, int, list[int]]] = []  # tree size, first index, positions
         for i in sorted(
             range(len(appended)), key=lambda i: (appended[i].tree_size, appended[i].index)
@@ -281,10 +284,14 @@ class Node:
             hashes = [appended[i].leaf_hash for i in positions]
             proofs = run_inclusion_proofs(first, hashes, size, self.nodes)
             # A run shares one checkpoint (the same signed note).
-            texts = tlog_proof_texts(
-                range(first, first + len(positions)), proofs, appended[positions[0]].checkpoint
+            lines = (
+                tlog_proof_texts(
+                    range(first, first + len(positions)), proofs, appended[positions[0]].checkpoint
+                )
+                if texts
+                else [""] * len(positions)
             )
-            for i, proof, text in zip(positions, proofs, texts, strict=True):
+            for i, proof, text in zip(positions, proofs, lines, strict=True):
                 a, r = appended[i], into[i]
                 r.index, r.leaf, r.leaf_hash, r.tree_size = a.index, a.leaf, a.leaf_hash, size
                 r.inclusion_proof.extend(proof)

@@ -281,7 +281,7 @@ class SubmissionsServicer(sgrpc.SubmissionsServicer):
             else:
                 _refuse(res, a)
         # The receipts are written straight into the answer's results (no copies).
-        await self.s.run(self.s.node.receipts, ok, slots)
+        await self.s.run(self.s.node.receipts, ok, slots, not batch.omit_tlog_proof)
         metrics.APPENDS.inc(len(ok))
         return out
 

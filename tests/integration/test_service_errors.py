@@ -26,14 +26,18 @@ from arrears.client import errors as ce
 from arrears.client.errors import from_grpc
 from arrears.client.sdk import Client
 from arrears.client.testing import LocalConsortium
+from arrears.client.verify import verify_receipt
 from arrears.ledger import events as ev
+from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.envelope import Envelope
 from arrears.ledger.errors import IdentifierError
 from arrears.ledger.leaf import Leaf
+from arrears.ledger.note import open_note, parse_verifier_key
 from arrears.ledger.oprf import Mode
 from arrears.ledger.oprf import blind as oprf_blind
 from arrears.ledger.records import MemoryState, RecordRef
 from arrears.ledger.storage import Head
+from arrears.ledger.tlogproof import TlogProof
 from arrears.server.config import Limits
 from arrears.server.pki import create_dev_pki
 from arrears.v1 import events_pb2 as pb
@@ -401,6 +405,32 @@ def test_replayed_submission_id(net: LocalConsortium) -> None:
         f"index {first.index}",
         rule="submission_reused",
     )
+
+
+def test_a_stream_leaves_the_tlog_proof_texts_out_only_when_asked(net: LocalConsortium) -> None:
+    a = net.client("bank-a")
+
+    def stream(record_id: str, omit: bool) -> spb.Receipt:
+        env, opening = a.prepare_report(SUBJECT, record_id, **report_fields(net))
+        batch = spb.SubmitBatch(omit_tlog_proof=omit)
+        batch.requests.add(envelope=envelope_pb(env), opening=opening, client_ref=record_id)
+        with member_channel(net, "bank-a") as ch:
+            (results,) = list(sgrpc.SubmissionsStub(ch).SubmitStream(iter([batch]), timeout=10))
+        (result,) = results.results
+        assert result.HasField("receipt"), result.error_message
+        return result.receipt
+
+    full = stream("texts-1", omit=False)
+    assert (
+        full.tlog_proof
+        == TlogProof(full.index, tuple(full.inclusion_proof), full.checkpoint).text()
+    )
+    bare = stream("texts-2", omit=True)
+    assert bare.tlog_proof == ""
+    # What the SDK keeps is made from the verified receipt, and verifies offline.
+    verifier = parse_verifier_key(net.verifier_key)
+    kept = verify_receipt(bare, Checkpoint.parse(open_note(bare.checkpoint, [verifier]).body))
+    assert TlogProof.parse(kept.tlog_proof).verify(bare.leaf, [verifier]) == kept.checkpoint
 
 
 # --- 9, 10: identifiers and blinded elements -----------------------------------------------

@@ -46,10 +46,12 @@ class SubmitRequest(_message.Message):
     def __init__(self, envelope: _Optional[_Union[_events_pb2.SignedEnvelope, _Mapping]] = ..., opening: _Optional[_Union[_events_pb2.SubjectOpening, _Mapping]] = ..., client_ref: _Optional[str] = ...) -> None: ...
 
 class SubmitBatch(_message.Message):
-    __slots__ = ("requests",)
+    __slots__ = ("requests", "omit_tlog_proof")
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    OMIT_TLOG_PROOF_FIELD_NUMBER: _ClassVar[int]
     requests: _containers.RepeatedCompositeFieldContainer[SubmitRequest]
-    def __init__(self, requests: _Optional[_Iterable[_Union[SubmitRequest, _Mapping]]] = ...) -> None: ...
+    omit_tlog_proof: bool
+    def __init__(self, requests: _Optional[_Iterable[_Union[SubmitRequest, _Mapping]]] = ..., omit_tlog_proof: _Optional[bool] = ...) -> None: ...
 
 class SubmitResult(_message.Message):
     __slots__ = ("client_ref", "receipt", "error_code", "error_message", "error_rule")

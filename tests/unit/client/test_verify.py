@@ -482,6 +482,15 @@ def test_an_honest_receipt_is_believed(w: World) -> None:
     assert TlogProof.parse(r.tlog_proof).verify(a.leaf, [w.trust().verifier]) == cp
 
 
+def test_a_receipt_without_its_text_gets_it_made_from_what_was_verified(w: World) -> None:
+    a = w.reports[LOAN_2]
+    full = w.receipt(a)
+    bare = w.receipt(a)
+    bare.tlog_proof = ""  # a stream asked for receipts without their texts
+    cp = w.checkpoint()
+    assert verify_receipt(bare, cp).tlog_proof == full.tlog_proof
+
+
 @pytest.mark.parametrize(
     "tamper",
     [
@@ -491,6 +500,7 @@ def test_an_honest_receipt_is_believed(w: World) -> None:
         "leaf_and_hash",
         "proof",
         "index",
+        "tlog_proof",
     ],
 )
 @pytest.mark.parametrize("shared", [False, True], ids=["alone", "after-the-others"])
@@ -514,6 +524,8 @@ def test_a_tampered_receipt_is_a_proof_error(w: World, tamper: str, shared: bool
         r.leaf_hash = leaf_hash(r.leaf)
     elif tamper == "proof":
         r.inclusion_proof[0] = flip(r.inclusion_proof[0], 0)
+    elif tamper == "tlog_proof":  # the text to keep proves another entry
+        r.tlog_proof = r.tlog_proof.replace(f"index {r.index}\n", f"index {r.index - 1}\n")
     else:
         r.index += 1
     with pytest.raises(ProofError):

@@ -682,16 +682,12 @@ class SqlStorage:
 
     def commitments_for_pseudonyms(self, pseudonyms: Sequence[bytes]) -> dict[bytes, bytes]:
         """subject commitment -> pseudonym, for the records of these pseudonyms."""
-        rt = schema.records
-        out: dict[bytes, bytes] = {}
-        with self.engine.connect() as conn:
-            for chunk in _chunks(sorted(set(pseudonyms)), 500):
-                q = sa.select(rt.c.subject_commitment, rt.c.pseudonym).where(
-                    rt.c.pseudonym.in_(chunk)
-                )
-                for c, p in conn.execute(q):
-                    out[bytes(c)] = bytes(p)
-        return out
+        rows = self._rows_in(
+            f"SELECT subject_commitment, pseudonym FROM {schema.records.name} "
+            "WHERE pseudonym IN ({})",
+            sorted(set(pseudonyms)),
+        )
+        return {bytes(c): bytes(p) for c, p in rows}
 
     def records_for_pseudonym(self, pseudonym: bytes) -> list[tuple[RecordState, bytes]]:
         """Every record whose subject opening has this pseudonym, with its salt."""

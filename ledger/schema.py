@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 # SQLite makes an "INTEGER PRIMARY KEY" the rowid itself (no second index); BIGINT elsewhere.
@@ -120,16 +121,24 @@ records = Table(
     Column("pseudonym", LargeBinary(36), nullable=True),
     Column("salt", LargeBinary(32), nullable=True),
     Index("records_by_commitment", "subject_commitment"),
-    Index("records_by_open_dispute", "dispute_opened_on"),
+    # Only the records with an open dispute (since revision 0006).
+    Index(
+        "records_by_open_dispute",
+        "dispute_opened_on",
+        sqlite_where=text("dispute_opened_on IS NOT NULL"),
+        postgresql_where=text("dispute_opened_on IS NOT NULL"),
+    ),
     Index("records_by_pseudonym", "pseudonym"),
 )
 
+# On SQLite a WITHOUT ROWID table (since revision 0006): each row stored once, in its key.
 submissions = Table(
     "submissions",
     metadata,
     Column("member_id", String(128), primary_key=True),
     Column("submission_id", String(128), primary_key=True),
     Column("idx", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 # The deletable index of the inquiry log: which inquiry was about which pseudonym.

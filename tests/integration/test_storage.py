@@ -96,6 +96,88 @@ def test_migration_0005_moves_openings_into_their_records(db_url: str) -> None:
     engine.dispose()
 
 
+def _index_sql(engine: sa.Engine, name: str) -> str:
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            q = "SELECT sql FROM sqlite_schema WHERE name = :n"
+        else:
+            q = "SELECT indexdef FROM pg_indexes WHERE indexname = :n"
+        return str(conn.execute(sa.text(q), {"n": name}).scalar_one())
+
+
+def _has_rowid(engine: sa.Engine, table: str) -> bool:
+    """On SQLite: is ``table`` a rowid table?"""
+    with engine.connect() as conn:
+        try:
+            conn.execute(sa.text(f"SELECT rowid FROM {table} LIMIT 1")).all()
+        except sa.exc.OperationalError:
+            return False
+    return True
+
+
+def test_migration_0006_keeps_every_row_in_smaller_indexes(db_url: str) -> None:
+    from alembic import command
+
+    from arrears.ledger.sql import _alembic_config, migrate
+
+    engine = create_engine(db_url)
+    sqlite = engine.dialect.name == "sqlite"
+    migrate(engine, "0005")
+    with engine.begin() as conn:
+        for i, opened in enumerate(["2026-03-01", None, "2026-05-09", None]):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO records (member_id, record_id, subject_commitment, status, state,"
+                    " dispute_opened_on) VALUES ('bank-a', :r, :c, 'open', '[]', :d)"
+                ),
+                {"r": f"loan-{i}", "c": bytes([i]) * 32, "d": opened},
+            )
+            conn.execute(
+                sa.text("INSERT INTO submissions VALUES (:m, :s, :i)"),
+                {"m": f"bank-{'ab'[i % 2]}", "s": f"sub-{i}", "i": i},
+            )
+    submissions = [("bank-a", "sub-0", 0), ("bank-a", "sub-2", 2)]
+    submissions += [("bank-b", "sub-1", 1), ("bank-b", "sub-3", 3)]
+
+    def rows() -> list[tuple[str, str, int]]:
+        with engine.connect() as conn:
+            q = "SELECT member_id, submission_id, idx FROM submissions ORDER BY 1, 2"
+            return [tuple(r) for r in conn.execute(sa.text(q))]  # type: ignore[misc]
+
+    assert "WHERE" not in _index_sql(engine, "records_by_open_dispute")
+    migrate(engine)
+    assert "WHERE" in _index_sql(engine, "records_by_open_dispute")
+    assert rows() == submissions
+    assert not sqlite or not _has_rowid(engine, "submissions")
+    st = SqlStorage(engine, migrate_schema=False)
+    assert st.load_submissions([("bank-b", "sub-3"), ("bank-a", "sub-9")]) == {
+        ("bank-b", "sub-3"): 3
+    }
+    overdue = st.open_disputes_before("2026-06-01")
+    assert [(r.record_id, d) for r, d in overdue] == [
+        ("loan-0", "2026-03-01"),
+        ("loan-2", "2026-05-09"),
+    ]
+    if sqlite:  # the overdue-disputes query reads the partial index
+        with engine.connect() as conn:
+            plan = conn.execute(
+                sa.text(
+                    "EXPLAIN QUERY PLAN SELECT member_id FROM records "
+                    "WHERE dispute_opened_on < '2026-06-01' ORDER BY dispute_opened_on"
+                )
+            ).all()
+        assert "records_by_open_dispute" in str(plan)
+
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005")
+    assert "WHERE" not in _index_sql(engine, "records_by_open_dispute")
+    assert rows() == submissions
+    assert not sqlite or _has_rowid(engine, "submissions")
+    engine.dispose()
+
+
 def test_appends_store_exact_bytes_and_reopen(db_url: str) -> None:
     st = SqlStorage.open(db_url)
     log = Log(st, SIGNER)

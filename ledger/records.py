@@ -1089,36 +1089,38 @@ def _pd(s: str | None) -> date | None:
 _to_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
-RECORD_STATE_FORMAT = 2
+RECORD_STATE_FORMAT = 3
 """The record state's encoding in the ``records.state`` column: a JSON array that starts with
-this number and follows ``RecordState``'s fields in order. Format 1, still read, was a JSON
-object with short keys; an array is built from the state tuple in one step and carries no keys,
-which halves the cost of encoding the state of every record a batch writes."""
+this number and follows ``RecordState``'s fields in order, leaving out the three the row keeps
+in columns of its own (``member_id`` and ``record_id``, ``subject_commitment``, ``status``):
+about half of the text, on every record. Still read: format 2, the same array with every field,
+and format 1, a JSON object with short keys. An array is built from the state tuple in one step
+and carries no keys."""
+
+# The fields a row keeps in its own columns sit first and at ``status``; the stored array holds
+# the others in two runs: subject_kind .. reported_on, then settled_on .. entries.
+_STATUS_AT = _FIELD_AT["status"]
+assert RecordState._fields[:2] == ("ref", "subject_commitment")
 
 
-# Where each field sits in the stored array (after the format number).
-_COMMITMENT, _MISSED, _NOTIFIED, _REPORTED_ON, _STATUS, _SETTLED_ON, _DISPUTES = (
-    _FIELD_AT[name] + 1
-    for name in (
-        "subject_commitment",
-        "first_missed_payment",
-        "borrower_notified_on",
-        "reported_on",
-        "status",
-        "settled_on",
-        "disputes",
-    )
+def _at(name: str) -> int:
+    """Where a stored field sits in a format 3 array (after the format number)."""
+    i = _FIELD_AT[name]
+    return i - 1 if i < _STATUS_AT else i - 2
+
+
+_MISSED, _NOTIFIED, _REPORTED_ON, _SETTLED_ON, _DISPUTES = map(
+    _at, ("first_missed_payment", "borrower_notified_on", "reported_on", "settled_on", "disputes")
 )
+_RUN = _STATUS_AT - 1  # the first run ends before this position
 
 
 def record_to_json(r: RecordState) -> str:
-    v: list[Any] = [RECORD_STATE_FORMAT, *r]
-    # The fields JSON has no type for (the ref and the entries are arrays already).
-    v[_COMMITMENT] = r.subject_commitment.hex()
+    v: list[Any] = [RECORD_STATE_FORMAT, *r[2:_STATUS_AT], *r[_STATUS_AT + 1 :]]
+    # The fields JSON has no type for (the entries are an array already).
     v[_MISSED] = r.first_missed_payment.isoformat()
     v[_NOTIFIED] = r.borrower_notified_on.isoformat()
     v[_REPORTED_ON] = r.reported_on.isoformat()
-    v[_STATUS] = r.status.value
     if r.settled_on is not None:
         v[_SETTLED_ON] = r.settled_on.isoformat()
     if r.disputes:
@@ -1126,21 +1128,40 @@ def record_to_json(r: RecordState) -> str:
     return _to_json(v)
 
 
-def record_from_json(text: str) -> RecordState:
-    """A stored record state, in either format."""
+def record_from_json(text: str, ref: RecordRef, commitment: bytes, status: str) -> RecordState:
+    """A stored record state, in any format; the row's own columns give the fields format 3
+    leaves out (earlier formats carry them in the text, which is read instead)."""
     v = json.loads(text)
     if isinstance(v, dict):
         return _record_from_object(v)
-    if v[0] != RECORD_STATE_FORMAT or len(v) != len(RecordState._fields) + 1:
+    if v[0] == 2:
+        return _record_from_v2(v)
+    if v[0] != RECORD_STATE_FORMAT or len(v) != len(RecordState._fields) - 2:
         raise ValueError(f"record state: unknown format {v[0]!r} of {len(v)} values")
-    v[1] = RecordRef(*v[1])
-    v[_COMMITMENT] = bytes.fromhex(v[_COMMITMENT])
     v[_MISSED] = date.fromisoformat(v[_MISSED])
     v[_NOTIFIED] = date.fromisoformat(v[_NOTIFIED])
     v[_REPORTED_ON] = date.fromisoformat(v[_REPORTED_ON])
-    v[_STATUS] = Status(v[_STATUS])
     v[_SETTLED_ON] = _pd(v[_SETTLED_ON])
     v[_DISPUTES] = tuple(map(_dispute_from_list, v[_DISPUTES]))
+    v[-1] = tuple(v[-1])  # entries
+    return RecordState._make([ref, commitment, *v[1:_RUN], Status(status), *v[_RUN:]])
+
+
+_V2_AT = {name: i + 1 for i, name in enumerate(RecordState._fields)}
+
+
+def _record_from_v2(v: list[Any]) -> RecordState:
+    """Format 2: every field of ``RecordState`` in order, after the format number."""
+    if len(v) != len(RecordState._fields) + 1:
+        raise ValueError(f"record state: format 2 of {len(v)} values")
+    at = _V2_AT
+    v[1] = RecordRef(*v[1])
+    v[2] = bytes.fromhex(v[2])
+    for name in ("first_missed_payment", "borrower_notified_on", "reported_on"):
+        v[at[name]] = date.fromisoformat(v[at[name]])
+    v[at["status"]] = Status(v[at["status"]])
+    v[at["settled_on"]] = _pd(v[at["settled_on"]])
+    v[at["disputes"]] = tuple(map(_dispute_from_list, v[at["disputes"]]))
     v[-1] = tuple(v[-1])  # entries
     return RecordState._make(v[1:])
 

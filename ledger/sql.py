@@ -47,6 +47,8 @@ from arrears.ledger.tiles import FULL_TILE_BYTES, TileId
 
 T = TypeVar("T")
 log = logging.getLogger("arrears.ledger.sql")
+# A record's row: its key, the columns the stored state leaves out, then the state.
+_RECORD_COLUMNS = "member_id, record_id, subject_commitment, status, state"
 
 
 def _chunks(items: list[T], n: int) -> Iterator[list[T]]:
@@ -565,11 +567,13 @@ class SqlStorage:
 
     def load_records(self, refs: Sequence[RecordRef]) -> dict[RecordRef, RecordState]:
         pairs = [(r.member_id, r.record_id) for r in refs]
-        rows = self._pairs_rows("state", schema.records.name, "member_id", "record_id", pairs)
+        rows = self._pairs_rows(
+            _RECORD_COLUMNS, schema.records.name, "member_id", "record_id", pairs
+        )
         out: dict[RecordRef, RecordState] = {}
-        for (state,) in rows:
-            rec = record_from_json(state)
-            out[rec.ref] = rec
+        for m, r, c, status, state in rows:
+            ref = RecordRef(m, r)
+            out[ref] = record_from_json(state, ref, bytes(c), status)
         return out
 
     def commitment_owners(self, commitments: Sequence[bytes]) -> dict[bytes, RecordRef]:
@@ -595,12 +599,14 @@ class SqlStorage:
     ) -> dict[bytes, list[tuple[RecordState, bytes]]]:
         """For many pseudonyms at once: their records with salts (one query per 500)."""
         rows = self._rows_in(
-            f"SELECT pseudonym, state, salt FROM {schema.records.name} WHERE pseudonym IN ({{}})",
+            f"SELECT pseudonym, salt, {_RECORD_COLUMNS} FROM {schema.records.name} "
+            "WHERE pseudonym IN ({})",
             sorted(set(pseudonyms)),
         )
         out: dict[bytes, list[tuple[RecordState, bytes]]] = {}
-        for p, state, salt in rows:
-            out.setdefault(bytes(p), []).append((record_from_json(state), bytes(salt)))
+        for p, salt, m, r, c, status, state in rows:
+            rec = record_from_json(state, RecordRef(m, r), bytes(c), status)
+            out.setdefault(bytes(p), []).append((rec, bytes(salt)))
         return out
 
     def inquiries_for_pseudonym(self, pseudonym: bytes) -> list[tuple[int, bytes]]:
@@ -711,7 +717,7 @@ class SqlStorage:
             for m, r, c, status, state, p, salt in conn.execute(q):
                 if p is not None or salt is not None:  # half an opening opens nothing: shown
                     out.openings[bytes(c)] = (bytes(p or b""), bytes(salt or b""))
-                rec = record_from_json(state)
+                rec = record_from_json(state, RecordRef(m, r), bytes(c), status)
                 # Lookups use the columns: if they disagree with the state, show what lookups see.
                 if (m, r, bytes(c), status) != (
                     rec.ref.member_id,

@@ -463,7 +463,10 @@ def _record_state(t: Tampered, conn: sa.Connection) -> str:
 def _loan_state(t: Tampered, conn: sa.Connection) -> RecordState:
     rt = schema.records
     where = (rt.c.member_id == t.loan.member_id, rt.c.record_id == t.loan.record_id)
-    return record_from_json(conn.execute(sa.select(rt.c.state).where(*where)).scalar_one())
+    row = conn.execute(
+        sa.select(rt.c.state, rt.c.subject_commitment, rt.c.status).where(*where)
+    ).one()
+    return record_from_json(row.state, t.loan, bytes(row.subject_commitment), row.status)
 
 
 def _record_dispute_dropped(t: Tampered, conn: sa.Connection) -> str:

@@ -13,6 +13,7 @@ from arrears.ledger.errors import StaleStateError, StorageError
 from arrears.ledger.log import Entry, Log
 from arrears.ledger.merkle import EMPTY_ROOT, leaf_hash, root_from_leaf_hashes, verify_inclusion
 from arrears.ledger.note import Ed25519Signer
+from arrears.ledger.records import RecordRef, record_to_json
 from arrears.ledger.sql import (
     SQLITE_CACHE_KIB,
     SqlStorage,
@@ -176,6 +177,44 @@ def test_migration_0006_keeps_every_row_in_smaller_indexes(db_url: str) -> None:
     assert rows() == submissions
     assert not sqlite or _has_rowid(engine, "submissions")
     engine.dispose()
+
+
+def test_record_states_of_every_format_are_read(db_url: str) -> None:
+    """Rows written by earlier versions (formats 1 and 2 carry every field in the text) and by
+    this one (format 3 takes the key, commitment and status from the row's columns) read the
+    same through every reader."""
+    from tests.unit.ledger.test_records import FORMAT_1, FORMAT_1_STATE, FORMAT_2
+
+    st = SqlStorage.open(db_url)
+    rec = FORMAT_1_STATE
+    pseudonym = b"\x00\x00\x00\x01" + b"p" * 32
+    texts = {"L-1": FORMAT_1, "L-2": FORMAT_2, "L-3": record_to_json(rec)}
+    with st.engine.begin() as conn:
+        for i, (record_id, text) in enumerate(texts.items()):
+            conn.execute(
+                schema.records.insert().values(
+                    member_id="bank-a",
+                    record_id=record_id,
+                    subject_commitment=rec.subject_commitment if i == 0 else bytes([i]) * 32,
+                    status=rec.status.value,
+                    state=text,
+                    pseudonym=pseudonym,
+                    salt=bytes([i]) * 32,
+                )
+            )
+    # Formats 1 and 2 name their own record (L-1001); format 3 is whatever row holds it.
+    want = {
+        "L-1": rec,
+        "L-2": rec,
+        "L-3": rec._replace(ref=RecordRef("bank-a", "L-3"), subject_commitment=bytes([2]) * 32),
+    }
+    loaded = st.load_records([RecordRef("bank-a", r) for r in texts])
+    assert sorted(loaded.values()) == sorted(want.values())
+    found = st.records_for_pseudonyms([pseudonym])[pseudonym]
+    assert sorted(r for r, _ in found) == sorted(want.values())
+    projection = st.load_projection().records
+    assert projection[RecordRef("bank-a", "L-3")] == want["L-3"]
+    st.close()
 
 
 def test_appends_store_exact_bytes_and_reopen(db_url: str) -> None:

@@ -1134,8 +1134,9 @@ def record_from_json(text: str, ref: RecordRef, commitment: bytes, status: str) 
     v = json.loads(text)
     if isinstance(v, dict):
         return _record_from_object(v)
-    if v[0] == 2:
-        return _record_from_v2(v)
+    if v[0] == 2 and len(v) == len(RecordState._fields) + 1:  # every field, in order
+        ref, commitment, status = RecordRef(*v[1]), bytes.fromhex(v[2]), v[_STATUS_AT + 1]
+        v = [RECORD_STATE_FORMAT, *v[3 : _STATUS_AT + 1], *v[_STATUS_AT + 2 :]]
     if v[0] != RECORD_STATE_FORMAT or len(v) != len(RecordState._fields) - 2:
         raise ValueError(f"record state: unknown format {v[0]!r} of {len(v)} values")
     v[_MISSED] = date.fromisoformat(v[_MISSED])
@@ -1145,25 +1146,6 @@ def record_from_json(text: str, ref: RecordRef, commitment: bytes, status: str) 
     v[_DISPUTES] = tuple(map(_dispute_from_list, v[_DISPUTES]))
     v[-1] = tuple(v[-1])  # entries
     return RecordState._make([ref, commitment, *v[1:_RUN], Status(status), *v[_RUN:]])
-
-
-_V2_AT = {name: i + 1 for i, name in enumerate(RecordState._fields)}
-
-
-def _record_from_v2(v: list[Any]) -> RecordState:
-    """Format 2: every field of ``RecordState`` in order, after the format number."""
-    if len(v) != len(RecordState._fields) + 1:
-        raise ValueError(f"record state: format 2 of {len(v)} values")
-    at = _V2_AT
-    v[1] = RecordRef(*v[1])
-    v[2] = bytes.fromhex(v[2])
-    for name in ("first_missed_payment", "borrower_notified_on", "reported_on"):
-        v[at[name]] = date.fromisoformat(v[at[name]])
-    v[at["status"]] = Status(v[at["status"]])
-    v[at["settled_on"]] = _pd(v[at["settled_on"]])
-    v[at["disputes"]] = tuple(map(_dispute_from_list, v[at["disputes"]]))
-    v[-1] = tuple(v[-1])  # entries
-    return RecordState._make(v[1:])
 
 
 def _dispute_to_list(d: Dispute) -> list[object]:

@@ -1337,7 +1337,7 @@ def test_codec_refuses_an_unknown_format() -> None:
         _read("[4" + text[2:], FORMAT_1_STATE)
     with pytest.raises(ValueError, match="unknown format 3 of 19 values"):
         _read(json.dumps(json.loads(text)[:-1]), FORMAT_1_STATE)
-    with pytest.raises(ValueError, match="format 2 of 22 values"):
+    with pytest.raises(ValueError, match="unknown format 2 of 22 values"):
         _read(json.dumps(json.loads(FORMAT_2)[:-1]), FORMAT_1_STATE)
 
 

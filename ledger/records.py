@@ -1097,10 +1097,10 @@ about half of the text, on every record. Still read: format 2, the same array wi
 and format 1, a JSON object with short keys. An array is built from the state tuple in one step
 and carries no keys."""
 
-# The fields a row keeps in its own columns sit first and at ``status``; the stored array holds
-# the others in two runs: subject_kind .. reported_on, then settled_on .. entries.
+# The fields a row keeps in its own columns sit first (``ref``, ``subject_commitment``: a unit
+# test holds that order) and at ``status``; the stored array holds the others in two runs:
+# subject_kind .. reported_on, then settled_on .. entries.
 _STATUS_AT = _FIELD_AT["status"]
-assert RecordState._fields[:2] == ("ref", "subject_commitment")
 
 
 def _at(name: str) -> int:

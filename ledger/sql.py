@@ -479,20 +479,14 @@ class SqlStorage:
         openings = ch.openings
         if openings and not openings.keys() <= {r.subject_commitment for r in ch.records.values()}:
             raise StorageError("a subject opening without its record in the same changes")
-        self._upsert(
-            conn,
-            schema.records,
-            (
-                "member_id",
-                "record_id",
-                "subject_commitment",
-                "status",
-                "state",
-                "dispute_opened_on",
-                "pseudonym",
-                "salt",
-            ),
-            [
+        if ch.erased and not ch.erased <= {r.subject_commitment for r in ch.records.values()}:
+            raise StorageError("an erasure without its record in the same changes")
+        # An erased record's row is written once, its opening overwritten with NULLs; every other
+        # row keeps the opening it was reported with.
+        rows: tuple[list[Any], list[Any]] = ([], [])
+        for r in ch.records.values():
+            erased = r.erased or r.subject_commitment in ch.erased
+            rows[erased].append(
                 (
                     r.ref.member_id,
                     r.ref.record_id,
@@ -500,12 +494,22 @@ class SqlStorage:
                     r.status.value,
                     record_to_json(r),
                     r.open_dispute.opened_on.isoformat() if r.open_dispute else None,
-                    *openings.get(r.subject_commitment, no_opening),
+                    *(no_opening if erased else openings.get(r.subject_commitment, no_opening)),
                 )
-                for r in ch.records.values()
-            ],
-            keep=("pseudonym", "salt"),  # an opening comes with its report, and only then
+            )
+        columns = (
+            "member_id",
+            "record_id",
+            "subject_commitment",
+            "status",
+            "state",
+            "dispute_opened_on",
+            "pseudonym",
+            "salt",
         )
+        # An opening comes with its report, and only then.
+        self._upsert(conn, schema.records, columns, rows[False], keep=("pseudonym", "salt"))
+        self._upsert(conn, schema.records, columns, rows[True])
         self._insert(
             conn,
             schema.submissions,
@@ -518,13 +522,6 @@ class SqlStorage:
             ("idx", "pseudonym", "salt"),
             [(i, p, salt) for i, (p, salt) in ch.inquiries.items()],
         )
-        rt = schema.records
-        for chunk in _chunks(sorted(ch.erased), 500):
-            conn.execute(
-                rt.update()
-                .where(rt.c.subject_commitment.in_(chunk))
-                .values(pseudonym=None, salt=None)
-            )
 
     # --- the projection ------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from arrears.ledger.errors import StaleStateError, StorageError
 from arrears.ledger.log import Entry, Log
 from arrears.ledger.merkle import EMPTY_ROOT, leaf_hash, root_from_leaf_hashes, verify_inclusion
 from arrears.ledger.note import Ed25519Signer
-from arrears.ledger.records import RecordRef, record_to_json
+from arrears.ledger.records import Changes, RecordRef, record_to_json
 from arrears.ledger.sql import (
     SQLITE_CACHE_KIB,
     SqlStorage,
@@ -23,6 +23,7 @@ from arrears.ledger.sql import (
 )
 from arrears.ledger.storage import Batch, Head
 from arrears.ledger.verify import verify_log
+from tests.record_formats import FORMAT_1, FORMAT_1_STATE, FORMAT_2
 
 SIGNER = Ed25519Signer.generate("arrears.test/log")
 
@@ -183,8 +184,6 @@ def test_record_states_of_every_format_are_read(db_url: str) -> None:
     """Rows written by earlier versions (formats 1 and 2 carry every field in the text) and by
     this one (format 3 takes the key, commitment and status from the row's columns) read the
     same through every reader."""
-    from tests.unit.ledger.test_records import FORMAT_1, FORMAT_1_STATE, FORMAT_2
-
     st = SqlStorage.open(db_url)
     rec = FORMAT_1_STATE
     pseudonym = b"\x00\x00\x00\x01" + b"p" * 32
@@ -281,6 +280,27 @@ def test_failed_commit_leaves_nothing_half_written(db_url: str) -> None:
         st.commit(bad)
     assert st.head() == head
     assert st.read_leaves(10, 11) == []
+    log.close()
+    st.close()
+
+
+@pytest.mark.parametrize("orphan", ["opening", "erasure"])
+def test_changes_naming_a_record_they_do_not_hold_are_refused(db_url: str, orphan: str) -> None:
+    """A subject opening or an erasure travels with its record's row: without it, the batch
+    is refused whole."""
+    st = SqlStorage.open(db_url)
+    log = Log(st, SIGNER)
+    log.append_batch([entry(i) for i in range(3)])
+    head = st.head()
+    changes = Changes()
+    if orphan == "opening":
+        changes.openings[b"c" * 32] = (b"p" * 36, b"s" * 32)
+    else:
+        changes.erased.add(b"c" * 32)
+    with pytest.raises(StorageError, match=f"{orphan} without its record"):
+        st.commit(Batch(3, [b"x"], {}, Head(4, head.root, b"n", 0), changes))
+    assert st.head() == head
+    assert st.read_leaves(3, 4) == []
     log.close()
     st.close()
 

@@ -1129,13 +1129,15 @@ def record_to_json(r: RecordState) -> str:
 
 
 def record_from_json(text: str, ref: RecordRef, commitment: bytes, status: str) -> RecordState:
-    """A stored record state, in any format; the row's own columns give the fields format 3
-    leaves out (earlier formats carry them in the text, which is read instead)."""
+    """A stored record state, in any format, with the key, commitment and status of the row's
+    own columns: lookups find records by those columns, so they are what every reader shows.
+    Formats 1 and 2 also carry the three in their text, which is not read."""
     v = json.loads(text)
     if isinstance(v, dict):
-        return _record_from_object(v)
+        return _record_from_object(v)._replace(
+            ref=ref, subject_commitment=commitment, status=Status(status)
+        )
     if v[0] == 2 and len(v) == len(RecordState._fields) + 1:  # every field, in order
-        ref, commitment, status = RecordRef(*v[1]), bytes.fromhex(v[2]), v[_STATUS_AT + 1]
         v = [RECORD_STATE_FORMAT, *v[3 : _STATUS_AT + 1], *v[_STATUS_AT + 2 :]]
     if v[0] != RECORD_STATE_FORMAT or len(v) != len(RecordState._fields) - 2:
         raise ValueError(f"record state: unknown format {v[0]!r} of {len(v)} values")

@@ -36,7 +36,6 @@ from arrears.ledger.records import (
     MemoryState,
     RecordRef,
     RecordState,
-    Status,
     member_from_json,
     member_to_json,
     record_from_json,
@@ -715,16 +714,6 @@ class SqlStorage:
                 if p is not None or salt is not None:  # half an opening opens nothing: shown
                     out.openings[bytes(c)] = (bytes(p or b""), bytes(salt or b""))
                 rec = record_from_json(state, RecordRef(m, r), bytes(c), status)
-                # Lookups use the columns: if they disagree with the state, show what lookups see.
-                if (m, r, bytes(c), status) != (
-                    rec.ref.member_id,
-                    rec.ref.record_id,
-                    rec.subject_commitment,
-                    rec.status.value,
-                ):
-                    rec = rec._replace(
-                        ref=RecordRef(m, r), subject_commitment=bytes(c), status=Status(status)
-                    )
                 out.records[rec.ref] = rec
             st = schema.submissions
             for m, s, i in conn.execute(sa.select(st.c.member_id, st.c.submission_id, st.c.idx)):

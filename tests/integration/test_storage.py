@@ -13,7 +13,7 @@ from arrears.ledger.errors import StaleStateError, StorageError
 from arrears.ledger.log import Entry, Log
 from arrears.ledger.merkle import EMPTY_ROOT, leaf_hash, root_from_leaf_hashes, verify_inclusion
 from arrears.ledger.note import Ed25519Signer
-from arrears.ledger.records import Changes, RecordRef, record_to_json
+from arrears.ledger.records import Changes, RecordRef, Status, record_to_json
 from arrears.ledger.sql import (
     SQLITE_CACHE_KIB,
     SqlStorage,
@@ -182,37 +182,39 @@ def test_migration_0006_keeps_every_row_in_smaller_indexes(db_url: str) -> None:
 
 def test_record_states_of_every_format_are_read(db_url: str) -> None:
     """Rows written by earlier versions (formats 1 and 2 carry every field in the text) and by
-    this one (format 3 takes the key, commitment and status from the row's columns) read the
-    same through every reader."""
+    this one (format 3 leaves out the key, commitment and status) read the same through every
+    reader, each with its row's key, commitment and status."""
     st = SqlStorage.open(db_url)
     rec = FORMAT_1_STATE
     pseudonym = b"\x00\x00\x00\x01" + b"p" * 32
-    texts = {"L-1": FORMAT_1, "L-2": FORMAT_2, "L-3": record_to_json(rec)}
+    texts = [FORMAT_1, FORMAT_2, record_to_json(rec)]
+    # Formats 1 and 2 name their own record (L-1001, settled) in the text too: the columns win.
+    want = [
+        rec._replace(
+            ref=RecordRef("bank-a", f"L-{i}"),
+            subject_commitment=bytes([i]) * 32,
+            status=Status.ACTIVE if i == 1 else rec.status,
+        )
+        for i in range(len(texts))
+    ]
     with st.engine.begin() as conn:
-        for i, (record_id, text) in enumerate(texts.items()):
+        for i, (text, r) in enumerate(zip(texts, want, strict=True)):
             conn.execute(
                 schema.records.insert().values(
-                    member_id="bank-a",
-                    record_id=record_id,
-                    subject_commitment=rec.subject_commitment if i == 0 else bytes([i]) * 32,
-                    status=rec.status.value,
+                    member_id=r.ref.member_id,
+                    record_id=r.ref.record_id,
+                    subject_commitment=r.subject_commitment,
+                    status=r.status.value,
                     state=text,
                     pseudonym=pseudonym,
                     salt=bytes([i]) * 32,
                 )
             )
-    # Formats 1 and 2 name their own record (L-1001); format 3 is whatever row holds it.
-    want = {
-        "L-1": rec,
-        "L-2": rec,
-        "L-3": rec._replace(ref=RecordRef("bank-a", "L-3"), subject_commitment=bytes([2]) * 32),
-    }
-    loaded = st.load_records([RecordRef("bank-a", r) for r in texts])
-    assert sorted(loaded.values()) == sorted(want.values())
+    by_ref = {r.ref: r for r in want}
+    assert st.load_records(list(by_ref)) == by_ref
     found = st.records_for_pseudonyms([pseudonym])[pseudonym]
-    assert sorted(r for r, _ in found) == sorted(want.values())
-    projection = st.load_projection().records
-    assert projection[RecordRef("bank-a", "L-3")] == want["L-3"]
+    assert sorted(r for r, _ in found) == sorted(want)
+    assert st.load_projection().records == by_ref
     st.close()
 
 

@@ -1278,8 +1278,11 @@ def test_codec_reads_earlier_formats(text: str) -> None:
     assert _read(again, rec) == rec
 
 
-def test_codec_takes_the_columns_format_3_leaves_out() -> None:
-    text = record_to_json(FORMAT_1_STATE)
+@pytest.mark.parametrize(
+    "text", [FORMAT_1, FORMAT_2, record_to_json(FORMAT_1_STATE)], ids=["1", "2", "3"]
+)
+def test_codec_takes_key_commitment_and_status_from_the_columns(text: str) -> None:
+    """Lookups find records by the row's columns, so every format reads them from there."""
     other = RecordRef("bank-b", "L-7"), b"\x07" * 32, "active"
     rec = record_from_json(text, *other)
     assert (rec.ref, rec.subject_commitment, rec.status.value) == other

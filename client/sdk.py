@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from arrears.ledger import events as ev
 from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.coalesce import Coalescer
 from arrears.ledger.envelope import Envelope, MemberSigner
-from arrears.ledger.errors import InputError, VerificationError
+from arrears.ledger.errors import InconsistentCheckpointError, InputError, VerificationError
 from arrears.ledger.identifiers import SubjectId, SubjectKind, parse_subject
 from arrears.ledger.merkle import InclusionVerifier
 from arrears.ledger.note import Ed25519Verifier
@@ -144,6 +145,7 @@ class AsyncClient:
         server_name: str | None = "localhost",
         oprf_public_key: bytes | None = None,
         max_message_bytes: int = 64 * 1024 * 1024,
+        clock: Callable[[], int] | None = None,
     ) -> None:
         self.identity = identity
         self.trust = trust
@@ -166,6 +168,9 @@ class AsyncClient:
         self._log = sgrpc.LogStub(self.channel)  # type: ignore[no-untyped-call]
         self._oprf_key = oprf_public_key
         self._oprf_epoch = 0
+        # Today, for the server's answers to be held to: unix microseconds, as the server's.
+        self._clock = clock or (lambda: time.time_ns() // 1000)
+        self._cosigned = 0  # the largest cosigned tree accepted (with a witness policy)
         self._cache: OrderedDict[bytes, bytes] = OrderedDict()
         # Concurrent check() calls share round trips: one Evaluate for the pseudonyms not yet
         # known, one CheckMany for the lookups (a lone call goes at once).
@@ -282,7 +287,7 @@ class AsyncClient:
         proof_to = -1
         for _ in range(12):
             try:
-                return self.trust.accept(
+                cp = self.trust.accept(
                     note,
                     proof_from=proof_from,
                     proof=proof,
@@ -290,6 +295,9 @@ class AsyncClient:
                     witnessed=witnessed,
                     allow_older=not latest,
                 )
+                if witnessed:
+                    self._cosigned = max(self._cosigned, cp.size)
+                return cp
             except ProofNeeded as need:
                 proof_from, proof_to = need.from_size, need.to_size
                 proof = await self.consistency_proof(need.from_size, need.to_size)
@@ -322,13 +330,33 @@ class AsyncClient:
         )
         return result
 
+    def _floor(self) -> int:
+        """The oldest tree a lookup may be answered at: the one trusted when it was asked, or
+        with a witness policy the largest cosigned one accepted. An older answer could leave
+        out what the log already held."""
+        return self._cosigned if self.witnessed else self.trust.size
+
+    async def _answered_at(
+        self, note: bytes, known: int, floor: int, proof: Sequence[bytes]
+    ) -> Checkpoint:
+        cp = await self.accept(note, known, proof, witnessed=self.witnessed)
+        if cp.size < floor:
+            raise InconsistentCheckpointError(
+                f"checkpoint: the answer is at tree size {cp.size}, older than the size {floor} "
+                "this client already trusted when it asked (rolled back?)"
+            )
+        return cp
+
+    def _today(self) -> date:
+        return self.rules.day(self._clock())
+
     async def _check_many(self, checks: list[_Check]) -> list[CheckResult | BaseException]:
         """One CheckMany call: each answer verified against the one checkpoint, each refusal
         or failed verification its own lookup's error. A server from before CheckMany gets
         one Check call per lookup instead."""
         if self._one_by_one:
             return await asyncio.gather(*map(self._check_one, checks), return_exceptions=True)
-        known = self.trust.size
+        known, floor = self.trust.size, self._floor()
         try:
             answer: spb.CheckManyResponse = await self._call(
                 self._lookup.CheckMany,
@@ -347,30 +375,35 @@ class AsyncClient:
             raise VerificationError(f"check: {len(answer.results)} answers for {len(checks)}")
         out: list[CheckResult | BaseException] = []
         cp: Checkpoint | None = None
+        today = self._today()
         for i, (c, r) in enumerate(zip(checks, answer.results, strict=True)):
             if r.error_code:  # said of this caller's own lookup, not of its place in the call
                 message = r.error_message.removeprefix(f"checks[{i}].")
                 out.append(from_code(r.error_code, message, r.error_rule))
                 continue
             if cp is None:
-                cp = await self.accept(
-                    answer.checkpoint, known, answer.consistency_proof, witnessed=self.witnessed
+                cp = await self._answered_at(
+                    answer.checkpoint, known, floor, answer.consistency_proof
                 )
             try:
-                out.append(verify_check(r.answer, c.pseudonym, cp, rules=self.rules, as_of=c.as_of))
+                out.append(
+                    verify_check(
+                        r.answer, c.pseudonym, cp, rules=self.rules, as_of=c.as_of, today=today
+                    )
+                )
             except VerificationError as e:
                 out.append(e)
         return out
 
     async def _check_one(self, c: _Check) -> CheckResult:
-        known = self.trust.size
+        known, floor = self.trust.size, self._floor()
         one: spb.CheckResponse = await self._call(
             self._lookup.Check, c.request(known_tree_size=known, cosigned=self.witnessed)
         )
-        cp = await self.accept(
-            one.checkpoint, known, one.consistency_proof, witnessed=self.witnessed
+        cp = await self._answered_at(one.checkpoint, known, floor, one.consistency_proof)
+        return verify_check(
+            one, c.pseudonym, cp, rules=self.rules, as_of=c.as_of, today=self._today()
         )
-        return verify_check(one, c.pseudonym, cp, rules=self.rules, as_of=c.as_of)
 
     async def check_batch(
         self,
@@ -391,7 +424,7 @@ class AsyncClient:
         out: list[CheckResult] = []
         for start in range(0, len(pseudonyms), PER_CALL):
             chunk = pseudonyms[start : start + PER_CALL]
-            known = self.trust.size
+            known, floor = self.trust.size, self._floor()
             batch: spb.CheckBatchResponse = await self._call(
                 self._lookup.CheckBatch,
                 spb.CheckBatchRequest(
@@ -402,15 +435,14 @@ class AsyncClient:
                     cosigned=self.witnessed,
                 ),
             )
-            cp = await self.accept(
-                batch.checkpoint, known, batch.consistency_proof, witnessed=self.witnessed
-            )
+            cp = await self._answered_at(batch.checkpoint, known, floor, batch.consistency_proof)
             if len(batch.results) != len(chunk):
                 raise VerificationError(
                     f"check: {len(batch.results)} answers for {len(chunk)} subjects"
                 )
+            today = self._today()
             out += [
-                verify_check(a, p, cp, rules=self.rules, as_of=as_of)
+                verify_check(a, p, cp, rules=self.rules, as_of=as_of, today=today)
                 for a, p in zip(batch.results, chunk, strict=True)
             ]
         return out
@@ -442,9 +474,9 @@ class AsyncClient:
             raise InputError("identity: no signing key, so this client cannot submit")
         return self.member
 
-    async def _receipt(self, r: spb.Receipt, payload: bytes | None) -> Receipt:
+    async def _receipt(self, r: spb.Receipt, envelope: Envelope) -> Receipt:
         cp = await self.accept(r.checkpoint)
-        return verify_receipt(r, cp, payload)
+        return verify_receipt(r, cp, envelope)
 
     async def submit_envelope(
         self, envelope: Envelope, opening: pb.SubjectOpening | None = None, *, admin: str = ""
@@ -458,7 +490,7 @@ class AsyncClient:
             req.opening.CopyFrom(opening)
         method = getattr(self._membership, admin) if admin else self._submissions.Submit
         r: spb.Receipt = await self._call(method, req)
-        return await self._receipt(r, envelope.payload)
+        return await self._receipt(r, envelope)
 
     async def submit(self, event: Message, *, submission_id: str | None = None) -> Receipt:
         """Sign and submit one record event (update, settlement, dispute...)."""
@@ -556,7 +588,8 @@ class AsyncClient:
                         r.opening.CopyFrom(opening)
                 yield msg
 
-        payloads = {ref: env.payload for ref, env, _ in queue}
+        due = iter(queue)  # the server answers every request once, in order
+        answered = 0
         call = self._submissions.SubmitStream(batches())
         try:
             async for results in call:
@@ -564,20 +597,36 @@ class AsyncClient:
                 # proofs are verified with shared work (neighbouring leaves, shared paths).
                 run: dict[bytes, tuple[Checkpoint, InclusionVerifier]] = {}
                 for res in results.results:
+                    ref, env, _ = next(due, (None, None, None))
+                    if env is None:
+                        raise VerificationError(
+                            f"stream: a result for {res.client_ref!r} after every request "
+                            "was answered"
+                        )
+                    if res.client_ref != ref:
+                        raise VerificationError(
+                            f"stream: the result for request {answered} names "
+                            f"{res.client_ref!r}, not {ref!r}"
+                        )
+                    answered += 1
                     if res.HasField("receipt"):
                         r = res.receipt
                         got = run.get(r.checkpoint)
                         if got is None:
                             cp = await self.accept(r.checkpoint)
                             got = run[r.checkpoint] = (cp, InclusionVerifier(cp.size, cp.root))
-                        payload = payloads.get(res.client_ref)
-                        receipt = verify_receipt(r, got[0], payload, shared=got[1])
+                        receipt = verify_receipt(r, got[0], env, shared=got[1])
                         yield StreamResult(res.client_ref, receipt, None)
                     else:
                         err = from_code(res.error_code, res.error_message, res.error_rule)
                         yield StreamResult(res.client_ref, None, err)
         except grpc.RpcError as e:
             raise from_grpc(e) from None
+        if answered < len(queue):
+            raise VerificationError(
+                f"stream: ended after {answered} of {len(queue)} results; "
+                f"no result for {queue[answered][0]!r} and later requests"
+            )
 
     # --- membership (operator) -----------------------------------------------------------
 

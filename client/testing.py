@@ -8,8 +8,10 @@
 It serves gRPC over mutual TLS on 127.0.0.1 (a free port) from SQLite in a temporary
 directory, with a development PKI, the operator's genesis entry and the members admitted
 (reporter and lender roles unless told otherwise). The clock can be set, so retention and
-dispute deadlines can be tested without waiting. Bulk uploads are checked by one worker
-process, as by ``arrears serve`` (``check_processes=0`` keeps every check in this process).
+dispute deadlines can be tested without waiting; the clients it makes (``client``,
+``async_client``) share that clock, as the SDK holds a server's "today" to its own. Bulk
+uploads are checked by one worker process, as by ``arrears serve`` (``check_processes=0``
+keeps every check in this process).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, cast
 
-from arrears.client.sdk import Client, Identity
+from arrears.client.sdk import AsyncClient, Client, Identity
 from arrears.client.trust import Trust
 from arrears.ledger import events as ev
 from arrears.ledger.note import Ed25519Signer
@@ -180,9 +182,16 @@ class LocalConsortium:
     def client(self, member_id: str, **kwargs: Any) -> Client:
         """A blocking client for a member (closed with the consortium)."""
         trust = kwargs.pop("trust", None) or self.trust()
+        kwargs.setdefault("clock", self.clock)  # the server's day is the client's
         c = Client(self.target, self.identity(member_id), trust, rules=self.rules, **kwargs)
         self._clients.append(c)
         return c
+
+    def async_client(self, member_id: str, **kwargs: Any) -> AsyncClient:
+        """An asyncio client for a member; use ``async with`` (it is not closed for you)."""
+        kwargs.setdefault("clock", self.clock)
+        trust = kwargs.pop("trust", None) or self.trust()
+        return AsyncClient(self.target, self.identity(member_id), trust, rules=self.rules, **kwargs)
 
     def _admit_everyone(self) -> None:
         op = self.client(self.operator_id)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from arrears.ledger.checkpoint import Checkpoint
+from arrears.ledger.envelope import Envelope
 from arrears.ledger.errors import ArrearsError, InputError, ProofError, VerificationError
 from arrears.ledger.leaf import Leaf
 from arrears.ledger.merkle import InclusionVerifier, leaf_hash, verify_inclusion
@@ -88,11 +89,15 @@ def verify_entry(
 def verify_receipt(
     r: spb.Receipt,
     cp: Checkpoint,
-    payload: bytes | None = None,
+    envelope: Envelope | None = None,
     *,
     shared: InclusionVerifier | None = None,
 ) -> Receipt:
-    """Check a receipt against its (trusted) checkpoint and, if given, our signed payload.
+    """Check a receipt against its (trusted) checkpoint and, if given, the envelope we
+    submitted: the entry must hold its payload, key id and signature. A replay's receipt is
+    the first submission's entry, which holds the same payload but may be signed with another
+    of the member's keys; signed with this envelope's key, it holds this very signature
+    (Ed25519 signatures are deterministic).
     ``shared``: an ``InclusionVerifier`` for the checkpoint's tree, used for every receipt
     of a run (a stream's message)."""
     if r.tree_size != cp.size:
@@ -100,8 +105,17 @@ def verify_receipt(
     if r.leaf_hash != leaf_hash(r.leaf):
         raise ProofError("receipt: leaf_hash is not the hash of the leaf")
     leaf = verify_entry(r.index, r.leaf, r.inclusion_proof, cp, shared=shared)
-    if payload is not None and leaf.payload != payload:
-        raise VerificationError("receipt: the entry holds another payload than the one we signed")
+    if envelope is not None:
+        if leaf.payload != envelope.payload:
+            raise VerificationError(
+                "receipt: the entry holds another payload than the one we signed"
+            )
+        if (leaf.key_id, leaf.signature) != (envelope.key_id, envelope.signature) and (
+            not r.replayed or leaf.key_id == envelope.key_id
+        ):
+            raise VerificationError(
+                "receipt: the entry does not hold our envelope's key id and signature"
+            )
     # The text to keep is made here from what was just verified; one the server sent must be
     # exactly that text, or a member could keep a proof that proves nothing.
     text = TlogProof(r.index, tuple(r.inclusion_proof), r.checkpoint).text()
@@ -168,8 +182,11 @@ def verify_check(
     *,
     rules: Rules = DEFAULT_RULES,
     as_of: date | None = None,
+    today: date | None = None,
 ) -> CheckResult:
-    """A lookup answer, re-derived from its evidence. ``as_of`` defaults to the server's day."""
+    """A lookup answer, re-derived from its evidence. ``as_of`` defaults to the server's day,
+    which must then be ``today`` (the caller's day), give or take one for clocks either side
+    of midnight: another day would serve records as of a date the lender did not ask for."""
     if answer.pseudonym != pseudonym:
         raise VerificationError("check: the answer is about another pseudonym")
     if answer.tree_size != cp.size:
@@ -182,6 +199,10 @@ def verify_check(
             day = _day(d.year, d.month, d.day)
         except ValueError:
             raise VerificationError("check: as_of is not a date") from None
+        if today is not None and abs(day.toordinal() - today.toordinal()) > 1:
+            raise VerificationError(
+                f"check: answered as of {day.isoformat()}, but today is {today.isoformat()}"
+            )
     evidence = answer.records
     if not evidence:
         return CheckResult(pseudonym, day, (), _nothing_served(day), cp, answer.inquiry_id)

@@ -21,7 +21,6 @@ import pytest
 
 from arrears.client import (
     Alert,
-    AsyncClient,
     Client,
     FailedPrecondition,
     Policy,
@@ -163,7 +162,7 @@ def test_batch_prescreening_of_50_subjects_answers_in_order(net: LocalConsortium
     }
 
     async def prescreen() -> tuple[list[bytes], list[Any]]:
-        async with AsyncClient(net.target, net.identity("bank-c"), net.trust()) as c:
+        async with net.async_client("bank-c") as c:
             results = await c.check_batch(
                 subjects, purpose=pb.PURPOSE_LOAN_ORIGINATION, consent_reference=CONSENT
             )
@@ -315,9 +314,9 @@ def test_a_resumed_watch_replays_the_alerts_missed_while_disconnected(
         raise AssertionError("the watch stream did not start")
 
     async def scenario() -> None:
-        bank_b = AsyncClient(net.target, net.identity("bank-b"), net.trust())
+        bank_b = net.async_client("bank-b")
         trust = net.trust()
-        async with AsyncClient(net.target, net.identity("bank-a"), trust) as a:
+        async with net.async_client("bank-a", trust=trust) as a:
             assert await a.register([(borrower, "loan-77")]) == 1
             stream = cast(AsyncGenerator[Alert, None], a.watch())
             pending = asyncio.ensure_future(next_alert(stream))
@@ -332,7 +331,7 @@ def test_a_resumed_watch_replays_the_alerts_missed_while_disconnected(
             await bank_b.report(borrower, "b-2", **RECENT),
         ]
         await bank_b.report(stranger, "b-3", **RECENT)
-        async with AsyncClient(net.target, net.identity("bank-a"), trust) as a:
+        async with net.async_client("bank-a", trust=trust) as a:
             stream = cast(AsyncGenerator[Alert, None], a.watch(cursor=seen.cursor))
             replayed = [await next_alert(stream), await next_alert(stream)]
             assert [x.index for x in replayed] == [r.index for r in missed]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from arrears.client import AsyncClient, CheckResult, InvalidArgument
+from arrears.client import CheckResult, InvalidArgument
 from arrears.client.testing import LocalConsortium
 from arrears.ledger.leaf import Leaf
 from arrears.ledger.note import parse_verifier_key
@@ -78,8 +78,8 @@ def test_concurrent_checks_are_each_recorded_as_their_own_inquiry() -> None:
 
         async def ask_all() -> list[tuple[str, int, str, int, CheckResult]]:
             async with (
-                AsyncClient(net.target, net.identity("bank-b"), net.trust()) as b,
-                AsyncClient(net.target, net.identity("bank-c"), net.trust()) as c,
+                net.async_client("bank-b") as b,
+                net.async_client("bank-c") as c,
             ):
                 asks = [
                     (who, k % 2, purposes[k % 2], f"APP-{who.identity.member_id}-{k}")
@@ -123,7 +123,7 @@ def test_concurrent_checks_share_round_trips_and_fail_alone() -> None:
         net.client("bank-a").report(subjects[0], "L-1", **DEFAULT)
 
         async def ask_all() -> list[Any]:
-            async with AsyncClient(net.target, net.identity("bank-b"), net.trust()) as b:
+            async with net.async_client("bank-b") as b:
                 await b.checkpoint()
                 await b.oprf_key()
                 evaluations, lookups = _calls("Evaluate"), _calls("CheckMany")
@@ -164,7 +164,7 @@ def test_checks_against_a_server_without_check_many_go_one_by_one(
         net.client("bank-a").report(subjects[0], "L-1", **DEFAULT)
 
         async def ask_all() -> tuple[list[CheckResult], float]:
-            async with AsyncClient(net.target, net.identity("bank-b"), net.trust()) as b:
+            async with net.async_client("bank-b") as b:
                 singles = _calls("Check")
                 got = [
                     *await asyncio.gather(

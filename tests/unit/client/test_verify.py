@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from arrears.client.trust import ProofNeeded, Trust, WitnessPolicy
 from arrears.client.verify import verify_check, verify_entry, verify_receipt
 from arrears.ledger import events as ev
 from arrears.ledger.checkpoint import Checkpoint
-from arrears.ledger.envelope import MemberSigner
+from arrears.ledger.envelope import Envelope, MemberSigner
 from arrears.ledger.errors import (
     InconsistentCheckpointError,
     ProofError,
@@ -476,10 +476,32 @@ def test_a_record_given_twice_is_refused(w: World) -> None:
 def test_an_honest_receipt_is_believed(w: World) -> None:
     a = w.reports[LOAN_2]
     cp = w.checkpoint()
-    r = verify_receipt(w.receipt(a), cp, Leaf.decode(a.leaf).payload)
+    r = verify_receipt(w.receipt(a), cp, _envelope(a.leaf))
     assert (r.index, r.leaf_hash, r.tree_size, r.checkpoint) == (a.index, a.leaf_hash, cp.size, cp)
     assert not r.replayed
     assert TlogProof.parse(r.tlog_proof).verify(a.leaf, [w.trust().verifier]) == cp
+
+
+def _envelope(leaf: bytes) -> Envelope:
+    x = Leaf.decode(leaf)
+    return Envelope(x.key_id, x.payload, x.signature)
+
+
+@pytest.mark.parametrize("field", ["payload", "key_id", "signature"])
+@pytest.mark.parametrize("replayed", [False, True], ids=["new", "replayed"])
+def test_a_receipt_for_another_envelope_is_refused(w: World, field: str, replayed: bool) -> None:
+    """The entry must hold what we signed: our payload, key id and signature. A replay's entry
+    may be the first submission's, signed with another key of ours: then only the payload can
+    be held to ours, and a key id of ours must come with our own signature."""
+    r = w.receipt(w.reports[LOAN_2])
+    r.replayed = replayed
+    ours = _envelope(r.leaf)
+    sent = replace(ours, **{field: flip(getattr(ours, field), 1)})
+    if replayed and field == "key_id":  # the first submission was signed with another key
+        assert verify_receipt(r, w.checkpoint(), sent).index == r.index
+        return
+    with pytest.raises(VerificationError, match="payload" if field == "payload" else "key id"):
+        verify_receipt(r, w.checkpoint(), sent)
 
 
 def test_a_receipt_without_its_text_gets_it_made_from_what_was_verified(w: World) -> None:
@@ -542,7 +564,7 @@ def test_a_shared_verifier_of_another_tree_is_refused(w: World) -> None:
 
 def test_a_receipt_for_another_payload_is_refused(w: World) -> None:
     a = w.reports[LOAN_2]
-    mine = w.c.m("bank-a").sign(ev.record_withdrawn(LOAN_2, "reported in error")).payload
+    mine = w.c.m("bank-a").sign(ev.record_withdrawn(LOAN_2, "reported in error"))
     with pytest.raises(VerificationError, match="another payload") as info:
         verify_receipt(w.receipt(a), w.checkpoint(), mine)
     assert not isinstance(info.value, ProofError)

@@ -1,0 +1,201 @@
+"""The SDK against a server that lies: answers taken from the real in-process server over mTLS
+and altered on their way to the client (as a compromised operator, who holds the log key and
+its old signed notes, could). Each must be refused with a typed error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from arrears.client.testing import LocalConsortium
+from arrears.ledger.errors import InconsistentCheckpointError, VerificationError
+from arrears.ledger.merkle import leaf_hash
+from arrears.v1 import service_pb2 as spb
+
+DAY = date(2026, 6, 15)
+CONSENT = "consent-ans-1"
+_WEIGHTS = [pow(2, 17 - i, 11) for i in range(17)]
+
+
+def resident_id(n: int) -> str:
+    body = f"110105{date(1980, 1, 1) + timedelta(days=n):%Y%m%d}{n % 1000:03d}"
+    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True)) % 11]
+
+
+def default(first_missed: date = date(2026, 4, 1), dpd: int = 45) -> dict[str, Any]:
+    return {
+        "principal_minor": 1_000_000,
+        "outstanding_minor": 800_000,
+        "days_past_due": dpd,
+        "first_missed_payment": first_missed,
+        "borrower_notified_on": first_missed + timedelta(days=20),
+    }
+
+
+class Tampered:
+    """A stub whose named methods are replaced; the rest go to the real one."""
+
+    def __init__(self, stub: Any, **methods: Any) -> None:
+        self._stub, self._methods = stub, methods
+
+    def __getattr__(self, name: str) -> Any:
+        return self._methods.get(name) or getattr(self._stub, name)
+
+
+@pytest.fixture(scope="module")
+def net() -> Iterator[LocalConsortium]:
+    consortium = LocalConsortium(["bank-a", "bank-b", "bank-c"], check_processes=0)
+    consortium.clock.set(DAY)
+    with consortium:
+        yield consortium
+
+
+# --- lookups ---------------------------------------------------------------------------------
+
+
+def _alter_check_many(client: Any, alter: Callable[[Any, Any], None]) -> None:
+    real = client.aio._lookup
+
+    async def CheckMany(req: spb.CheckManyRequest, timeout: Any = None) -> Any:
+        resp = await real.CheckMany(req, timeout=timeout)
+        alter(req, resp)
+        return resp
+
+    client.aio._lookup = Tampered(real, CheckMany=CheckMany)
+
+
+@pytest.mark.parametrize("day", [date(2026, 1, 1), DAY + timedelta(days=2), date(2040, 1, 1)])
+def test_an_answer_as_of_another_day_is_refused(net: LocalConsortium, day: date) -> None:
+    """A server that picks the day could hide records (a day before them) or age them out."""
+    applicant = resident_id(1)
+    net.client("bank-a").report(applicant, f"day-{day}", **default(date(2026, 2, 1), 95))
+    c = net.client("bank-c")
+
+    def other_day(_: Any, resp: Any) -> None:
+        for r in resp.results:
+            r.answer.as_of.year, r.answer.as_of.month, r.answer.as_of.day = (
+                day.year,
+                day.month,
+                day.day,
+            )
+
+    _alter_check_many(c, other_day)
+    with pytest.raises(VerificationError, match=f"answered as of {day}, but today is {DAY}"):
+        c.check(applicant, consent_reference=CONSENT)
+
+
+def test_an_answer_from_the_day_before_or_after_is_believed(net: LocalConsortium) -> None:
+    """Clocks either side of midnight: the server's day may be one off the client's."""
+    applicant = resident_id(2)
+    net.client("bank-a").report(applicant, "midnight-1", **default())
+    c = net.client("bank-c")
+    tomorrow = DAY + timedelta(days=1)
+
+    def next_day(_: Any, resp: Any) -> None:
+        for r in resp.results:
+            r.answer.as_of.year, r.answer.as_of.month, r.answer.as_of.day = (
+                tomorrow.year,
+                tomorrow.month,
+                tomorrow.day,
+            )
+
+    _alter_check_many(c, next_day)
+    result = c.check(applicant, consent_reference=CONSENT)
+    assert result.as_of == tomorrow and len(result.records) == 1
+
+
+def test_an_answer_at_an_older_tree_than_the_client_trusts_is_refused(
+    net: LocalConsortium,
+) -> None:
+    """A real old checkpoint, from before the subject's report, proven a prefix of the trusted
+    tree: every record the log held when the client asked could be left out."""
+    applicant = resident_id(3)
+    first = net.client("bank-a").report(applicant, "stale-1", **default())
+    before = first.index  # the tree just before the report
+    stale = net.node.storage.checkpoint_at(before)
+    c = net.client("bank-c")
+    c.checkpoint()  # trusts the latest tree, with the report in it
+
+    def old_tree(req: Any, resp: Any) -> None:
+        assert req.known_tree_size > before
+        resp.checkpoint, resp.tree_size = stale, before
+        del resp.consistency_proof[:]
+        for r in resp.results:
+            r.answer.tree_size = before
+            del r.answer.records[:]
+
+    _alter_check_many(c, old_tree)
+    with pytest.raises(InconsistentCheckpointError, match=f"tree size {before}, older than"):
+        c.check(applicant, consent_reference=CONSENT)
+
+
+# --- bulk uploads ----------------------------------------------------------------------------
+
+
+def _alter_stream(client: Any, alter: Callable[[Any], None]) -> None:
+    real = client.aio._submissions
+
+    def SubmitStream(batches: Any, timeout: Any = None) -> Any:
+        async def results() -> Any:
+            async for msg in real.SubmitStream(batches):
+                alter(msg)
+                yield msg
+
+        return results()
+
+    client.aio._submissions = Tampered(real, SubmitStream=SubmitStream)
+
+
+def _rows(client: Any, start: int, count: int, ref: Callable[[int], str]) -> list[Any]:
+    rows = []
+    for i in range(count):
+        env, opening = client.prepare_report(
+            resident_id(start + i), f"bulk-{start + i}", **default()
+        )
+        rows.append((ref(i), env, opening))
+    return rows
+
+
+def test_stream_results_that_name_other_requests_are_refused(net: LocalConsortium) -> None:
+    """A result for a ref we did not send, carrying a receipt for another member's entry."""
+    foreign = net.client("bank-b").report(resident_id(100), "b-foreign", **default())
+    a = net.client("bank-a")
+
+    def swap_in_foreign(msg: Any) -> None:
+        r0 = msg.results[0]
+        r0.client_ref = "not-one-of-mine"
+        r0.receipt.index = foreign.index
+        r0.receipt.leaf = net.node.storage.read_leaves(foreign.index, foreign.index + 1)[0]
+        r0.receipt.leaf_hash = leaf_hash(r0.receipt.leaf)
+        del r0.receipt.inclusion_proof[:]
+        proof = net.node.ledger.log.inclusion_proof(foreign.index, r0.receipt.tree_size)
+        r0.receipt.inclusion_proof.extend(proof)
+
+    _alter_stream(a, swap_in_foreign)
+    with pytest.raises(VerificationError, match="names 'not-one-of-mine', not 'row-0'"):
+        list(a.submit_stream(_rows(a, 110, 3, lambda i: f"row-{i}")))
+
+
+def test_a_stream_that_drops_a_result_is_refused(net: LocalConsortium) -> None:
+    a = net.client("bank-a")
+    _alter_stream(a, lambda msg: msg.results.pop())
+    got = []
+    with pytest.raises(VerificationError, match="ended after 2 of 3 results; no result for 'r-2'"):
+        for res in a.submit_stream(_rows(a, 120, 3, lambda i: f"r-{i}")):
+            got.append(res.client_ref)
+    assert got == ["r-0", "r-1"]
+
+
+def test_one_receipt_for_two_requests_of_the_same_ref_is_refused(net: LocalConsortium) -> None:
+    """Two different envelopes sent under one ref: each must get a receipt for itself."""
+    a = net.client("bank-a")
+
+    def both_get_the_second(msg: Any) -> None:
+        msg.results[0].receipt.CopyFrom(msg.results[1].receipt)
+
+    _alter_stream(a, both_get_the_second)
+    with pytest.raises(VerificationError, match="another payload than the one we signed"):
+        list(a.submit_stream(_rows(a, 130, 2, lambda i: "dup")))

@@ -171,6 +171,8 @@ class AsyncClient:
         # Today, for the server's answers to be held to: unix microseconds, as the server's.
         self._clock = clock or (lambda: time.time_ns() // 1000)
         self._cosigned = 0  # the largest cosigned tree accepted (with a witness policy)
+        self._inquiry_trust: Trust | None = None
+        self._reports = asyncio.Lock()
         self._cache: OrderedDict[bytes, bytes] = OrderedDict()
         # Concurrent check() calls share round trips: one Evaluate for the pseudonyms not yet
         # known, one CheckMany for the lookups (a lone call goes at once).
@@ -456,16 +458,48 @@ class AsyncClient:
     ) -> SubjectReport:
         """The borrower's own report (operator, on the borrower's request with the ID)."""
         p = await self.pseudonym(subject, kind=kind)
-        known = self.trust.size
-        answer: spb.SubjectReportResponse = await self._call(
-            self._lookup.SubjectReport,
-            spb.SubjectReportRequest(pseudonym=p, request_reference=request_reference),
-        )
-        cp = await self.accept(answer.checkpoint, known, ())
-        v = self.trust.verifier
-        inquiry_trust = Trust(Ed25519Verifier(f"{v.name}/inquiries", v.public_key).verifier_key)
-        inquiry_cp = inquiry_trust.verify_note(answer.inquiry_checkpoint)
+        # One at a time: each answer's inquiry checkpoint must extend the last one trusted.
+        async with self._reports:
+            inquiry_trust = self.inquiry_trust
+            known, known_inquiries = self.trust.size, inquiry_trust.size
+            answer: spb.SubjectReportResponse = await self._call(
+                self._lookup.SubjectReport,
+                spb.SubjectReportRequest(
+                    pseudonym=p,
+                    request_reference=request_reference,
+                    known_inquiry_tree_size=known_inquiries,
+                ),
+            )
+            cp = await self.accept(answer.checkpoint, known, ())
+            if cp.size < known:
+                raise InconsistentCheckpointError(
+                    f"checkpoint: the report is at tree size {cp.size}, older than the size "
+                    f"{known} this client already trusted (rolled back?)"
+                )
+            # The inquiry log only grows, like the ledger: a smaller or forked inquiry
+            # checkpoint could hide lookups of the borrower.
+            inquiry_cp = inquiry_trust.accept(
+                answer.inquiry_checkpoint,
+                proof_from=known_inquiries,
+                proof=answer.inquiry_consistency_proof,
+            )
         return verify_subject_report(answer, p, cp, inquiry_cp, rules=self.rules)
+
+    @property
+    def inquiry_trust(self) -> Trust:
+        """The inquiry log's trusted checkpoint (subject reports prove their lookups in it),
+        kept beside the ledger's: in ``<state>-inquiries.json`` when the ledger's trust has a
+        state file, else for this client's lifetime."""
+        if self._inquiry_trust is None:
+            v = self.trust.verifier
+            state = self.trust.state_file
+            if state is not None:
+                state = state.with_name(f"{state.stem}-inquiries{state.suffix}")
+            self._inquiry_trust = Trust(
+                Ed25519Verifier(f"{v.name}/inquiries", v.public_key).verifier_key,
+                state_file=state,
+            )
+        return self._inquiry_trust
 
     # --- submissions ---------------------------------------------------------------------
 

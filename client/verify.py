@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from google.protobuf.message import DecodeError
+
 from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.envelope import Envelope
 from arrears.ledger.errors import ArrearsError, InputError, ProofError, VerificationError
@@ -255,19 +257,36 @@ def verify_subject_report(
 
     if answer.pseudonym != pseudonym:
         raise VerificationError("subject report: about another pseudonym")
-    day = date(answer.as_of.year, answer.as_of.month, answer.as_of.day)
+    if (answer.tree_size, answer.inquiry_tree_size) != (cp.size, inquiry_cp.size):
+        raise ProofError("subject report: tree sizes differ from their checkpoints'")
+    d = answer.as_of
+    try:
+        day = _day(d.year, d.month, d.day)
+    except ValueError:
+        raise VerificationError("subject report: as_of is not a date") from None
     records = []
+    seen: set[RecordRef] = set()
     for ev in answer.records:
         rec = verify_record(ev, pseudonym, cp, rules)
+        if rec.ref in seen:
+            raise VerificationError(f"subject report: record {rec.ref} twice")
+        seen.add(rec.ref)
         records.append((rec, serve_until(rec, rules)))
     inquiries = []
+    subject = Pseudonym.from_bytes(pseudonym)
+    indexes: set[int] = set()
     for q in answer.inquiries:
+        if q.index in indexes:
+            raise VerificationError(f"inquiry {q.index}: twice")
+        indexes.add(q.index)
         leaf = verify_entry(q.index, q.leaf, q.inclusion_proof, inquiry_cp)
         inquiry = pb.Inquiry()
-        inquiry.ParseFromString(leaf.payload)
-        if inquiry.subject_commitment != subject_commitment(
-            q.salt, Pseudonym.from_bytes(pseudonym)
-        ):
+        try:
+            inquiry.ParseFromString(leaf.payload)
+            opened = subject_commitment(q.salt, subject)
+        except (DecodeError, InputError) as e:
+            raise VerificationError(f"inquiry {q.index}: {e}") from None
+        if inquiry.subject_commitment != opened:
             raise VerificationError(f"inquiry {q.index}: about another subject")
         inquiries.append(
             InquiryView(

@@ -450,12 +450,14 @@ class Node:
         storage.add_cosignature(size, member_id, line, self.clock())
         return self.cosigned_note(name, size)
 
-    def consistency(self, known_size: int, size: int) -> list[bytes]:
+    def consistency(
+        self, known_size: int, size: int, name: int = spb.LOG_NAME_LEDGER
+    ) -> list[bytes]:
         if known_size == 0 or known_size >= size:
             if known_size > size:
                 raise InputError(f"known_tree_size: {known_size} is beyond the log's {size}")
             return []
-        return consistency_proof(known_size, size, self.storage.read_tiles)
+        return consistency_proof(known_size, size, self.storage_for(name).read_tiles)
 
     # --- watching ----------------------------------------------------------------------
 

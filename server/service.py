@@ -566,6 +566,9 @@ class LookupServicer(sgrpc.LookupServicer):
             inquiry_tree_size=inquiry_head.size,
             inquiry_checkpoint=inquiry_head.checkpoint,
             inquiries=inquiries,
+            inquiry_consistency_proof=node.consistency(
+                request.known_inquiry_tree_size, inquiry_head.size, spb.LOG_NAME_INQUIRIES
+            ),
         )
         for rec, salt in res.records:
             ev = out.records.add(
@@ -609,6 +612,9 @@ class LookupServicer(sgrpc.LookupServicer):
             request.request_reference,
             reference="request_reference",
         )
+        known, size = request.known_inquiry_tree_size, self.s.node.inquiries.head().size
+        if known > size:  # refused before the request is recorded as an inquiry
+            raise InputError(f"known_inquiry_tree_size: {known} is beyond the inquiry log's {size}")
         return await self.s.run(self._subject_report, member, request)
 
 

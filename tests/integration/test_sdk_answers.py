@@ -6,13 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from hashlib import sha256
+from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
-from arrears.client.testing import LocalConsortium
+from arrears.client.testing import ORIGIN, LocalConsortium
+from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.errors import InconsistentCheckpointError, VerificationError
 from arrears.ledger.merkle import leaf_hash
+from arrears.ledger.note import Ed25519Signer, sign_note
+from arrears.server.pki import load_ed25519
 from arrears.v1 import service_pb2 as spb
 
 DAY = date(2026, 6, 15)
@@ -199,3 +205,123 @@ def test_one_receipt_for_two_requests_of_the_same_ref_is_refused(net: LocalConso
     _alter_stream(a, both_get_the_second)
     with pytest.raises(VerificationError, match="another payload than the one we signed"):
         list(a.submit_stream(_rows(a, 130, 2, lambda i: "dup")))
+
+
+# --- subject reports -------------------------------------------------------------------------
+
+
+def _signed_checkpoint(net: LocalConsortium, origin: str, size: int, root: bytes) -> bytes:
+    """A checkpoint signed with the log's own key, as a compromised operator could sign one."""
+    signer = Ed25519Signer(origin, load_ed25519(net.pki.log_key))
+    return sign_note(Checkpoint(origin, size, root).body(), [signer])
+
+
+def _alter_report(client: Any, alter: Callable[[Any], None]) -> None:
+    real = client.aio._lookup
+
+    async def SubjectReport(req: spb.SubjectReportRequest, timeout: Any = None) -> Any:
+        resp = await real.SubjectReport(req, timeout=timeout)
+        alter(resp)
+        return resp
+
+    client.aio._lookup = Tampered(real, SubjectReport=SubjectReport)
+
+
+@pytest.fixture
+def reported(net: LocalConsortium) -> tuple[str, Any]:
+    """A borrower with a record and two lookups, and an operator client that has seen the
+    borrower's report once (so it trusts an inquiry checkpoint)."""
+    subject = resident_id(300 + len(net._clients))
+    net.client("bank-a").report(subject, f"rep-{subject}", **default())
+    c = net.client("bank-c")
+    c.check(subject, consent_reference=CONSENT)
+    c.check(subject, consent_reference=CONSENT)
+    op = net.client("operator")
+    first = op.subject_report(subject, request_reference="req-1")
+    assert len(first.inquiries) >= 2
+    return subject, op
+
+
+@pytest.mark.parametrize("how", ["fork at the same size", "rolled back to empty"])
+def test_a_report_whose_inquiry_log_forks_or_rolls_back_is_refused(
+    net: LocalConsortium, reported: tuple[str, Any], how: str
+) -> None:
+    """Either would hide lookups of the borrower from the borrower's own report."""
+    subject, op = reported
+    trusted = op.aio.inquiry_trust.size
+    origin = f"{ORIGIN}/inquiries"
+
+    def lie(resp: Any) -> None:
+        size = trusted if how.startswith("fork") else 0
+        resp.inquiry_checkpoint = _signed_checkpoint(net, origin, size, sha256(b"lie").digest())
+        resp.inquiry_tree_size = size
+        del resp.inquiries[:]
+        del resp.inquiry_consistency_proof[:]
+
+    _alter_report(op, lie)
+    with pytest.raises(InconsistentCheckpointError):
+        op.subject_report(subject, request_reference="req-2")
+
+
+def test_the_inquiry_log_trusted_survives_a_restart(net: LocalConsortium, tmp_path: Path) -> None:
+    """Kept beside the ledger's state file: a new client refuses the rolled-back log too."""
+    subject = resident_id(400)
+    net.client("bank-a").report(subject, "restart-1", **default())
+    net.client("bank-c").check(subject, consent_reference=CONSENT)
+    state = tmp_path / "operator-trusted.json"
+    first = net.client("operator", trust=net.trust(state)).subject_report(
+        subject, request_reference="req-1"
+    )
+    assert (tmp_path / "operator-trusted-inquiries.json").exists()
+    again = net.client("operator", trust=net.trust(state))
+    assert again.aio.inquiry_trust.size == first.inquiry_checkpoint.size
+    origin = f"{ORIGIN}/inquiries"
+
+    def empty(resp: Any) -> None:
+        resp.inquiry_checkpoint = _signed_checkpoint(net, origin, 0, sha256(b"").digest())
+        resp.inquiry_tree_size = 0
+        del resp.inquiries[:]
+
+    _alter_report(again, empty)
+    with pytest.raises(InconsistentCheckpointError, match="older than the trusted size"):
+        again.subject_report(subject, request_reference="req-2")
+
+
+@pytest.mark.parametrize("how", ["record twice", "inquiry twice", "no day", "short salt"])
+def test_a_malformed_report_is_a_verification_error(reported: tuple[str, Any], how: str) -> None:
+    subject, op = reported
+
+    def spoil(resp: Any) -> None:
+        if how == "record twice":
+            resp.records.add().CopyFrom(resp.records[0])
+        elif how == "inquiry twice":
+            resp.inquiries.add().CopyFrom(resp.inquiries[0])
+        elif how == "no day":
+            resp.as_of.year, resp.as_of.month, resp.as_of.day = 0, 0, 0
+        else:
+            resp.inquiries[0].salt = b"short"
+
+    _alter_report(op, spoil)
+    with pytest.raises(VerificationError):
+        op.subject_report(subject, request_reference="req-2")
+
+
+def test_a_known_inquiry_size_beyond_the_log_is_refused_before_it_is_recorded(
+    net: LocalConsortium, reported: tuple[str, Any]
+) -> None:
+    subject, op = reported
+    size = net.node.inquiries.head().size
+    request = spb.SubjectReportRequest(
+        pseudonym=op.pseudonym(subject),
+        request_reference="req-3",
+        known_inquiry_tree_size=size + 1,
+    )
+
+    async def ask() -> Any:
+        return await op.aio._lookup.SubjectReport(request)
+
+    with pytest.raises(grpc.RpcError) as info:
+        op._run(ask())
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "known_inquiry_tree_size" in str(info.value.details())
+    assert net.node.inquiries.head().size == size  # no inquiry was recorded

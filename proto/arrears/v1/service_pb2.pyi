@@ -280,12 +280,14 @@ class CheckManyResponse(_message.Message):
     def __init__(self, tree_size: _Optional[int] = ..., checkpoint: _Optional[bytes] = ..., results: _Optional[_Iterable[_Union[CheckManyResult, _Mapping]]] = ..., consistency_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class SubjectReportRequest(_message.Message):
-    __slots__ = ("pseudonym", "request_reference")
+    __slots__ = ("pseudonym", "request_reference", "known_inquiry_tree_size")
     PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
     REQUEST_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_INQUIRY_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     pseudonym: bytes
     request_reference: str
-    def __init__(self, pseudonym: _Optional[bytes] = ..., request_reference: _Optional[str] = ...) -> None: ...
+    known_inquiry_tree_size: int
+    def __init__(self, pseudonym: _Optional[bytes] = ..., request_reference: _Optional[str] = ..., known_inquiry_tree_size: _Optional[int] = ...) -> None: ...
 
 class InquiryEvidence(_message.Message):
     __slots__ = ("index", "leaf", "salt", "inclusion_proof")
@@ -300,7 +302,7 @@ class InquiryEvidence(_message.Message):
     def __init__(self, index: _Optional[int] = ..., leaf: _Optional[bytes] = ..., salt: _Optional[bytes] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class SubjectReportResponse(_message.Message):
-    __slots__ = ("pseudonym", "as_of", "tree_size", "checkpoint", "records", "inquiry_tree_size", "inquiry_checkpoint", "inquiries")
+    __slots__ = ("pseudonym", "as_of", "tree_size", "checkpoint", "records", "inquiry_tree_size", "inquiry_checkpoint", "inquiries", "inquiry_consistency_proof")
     PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -309,6 +311,7 @@ class SubjectReportResponse(_message.Message):
     INQUIRY_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     INQUIRY_CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     INQUIRIES_FIELD_NUMBER: _ClassVar[int]
+    INQUIRY_CONSISTENCY_PROOF_FIELD_NUMBER: _ClassVar[int]
     pseudonym: bytes
     as_of: _events_pb2.Date
     tree_size: int
@@ -317,7 +320,8 @@ class SubjectReportResponse(_message.Message):
     inquiry_tree_size: int
     inquiry_checkpoint: bytes
     inquiries: _containers.RepeatedCompositeFieldContainer[InquiryEvidence]
-    def __init__(self, pseudonym: _Optional[bytes] = ..., as_of: _Optional[_Union[_events_pb2.Date, _Mapping]] = ..., tree_size: _Optional[int] = ..., checkpoint: _Optional[bytes] = ..., records: _Optional[_Iterable[_Union[RecordEvidence, _Mapping]]] = ..., inquiry_tree_size: _Optional[int] = ..., inquiry_checkpoint: _Optional[bytes] = ..., inquiries: _Optional[_Iterable[_Union[InquiryEvidence, _Mapping]]] = ...) -> None: ...
+    inquiry_consistency_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, pseudonym: _Optional[bytes] = ..., as_of: _Optional[_Union[_events_pb2.Date, _Mapping]] = ..., tree_size: _Optional[int] = ..., checkpoint: _Optional[bytes] = ..., records: _Optional[_Iterable[_Union[RecordEvidence, _Mapping]]] = ..., inquiry_tree_size: _Optional[int] = ..., inquiry_checkpoint: _Optional[bytes] = ..., inquiries: _Optional[_Iterable[_Union[InquiryEvidence, _Mapping]]] = ..., inquiry_consistency_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class WatchRegistration(_message.Message):
     __slots__ = ("pseudonym", "relationship_reference")

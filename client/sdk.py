@@ -144,6 +144,7 @@ class AsyncClient:
         timeout: float = 30.0,
         server_name: str | None = "localhost",
         oprf_public_key: bytes | None = None,
+        oprf_epoch: int | None = None,
         max_message_bytes: int = 64 * 1024 * 1024,
         clock: Callable[[], int] | None = None,
     ) -> None:
@@ -167,6 +168,7 @@ class AsyncClient:
         self._watch = sgrpc.WatchStub(self.channel)  # type: ignore[no-untyped-call]
         self._log = sgrpc.LogStub(self.channel)  # type: ignore[no-untyped-call]
         self._oprf_key = oprf_public_key
+        self._oprf_pinned_epoch = oprf_epoch
         self._oprf_epoch = 0
         # Today, for the server's answers to be held to: unix microseconds, as the server's.
         self._clock = clock or (lambda: time.time_ns() // 1000)
@@ -201,11 +203,18 @@ class AsyncClient:
     # --- pseudonyms ----------------------------------------------------------------------
 
     async def oprf_key(self) -> tuple[int, bytes]:
-        """The server's OPRF key (epoch, public key); pinned on first use if not given."""
+        """The server's OPRF key (epoch, public key). Each is pinned on first use unless given
+        to the client (``oprf_public_key``, ``oprf_epoch``): pin both, as the consortium
+        publishes them, or a server could move this client to pseudonyms no record is about."""
         if not self._oprf_epoch:
             key: spb.OprfKey = await self._call(self._pseudonyms.GetKey, spb.OprfKeyRequest())
             if self._oprf_key is not None and key.public_key != self._oprf_key:
                 raise VerificationError("oprf: the server's key is not the pinned one")
+            pinned = self._oprf_pinned_epoch
+            if pinned is not None and key.epoch != pinned:
+                raise VerificationError(
+                    f"oprf: the server's key is for epoch {key.epoch}, not the pinned {pinned}"
+                )
             self._oprf_key, self._oprf_epoch = key.public_key, key.epoch
         assert self._oprf_key is not None
         return self._oprf_epoch, self._oprf_key
@@ -260,6 +269,8 @@ class AsyncClient:
     # --- checkpoints ---------------------------------------------------------------------
 
     async def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        """A consistency proof as the server sends it, not checked here: ``accept`` checks the
+        ones it asks for; check others with ``arrears.ledger.merkle.verify_consistency``."""
         p: spb.ConsistencyProof = await self._call(
             self._log.GetConsistencyProof,
             spb.ConsistencyProofRequest(from_size=size1, to_size=size2),
@@ -724,6 +735,10 @@ class AsyncClient:
     # --- the log -------------------------------------------------------------------------
 
     async def inclusion_proof(self, index: int, tree_size: int = 0) -> spb.InclusionProof:
+        """An entry and its inclusion proof as the server sends them, not checked here (for
+        passing on, as ``arrears proof`` does): check them with
+        ``arrears.client.verify.verify_entry`` against a
+        trusted checkpoint of that size."""
         p: spb.InclusionProof = await self._call(
             self._log.GetInclusionProof, spb.InclusionProofRequest(index=index, tree_size=tree_size)
         )

@@ -325,3 +325,24 @@ def test_a_known_inquiry_size_beyond_the_log_is_refused_before_it_is_recorded(
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "known_inquiry_tree_size" in str(info.value.details())
     assert net.node.inquiries.head().size == size  # no inquiry was recorded
+
+
+# --- pseudonyms ------------------------------------------------------------------------------
+
+
+def test_a_key_for_another_epoch_than_the_pinned_one_is_refused(net: LocalConsortium) -> None:
+    """The epoch goes into every pseudonym: another one finds no record about anyone."""
+    key = net.node.oprf.public_key
+    c = net.client("bank-c", oprf_public_key=key, oprf_epoch=net.node.oprf_epoch)
+    assert c._run(c.aio.oprf_key()) == (net.node.oprf_epoch, key)
+    c = net.client("bank-c", oprf_public_key=key, oprf_epoch=net.node.oprf_epoch)
+    real = c.aio._pseudonyms
+
+    async def GetKey(req: Any, timeout: Any = None) -> Any:
+        got = await real.GetKey(req, timeout=timeout)
+        got.epoch += 1
+        return got
+
+    c.aio._pseudonyms = Tampered(real, GetKey=GetKey)
+    with pytest.raises(VerificationError, match="not the pinned 1"):
+        c.check(resident_id(500), consent_reference=CONSENT)

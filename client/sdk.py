@@ -737,8 +737,7 @@ class AsyncClient:
     async def inclusion_proof(self, index: int, tree_size: int = 0) -> spb.InclusionProof:
         """An entry and its inclusion proof as the server sends them, not checked here (for
         passing on, as ``arrears proof`` does): check them with
-        ``arrears.client.verify.verify_entry`` against a
-        trusted checkpoint of that size."""
+        ``arrears.client.verify.verify_entry`` against a trusted checkpoint of that size."""
         p: spb.InclusionProof = await self._call(
             self._log.GetInclusionProof, spb.InclusionProofRequest(index=index, tree_size=tree_size)
         )

@@ -30,16 +30,20 @@ from arrears.ledger.errors import ArrearsError
 
 app = typer.Typer(
     name="arrears",
-    help="arrears: a shared, verifiable registry of loan defaults.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 member_app = typer.Typer(
-    help="Admit, suspend and reinstate members; add and revoke keys (operator).",
+    help="Admit, suspend and reinstate members; add and revoke keys (operator).\n\n"
+    "Example: arrears --pki pki --member operator member list",
     no_args_is_help=True,
 )
-proof_app = typer.Typer(help="Inclusion and consistency proofs as JSON.", no_args_is_help=True)
+proof_app = typer.Typer(
+    help="Inclusion and consistency proofs as JSON.\n\n"
+    "Example: arrears --pki pki --member bank-a proof inclusion 42",
+    no_args_is_help=True,
+)
 app.add_typer(member_app, name="member")
 app.add_typer(proof_app, name="proof")
 out = Console(highlight=False)
@@ -137,9 +141,9 @@ def connection(
 ) -> None:
     """arrears: a shared, verifiable registry of loan defaults.
 
-    Client commands take the connection options before the command, e.g.
+    Client commands take the connection options before the command.
 
-        arrears --pki pki --member bank-a check 11010519491231002X --consent APP-1
+    Example: arrears --pki pki --member bank-a check 11010519491231002X --consent APP-1
     """
     ctx.obj = Conn(server, pki, member, cert, key, ca, signing_key, verifier_key, state)
 
@@ -604,7 +608,12 @@ def withdraw(
     _print_receipt(_run(lambda: c.withdraw(record_id, reason)))
 
 
-dispute_app = typer.Typer(help="Open and resolve disputes.", no_args_is_help=True)
+dispute_app = typer.Typer(
+    help="Open and resolve disputes.\n\n"
+    "Example: arrears --pki pki --member operator dispute open bank-a/L-1001 --id D-42"
+    ' --reason "repaid in June"',
+    no_args_is_help=True,
+)
 app.add_typer(dispute_app, name="dispute")
 
 

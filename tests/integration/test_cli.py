@@ -215,3 +215,27 @@ def test_every_command_has_help_with_an_example() -> None:
     ):
         r = runner.invoke(app, [group, sub, "--help"])
         assert r.exit_code == 0 and "Example: arrears" in r.output.replace("\n", " "), sub
+
+
+def _command_paths(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and command group of the click tree under ``command``, as argv paths."""
+    paths = [path]
+    if hasattr(command, "commands"):
+        for name, sub in command.commands.items():
+            paths += _command_paths(sub, (*path, name))
+    return paths
+
+
+def test_every_command_and_group_help_shows_an_example() -> None:
+    import typer
+
+    from arrears.server import cli_audit
+
+    cli_audit.register(app)
+    paths = _command_paths(typer.main.get_command(app))
+    assert ("member",) in paths and ("dispute", "open") in paths and len(paths) > 25
+    runner = CliRunner()
+    for path in paths:
+        r = runner.invoke(app, [*path, "--help"])
+        assert r.exit_code == 0, path
+        assert "Example" in r.output, path

@@ -378,7 +378,9 @@ def member_add_key(
 def member_revoke_key(
     ctx: typer.Context,
     member_id: str,
-    key_id: Annotated[str, typer.Option(help="the key id (hex, as `member list` shows it)")],
+    key_id: Annotated[
+        str, typer.Option(help="the full key id (64 hex digits, as `member list` shows it)")
+    ],
     reason: Annotated[str, typer.Option(help="why")],
 ) -> None:
     """Revoke a member's key: entries signed with it after this are refused.
@@ -397,29 +399,32 @@ def member_revoke_key(
 
 @member_app.command("list")
 def member_list(ctx: typer.Context) -> None:
-    """List members, their roles and keys.
+    """List members, their roles and status, then every key: its full id (as `member
+    revoke-key --key-id` takes it), the ledger index it was added at and, if revoked, revoked at.
 
     Example: arrears --pki pki --member bank-a member list
     """
     c = _client(ctx)
     res = _run(c.members)
     names = {v: k for k, v in ROLE_NAMES.items()}
-    t = Table("member", "name", "roles", "status", "admitted at", "keys (id: added..revoked)")
+    t = Table("member", "name", "roles", "status", "admitted at", "keys")
     for m in res.members:
-        keys = "\n".join(
-            f"{k.key_id.hex()[:16]}: {k.added_at}.."
-            + (str(k.revoked_at) if k.HasField("revoked_at") else "")
-            for k in m.keys
-        )
         t.add_row(
             m.member_id,
             m.name,
             ", ".join(names.get(r, str(r)) for r in m.roles),
             "suspended" if m.suspended else "active",
             str(m.admitted_at),
-            keys,
+            str(len(m.keys)),
         )
     out.print(t)
+    for m in res.members:
+        for k in m.keys:
+            revoked = f", revoked at {k.revoked_at}" if k.HasField("revoked_at") else ""
+            out.print(
+                f"{m.member_id} key {k.key_id.hex()}: added at {k.added_at}{revoked}",
+                soft_wrap=True,
+            )
 
 
 # --- reporting ---------------------------------------------------------------------------------

@@ -239,3 +239,46 @@ def test_every_command_and_group_help_shows_an_example() -> None:
         r = runner.invoke(app, [*path, "--help"])
         assert r.exit_code == 0, path
         assert "Example" in r.output, path
+
+
+def test_member_list_shows_the_key_id_revoke_key_takes(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from arrears.ledger.envelope import key_id_for
+
+    private = Ed25519PrivateKey.generate()
+    pem = tmp_path / "spare-key.pem"
+    pem.write_bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    raw = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    kid = key_id_for(raw).hex()
+    r = run(net, "operator", "member", "add-key", "bank-a", "--public-key", str(pem), tmp=tmp_path)
+    assert r.exit_code == 0, r.output
+    r = run(net, "operator", "member", "list", tmp=tmp_path)
+    (line,) = [x for x in r.output.splitlines() if kid in x]
+    shown = line.split()[2].rstrip(":")
+    assert shown == kid and "revoked" not in line
+    r = run(
+        net,
+        "operator",
+        "member",
+        "revoke-key",
+        "bank-a",
+        "--key-id",
+        shown,
+        "--reason",
+        "spare key retired",
+        tmp=tmp_path,
+    )
+    assert r.exit_code == 0, r.output
+    r = run(net, "operator", "member", "list", tmp=tmp_path)
+    (line,) = [x for x in r.output.splitlines() if kid in x]
+    assert "revoked at" in line

@@ -709,6 +709,34 @@ UPLOAD_COLUMNS = (
 )
 
 
+def _same_report(c: Any, message: str, envelope: Any) -> bool:
+    """Whether a report refused as ``submission_reused`` repeats the entry that took its
+    submission id (named in ``message``): the same record and values. Each run signs afresh, with
+    its own time and commitment salt, so those two are left out; the subject cannot be compared
+    (its commitment is salted), so a row whose only change is the subject counts as the same."""
+    import re
+
+    from google.protobuf.message import DecodeError
+
+    from arrears.ledger.leaf import Leaf
+    from arrears.v1 import events_pb2 as pb
+
+    found = re.search(r"at index (\d+)", message)
+    if not found:
+        return False
+    try:
+        leaf = Leaf.decode(c.inclusion_proof(int(found.group(1))).leaf)
+        before = pb.Submission.FromString(leaf.payload)
+        now = pb.Submission.FromString(envelope.payload)
+    except (ArrearsError, DecodeError):
+        return False
+    for sub in (before, now):
+        sub.ClearField("signed_at_unix_ms")
+        if sub.HasField("record_reported"):
+            sub.record_reported.ClearField("subject_commitment")
+    return before.HasField("record_reported") and before == now
+
+
 @app.command()
 def upload(
     ctx: typer.Context,
@@ -722,10 +750,13 @@ def upload(
 ) -> None:
     """Upload a month's defaulters from CSV. Rows are validated, blinded, signed and streamed;
     accepted rows are committed with a receipt, rejected rows go to an error file with their row
-    number and reason. A rerun of the same file adds nothing twice.
+    number and reason, and the exit status is then 2. A rerun of the same file adds nothing
+    twice: a row already in the ledger with the same values is counted as such, while a row for
+    an already reported record with other values is rejected (correct it with `update`).
 
     Columns: subject_kind, subject, country, record_id, loan_type, currency, principal,
-    outstanding, days_past_due, first_missed_payment, collection_stage, borrower_notified_on.
+    outstanding, days_past_due, first_missed_payment, collection_stage, borrower_notified_on,
+    and optionally submission_id (default: derived from your member id and the record_id).
 
     Example: arrears --pki pki --member bank-a upload defaulters-2026-10.csv
     """
@@ -764,21 +795,26 @@ def upload(
             )
             prepared.append((str(n), env, opening))
             progress.advance(t_signed)
+        envelope_of_row = {ref: env for ref, env, _ in prepared}
         for res in _run(lambda: list(c.submit_stream(prepared, batch=batch))):
             progress.advance(t_done)
             if res.receipt is not None and not res.receipt.replayed:
                 committed += 1
             elif res.receipt is not None or (
-                res.error is not None and res.error.rule == "submission_reused"
+                res.error is not None
+                and res.error.rule == "submission_reused"
+                and _same_report(c, str(res.error), envelope_of_row[res.client_ref])
             ):
                 already += 1  # the same row of an earlier run: nothing is added twice
             else:
-                rejected.append(
-                    (
-                        int(res.client_ref),
-                        record_of_row.get(res.client_ref, ""),
-                        f"{type(res.error).__name__}: {res.error}",
+                reason = f"{type(res.error).__name__}: {res.error}"
+                if res.error is not None and res.error.rule == "submission_reused":
+                    reason += (
+                        " (this record was reported before with other values: "
+                        "correct it with `arrears update`)"
                     )
+                rejected.append(
+                    (int(res.client_ref), record_of_row.get(res.client_ref, ""), reason)
                 )
     with errors.open("w", newline="") as f:
         w = csv.writer(f)

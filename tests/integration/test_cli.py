@@ -282,3 +282,29 @@ def test_member_list_shows_the_key_id_revoke_key_takes(
     r = run(net, "operator", "member", "list", tmp=tmp_path)
     (line,) = [x for x in r.output.splitlines() if kid in x]
     assert "revoked at" in line
+
+
+def test_upload_rejects_a_changed_row_for_a_record_already_reported(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    header = (
+        "subject_kind,subject,country,record_id,loan_type,currency,principal,outstanding,"
+        "days_past_due,first_missed_payment,collection_stage,borrower_notified_on\n"
+    )
+    first = "resident_id,440106198507160022,,R-1,personal,CNY,3000,2500,40,"
+    first += "2026-10-12,phone,2026-11-03\n"
+    second = "resident_id,{},,R-2,personal,CNY,8000,{},50,2026-10-01,reminder,2026-11-03\n"
+    csv = tmp_path / "november.csv"
+    csv.write_text(header + first + second.format(APPLICANT, "7000"))
+    r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
+    assert r.exit_code == 0 and "2 committed" in r.output, r.output
+    size = net.node.ledger.log.head().size
+    csv.write_text(header + first + second.format(APPLICANT, "6500.25"))  # R-2 corrected
+    r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
+    assert r.exit_code == 2, r.output
+    assert "0 committed" in r.output and "1 already in the ledger" in r.output
+    assert "1 rejected" in r.output
+    errors = (tmp_path / "november.errors.csv").read_text().splitlines()
+    assert len(errors) == 2 and errors[1].startswith("3,R-2,"), errors
+    assert "submission_id" in errors[1] and "arrears update" in errors[1]
+    assert net.node.ledger.log.head().size == size

@@ -68,6 +68,7 @@ LOAN_TYPES = {
     "other": 8,
 }
 STAGES = {"reminder": 1, "phone": 2, "field-visit": 3, "litigation": 4, "written-off": 5}
+KIND_HELP = "resident_id, credit_code or passport (as COUNTRY:NUMBER, e.g. CHN:E12345678)"
 MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3}
 
 
@@ -334,7 +335,8 @@ def member_admit(
 def member_suspend(
     ctx: typer.Context, member_id: str, reason: Annotated[str, typer.Option(help="why")]
 ) -> None:
-    """Suspend a member: its keys stop working and it cannot connect.
+    """Suspend a member: its entries are refused and its calls get PERMISSION_DENIED until it
+    is reinstated.
 
     Example: arrears --pki pki --member operator member suspend bank-b --reason "licence withdrawn"
     """
@@ -507,7 +509,12 @@ def report(
     days_past_due: Annotated[int, typer.Option(help="days past due (at least 1)")],
     first_missed_payment: Annotated[str, typer.Option(help="YYYY-MM-DD")],
     notified_on: Annotated[str, typer.Option(help="the day the borrower was notified, YYYY-MM-DD")],
-    kind: Annotated[str, typer.Option(help="resident_id, credit_code or passport")] = "resident_id",
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="resident_id, credit_code or passport (COUNTRY:NUMBER, or the number with --country)"
+        ),
+    ] = "resident_id",
     country: Annotated[
         str | None, typer.Option(help="passport's issuing country (ISO 3166 alpha-3)")
     ] = None,
@@ -586,7 +593,8 @@ def settle(
     on: Annotated[str, typer.Option(help="the day the default ended, YYYY-MM-DD")],
     negotiated: Annotated[bool, typer.Option(help="a partial or negotiated settlement")] = False,
 ) -> None:
-    """Settle one of your records: the default ended (retention runs five years from --on).
+    """Settle one of your records: the default ended. It is then served for the consortium's
+    retention period from --on (the rules' retention_years; default five years).
 
     Example: arrears --pki pki --member bank-a settle L-1001 --on 2026-11-21
     """
@@ -631,7 +639,8 @@ def dispute_open(
     on: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today)")] = None,
 ) -> None:
     """Open a dispute (the operator for a borrower, or the reporter): every lender sees the flag
-    at once, and the reporter must answer within 20 days.
+    at once, and the reporter must answer within the consortium's deadline (the rules'
+    dispute_deadline_days; default 20 days).
 
     Example: arrears --pki pki --member operator dispute open bank-b/B-AUTO-5521 --id D-42 --reason "car returned in June"
     """
@@ -839,7 +848,7 @@ def check(
     subject: Annotated[str, typer.Argument(help="the applicant's ID (never sent: it is blinded)")],
     consent: Annotated[str, typer.Option(help="the applicant's consent reference")],
     purpose: Annotated[str, typer.Option(help=", ".join(PURPOSES))] = "origination",
-    kind: Annotated[str, typer.Option(help="resident_id, credit_code or passport")] = "resident_id",
+    kind: Annotated[str, typer.Option(help=KIND_HELP)] = "resident_id",
     policy: Annotated[Path | None, typer.Option(help="your credit policy (JSON)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
@@ -935,11 +944,21 @@ def watch(
     register: Annotated[
         list[str], typer.Option(help="ID=LOAN-REF to register first (repeatable)")
     ] = [],  # noqa: B006
-    cursor: Annotated[int, typer.Option(help="resume after this ledger index")] = 0,
+    kind: Annotated[str, typer.Option(help="the kind of the IDs to register: " + KIND_HELP)] = (
+        "resident_id"
+    ),
+    cursor: Annotated[
+        int,
+        typer.Option(
+            help="0: only alerts for entries committed from now on, no replay; N > 0: first "
+            "replay the alerts for entries after ledger index N, then go on live"
+        ),
+    ] = 0,
     count: Annotated[int, typer.Option(help="stop after this many alerts (0: never)")] = 0,
 ) -> None:
-    """Watch your borrowers: print an alert whenever another member reports, updates or settles
-    a record about one of them. Resume with --cursor after a disconnect.
+    """Watch your borrowers: print an alert whenever another member reports, updates, settles
+    or withdraws a record about one of them, or a dispute about one is opened or resolved. After
+    a disconnect, resume with --cursor set to the last alert's cursor.
 
     Example: arrears --pki pki --member bank-a watch --register 11010519491231002X=LOAN-77
     """
@@ -951,7 +970,7 @@ def watch(
             if not ref:
                 raise fail(f"--register: want ID=LOAN-REF, got {item!r}")
             pairs.append((sid, ref))
-        n = _run(lambda: c.register(pairs))
+        n = _run(lambda: c.register(pairs, kind=kind))
         out.print(f"registered {n} borrower(s)")
     for seen, alert in enumerate(c.watch(cursor), start=1):
         out.print(
@@ -1105,7 +1124,7 @@ def subject_report(
     ctx: typer.Context,
     subject: Annotated[str, typer.Argument(help="the borrower's ID, as the borrower presented it")],
     request: Annotated[str, typer.Option(help="the borrower's request reference")],
-    kind: Annotated[str, typer.Option(help="resident_id, credit_code or passport")] = "resident_id",
+    kind: Annotated[str, typer.Option(help=KIND_HELP)] = "resident_id",
     html_file: Annotated[
         Path | None, typer.Option("--html", help="also write a printable HTML page")
     ] = None,

@@ -308,3 +308,16 @@ def test_upload_rejects_a_changed_row_for_a_record_already_reported(
     assert len(errors) == 2 and errors[1].startswith("3,R-2,"), errors
     assert "submission_id" in errors[1] and "arrears update" in errors[1]
     assert net.node.ledger.log.head().size == size
+
+
+def test_watch_help_says_what_the_cursor_does_and_takes_a_kind(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    r = CliRunner().invoke(app, ["watch", "--help"])
+    text = " ".join(r.output.replace("│", " ").split())
+    assert "0: only alerts for entries committed from now on, no replay" in text
+    assert "withdraws" in text and "dispute" in text
+    r = run(
+        net, "bank-a", "watch", "--kind", "passport", "--register", "E12345678=L-9", tmp=tmp_path
+    )
+    assert r.exit_code == 1 and "country" in r.output, r.output

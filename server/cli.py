@@ -73,7 +73,7 @@ MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -842,6 +842,23 @@ def upload(
 # --- lookups and watching ------------------------------------------------------------------------
 
 
+def _policy(path: Path | None) -> Any:
+    """The credit policy in ``path`` (or the default), tried on an empty history so that a
+    rule naming an unknown metric or comparing with the wrong type is refused now."""
+    from arrears.client.policy import Policy
+    from arrears.ledger.records import summarise
+
+    if path is None:
+        return Policy.default()
+    try:
+        policy = Policy.from_json(path)
+        policy.decide(summarise([], date.today()))
+    except (OSError, ValueError, ArrearsError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise fail(f"--policy {path}: {reason}") from None
+    return policy
+
+
 @app.command()
 def check(
     ctx: typer.Context,
@@ -857,15 +874,14 @@ def check(
 
     Example: arrears --pki pki --member bank-c check 11010519491231002X --consent APP-2026-118 --policy policy.json
     """
-    from arrears.client.policy import Policy
-
-    c = _client(ctx)
     try:
         p = PURPOSES[purpose]
     except KeyError:
         raise fail(f"--purpose: one of {', '.join(PURPOSES)}") from None
+    rules = _policy(policy)  # before the lookup, which is recorded
+    c = _client(ctx)
     res = _run(lambda: c.check(subject, purpose=p, consent_reference=consent, kind=kind))
-    decision = (Policy.from_json(policy) if policy else Policy.default()).decide(res.summary)
+    decision = rules.decide(res.summary)
     s = res.summary
     if as_json:
         out.print_json(

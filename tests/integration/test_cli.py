@@ -321,3 +321,25 @@ def test_watch_help_says_what_the_cursor_does_and_takes_a_kind(
         net, "bank-a", "watch", "--kind", "passport", "--register", "E12345678=L-9", tmp=tmp_path
     )
     assert r.exit_code == 1 and "country" in r.output, r.output
+
+
+def test_check_refuses_a_bad_policy_file_before_looking_anyone_up(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{not json")
+    bad_metric = tmp_path / "metric.json"
+    bad_metric.write_text(
+        json.dumps({"rules": [{"outcome": "decline", "metric": "nope", "op": ">=", "value": 1}]})
+    )
+    before = net.node.inquiries.head().size
+    for policy in (tmp_path / "missing.json", bad_json, bad_metric):
+        r = run(
+            net, "bank-b", "check", APPLICANT, "--consent", "APP-P", "--policy", str(policy),
+            tmp=tmp_path,
+        )  # fmt: skip
+        assert r.exit_code == 1, (policy, r.output)
+        assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+        assert "error: --policy" in r.output and str(policy.name) in r.output
+        assert len(r.output.strip().splitlines()) == 1, r.output
+    assert net.node.inquiries.head().size == before

@@ -444,6 +444,12 @@ def _minor(amount: str, currency: str, field: str) -> int:
     return int(minor)
 
 
+def _amount(minor: int, currency: str) -> str:
+    """Minor units as an amount in ``currency``, with its number of decimals."""
+    digits = MINOR_DIGITS.get(currency.upper(), 2)
+    return f"{Decimal(minor).scaleb(-digits):,.{digits}f} {currency}"
+
+
 def _day(text: str, field: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -938,7 +944,7 @@ def print_check(res: Any, decision: Any, console: Console | None = None) -> None
             str(r.ref),
             r.status.value,
             str(r.days_past_due),
-            f"{r.outstanding_minor / 100:,.2f} {r.currency}",
+            _amount(r.outstanding_minor, r.currency),
             r.first_missed_payment.isoformat(),
             "OPEN" if r.open_dispute is not None else "",
         )
@@ -1170,7 +1176,7 @@ def subject_report(
         t.add_row(
             str(rec.ref),
             rec.status.value,
-            f"{rec.outstanding_minor / 100:,.2f} {rec.currency}",
+            _amount(rec.outstanding_minor, rec.currency),
             str(rec.days_past_due),
             "OPEN" if rec.open_dispute else "",
             str(until) if until else "while active",

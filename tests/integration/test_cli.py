@@ -343,3 +343,22 @@ def test_check_refuses_a_bad_policy_file_before_looking_anyone_up(
         assert "error: --policy" in r.output and str(policy.name) in r.output
         assert len(r.output.strip().splitlines()) == 1, r.output
     assert net.node.inquiries.head().size == before
+
+
+def test_amounts_are_printed_with_their_currency_minor_digits(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    subject = "440106198507160022"
+    r = run(
+        net, "bank-a", "report", subject, "--record-id", "JPY-1", "--currency", "JPY",
+        "--principal", "500000", "--outstanding", "123456", "--days-past-due", "40",
+        "--first-missed-payment", "2026-09-01", "--notified-on", "2026-10-01", tmp=tmp_path,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    for member, args in (
+        ("bank-b", ("check", subject, "--consent", "APP-JPY")),
+        ("operator", ("subject-report", subject, "--request", "REQ-JPY")),
+    ):
+        r = run(net, member, *args, tmp=tmp_path)
+        assert r.exit_code == 0, r.output
+        assert "123,456" in r.output and "1,234.56" not in r.output, r.output

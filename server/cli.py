@@ -30,16 +30,20 @@ from arrears.ledger.errors import ArrearsError
 
 app = typer.Typer(
     name="arrears",
-    help="arrears: a shared, verifiable registry of loan defaults.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 member_app = typer.Typer(
-    help="Admit, suspend and reinstate members; add and revoke keys (operator).",
+    help="Admit, suspend and reinstate members; add and revoke keys (operator).\n\n"
+    "Example: arrears --pki pki --member operator member list",
     no_args_is_help=True,
 )
-proof_app = typer.Typer(help="Inclusion and consistency proofs as JSON.", no_args_is_help=True)
+proof_app = typer.Typer(
+    help="Inclusion and consistency proofs as JSON.\n\n"
+    "Example: arrears --pki pki --member bank-a proof inclusion 42",
+    no_args_is_help=True,
+)
 app.add_typer(member_app, name="member")
 app.add_typer(proof_app, name="proof")
 out = Console(highlight=False)
@@ -64,11 +68,12 @@ LOAN_TYPES = {
     "other": 8,
 }
 STAGES = {"reminder": 1, "phone": 2, "field-visit": 3, "litigation": 4, "written-off": 5}
+KIND_HELP = "resident_id, credit_code or passport (as COUNTRY:NUMBER, e.g. CHN:E12345678)"
 MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3}
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -137,9 +142,9 @@ def connection(
 ) -> None:
     """arrears: a shared, verifiable registry of loan defaults.
 
-    Client commands take the connection options before the command, e.g.
+    Client commands take the connection options before the command.
 
-        arrears --pki pki --member bank-a check 11010519491231002X --consent APP-1
+    Example: arrears --pki pki --member bank-a check 11010519491231002X --consent APP-1
     """
     ctx.obj = Conn(server, pki, member, cert, key, ca, signing_key, verifier_key, state)
 
@@ -330,7 +335,8 @@ def member_admit(
 def member_suspend(
     ctx: typer.Context, member_id: str, reason: Annotated[str, typer.Option(help="why")]
 ) -> None:
-    """Suspend a member: its keys stop working and it cannot connect.
+    """Suspend a member: its entries are refused and its calls get PERMISSION_DENIED until it
+    is reinstated.
 
     Example: arrears --pki pki --member operator member suspend bank-b --reason "licence withdrawn"
     """
@@ -374,7 +380,9 @@ def member_add_key(
 def member_revoke_key(
     ctx: typer.Context,
     member_id: str,
-    key_id: Annotated[str, typer.Option(help="the key id (hex, as `member list` shows it)")],
+    key_id: Annotated[
+        str, typer.Option(help="the full key id (64 hex digits, as `member list` shows it)")
+    ],
     reason: Annotated[str, typer.Option(help="why")],
 ) -> None:
     """Revoke a member's key: entries signed with it after this are refused.
@@ -393,29 +401,32 @@ def member_revoke_key(
 
 @member_app.command("list")
 def member_list(ctx: typer.Context) -> None:
-    """List members, their roles and keys.
+    """List members, their roles and status, then every key: its full id (as `member
+    revoke-key --key-id` takes it), the ledger index it was added at and, if revoked, revoked at.
 
     Example: arrears --pki pki --member bank-a member list
     """
     c = _client(ctx)
     res = _run(c.members)
     names = {v: k for k, v in ROLE_NAMES.items()}
-    t = Table("member", "name", "roles", "status", "admitted at", "keys (id: added..revoked)")
+    t = Table("member", "name", "roles", "status", "admitted at", "keys")
     for m in res.members:
-        keys = "\n".join(
-            f"{k.key_id.hex()[:16]}: {k.added_at}.."
-            + (str(k.revoked_at) if k.HasField("revoked_at") else "")
-            for k in m.keys
-        )
         t.add_row(
             m.member_id,
             m.name,
             ", ".join(names.get(r, str(r)) for r in m.roles),
             "suspended" if m.suspended else "active",
             str(m.admitted_at),
-            keys,
+            str(len(m.keys)),
         )
     out.print(t)
+    for m in res.members:
+        for k in m.keys:
+            revoked = f", revoked at {k.revoked_at}" if k.HasField("revoked_at") else ""
+            out.print(
+                f"{m.member_id} key {k.key_id.hex()}: added at {k.added_at}{revoked}",
+                soft_wrap=True,
+            )
 
 
 # --- reporting ---------------------------------------------------------------------------------
@@ -431,6 +442,12 @@ def _minor(amount: str, currency: str, field: str) -> int:
     if minor != minor.to_integral_value():
         raise ValueError(f"{field}: {amount} has more than {digits} decimals for {currency}")
     return int(minor)
+
+
+def _amount(minor: int, currency: str) -> str:
+    """Minor units as an amount in ``currency``, with its number of decimals."""
+    digits = MINOR_DIGITS.get(currency.upper(), 2)
+    return f"{Decimal(minor).scaleb(-digits):,.{digits}f} {currency}"
 
 
 def _day(text: str, field: str) -> date:
@@ -498,7 +515,12 @@ def report(
     days_past_due: Annotated[int, typer.Option(help="days past due (at least 1)")],
     first_missed_payment: Annotated[str, typer.Option(help="YYYY-MM-DD")],
     notified_on: Annotated[str, typer.Option(help="the day the borrower was notified, YYYY-MM-DD")],
-    kind: Annotated[str, typer.Option(help="resident_id, credit_code or passport")] = "resident_id",
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="resident_id, credit_code or passport (COUNTRY:NUMBER, or the number with --country)"
+        ),
+    ] = "resident_id",
     country: Annotated[
         str | None, typer.Option(help="passport's issuing country (ISO 3166 alpha-3)")
     ] = None,
@@ -577,7 +599,8 @@ def settle(
     on: Annotated[str, typer.Option(help="the day the default ended, YYYY-MM-DD")],
     negotiated: Annotated[bool, typer.Option(help="a partial or negotiated settlement")] = False,
 ) -> None:
-    """Settle one of your records: the default ended (retention runs five years from --on).
+    """Settle one of your records: the default ended. It is then served for the consortium's
+    retention period from --on (the rules' retention_years; default five years).
 
     Example: arrears --pki pki --member bank-a settle L-1001 --on 2026-11-21
     """
@@ -604,7 +627,12 @@ def withdraw(
     _print_receipt(_run(lambda: c.withdraw(record_id, reason)))
 
 
-dispute_app = typer.Typer(help="Open and resolve disputes.", no_args_is_help=True)
+dispute_app = typer.Typer(
+    help="Open and resolve disputes.\n\n"
+    "Example: arrears --pki pki --member operator dispute open bank-a/L-1001 --id D-42"
+    ' --reason "repaid in June"',
+    no_args_is_help=True,
+)
 app.add_typer(dispute_app, name="dispute")
 
 
@@ -617,7 +645,8 @@ def dispute_open(
     on: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today)")] = None,
 ) -> None:
     """Open a dispute (the operator for a borrower, or the reporter): every lender sees the flag
-    at once, and the reporter must answer within 20 days.
+    at once, and the reporter must answer within the consortium's deadline (the rules'
+    dispute_deadline_days; default 20 days).
 
     Example: arrears --pki pki --member operator dispute open bank-b/B-AUTO-5521 --id D-42 --reason "car returned in June"
     """
@@ -695,6 +724,34 @@ UPLOAD_COLUMNS = (
 )
 
 
+def _same_report(c: Any, message: str, envelope: Any) -> bool:
+    """Whether a report refused as ``submission_reused`` repeats the entry that took its
+    submission id (named in ``message``): the same record and values. Each run signs afresh, with
+    its own time and commitment salt, so those two are left out; the subject cannot be compared
+    (its commitment is salted), so a row whose only change is the subject counts as the same."""
+    import re
+
+    from google.protobuf.message import DecodeError
+
+    from arrears.ledger.leaf import Leaf
+    from arrears.v1 import events_pb2 as pb
+
+    found = re.search(r"at index (\d+)", message)
+    if not found:
+        return False
+    try:
+        leaf = Leaf.decode(c.inclusion_proof(int(found.group(1))).leaf)
+        before = pb.Submission.FromString(leaf.payload)
+        now = pb.Submission.FromString(envelope.payload)
+    except (ArrearsError, DecodeError):
+        return False
+    for sub in (before, now):
+        sub.ClearField("signed_at_unix_ms")
+        if sub.HasField("record_reported"):
+            sub.record_reported.ClearField("subject_commitment")
+    return before.HasField("record_reported") and before == now
+
+
 @app.command()
 def upload(
     ctx: typer.Context,
@@ -708,10 +765,13 @@ def upload(
 ) -> None:
     """Upload a month's defaulters from CSV. Rows are validated, blinded, signed and streamed;
     accepted rows are committed with a receipt, rejected rows go to an error file with their row
-    number and reason. A rerun of the same file adds nothing twice.
+    number and reason, and the exit status is then 2. A rerun of the same file adds nothing
+    twice: a row already in the ledger with the same values is counted as such, while a row for
+    an already reported record with other values is rejected (correct it with `update`).
 
     Columns: subject_kind, subject, country, record_id, loan_type, currency, principal,
-    outstanding, days_past_due, first_missed_payment, collection_stage, borrower_notified_on.
+    outstanding, days_past_due, first_missed_payment, collection_stage, borrower_notified_on,
+    and optionally submission_id (default: derived from your member id and the record_id).
 
     Example: arrears --pki pki --member bank-a upload defaulters-2026-10.csv
     """
@@ -750,21 +810,26 @@ def upload(
             )
             prepared.append((str(n), env, opening))
             progress.advance(t_signed)
+        envelope_of_row = {ref: env for ref, env, _ in prepared}
         for res in _run(lambda: list(c.submit_stream(prepared, batch=batch))):
             progress.advance(t_done)
             if res.receipt is not None and not res.receipt.replayed:
                 committed += 1
             elif res.receipt is not None or (
-                res.error is not None and res.error.rule == "submission_reused"
+                res.error is not None
+                and res.error.rule == "submission_reused"
+                and _same_report(c, str(res.error), envelope_of_row[res.client_ref])
             ):
                 already += 1  # the same row of an earlier run: nothing is added twice
             else:
-                rejected.append(
-                    (
-                        int(res.client_ref),
-                        record_of_row.get(res.client_ref, ""),
-                        f"{type(res.error).__name__}: {res.error}",
+                reason = f"{type(res.error).__name__}: {res.error}"
+                if res.error is not None and res.error.rule == "submission_reused":
+                    reason += (
+                        " (this record was reported before with other values: "
+                        "correct it with `arrears update`)"
                     )
+                rejected.append(
+                    (int(res.client_ref), record_of_row.get(res.client_ref, ""), reason)
                 )
     with errors.open("w", newline="") as f:
         w = csv.writer(f)
@@ -783,13 +848,30 @@ def upload(
 # --- lookups and watching ------------------------------------------------------------------------
 
 
+def _policy(path: Path | None) -> Any:
+    """The credit policy in ``path`` (or the default), tried on an empty history so that a
+    rule naming an unknown metric or comparing with the wrong type is refused now."""
+    from arrears.client.policy import Policy
+    from arrears.ledger.records import summarise
+
+    if path is None:
+        return Policy.default()
+    try:
+        policy = Policy.from_json(path)
+        policy.decide(summarise([], date.today()))
+    except (OSError, ValueError, ArrearsError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise fail(f"--policy {path}: {reason}") from None
+    return policy
+
+
 @app.command()
 def check(
     ctx: typer.Context,
     subject: Annotated[str, typer.Argument(help="the applicant's ID (never sent: it is blinded)")],
     consent: Annotated[str, typer.Option(help="the applicant's consent reference")],
     purpose: Annotated[str, typer.Option(help=", ".join(PURPOSES))] = "origination",
-    kind: Annotated[str, typer.Option(help="resident_id, credit_code or passport")] = "resident_id",
+    kind: Annotated[str, typer.Option(help=KIND_HELP)] = "resident_id",
     policy: Annotated[Path | None, typer.Option(help="your credit policy (JSON)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
@@ -798,15 +880,14 @@ def check(
 
     Example: arrears --pki pki --member bank-c check 11010519491231002X --consent APP-2026-118 --policy policy.json
     """
-    from arrears.client.policy import Policy
-
-    c = _client(ctx)
     try:
         p = PURPOSES[purpose]
     except KeyError:
         raise fail(f"--purpose: one of {', '.join(PURPOSES)}") from None
+    rules = _policy(policy)  # before the lookup, which is recorded
+    c = _client(ctx)
     res = _run(lambda: c.check(subject, purpose=p, consent_reference=consent, kind=kind))
-    decision = (Policy.from_json(policy) if policy else Policy.default()).decide(res.summary)
+    decision = rules.decide(res.summary)
     s = res.summary
     if as_json:
         out.print_json(
@@ -863,7 +944,7 @@ def print_check(res: Any, decision: Any, console: Console | None = None) -> None
             str(r.ref),
             r.status.value,
             str(r.days_past_due),
-            f"{r.outstanding_minor / 100:,.2f} {r.currency}",
+            _amount(r.outstanding_minor, r.currency),
             r.first_missed_payment.isoformat(),
             "OPEN" if r.open_dispute is not None else "",
         )
@@ -885,11 +966,21 @@ def watch(
     register: Annotated[
         list[str], typer.Option(help="ID=LOAN-REF to register first (repeatable)")
     ] = [],  # noqa: B006
-    cursor: Annotated[int, typer.Option(help="resume after this ledger index")] = 0,
+    kind: Annotated[str, typer.Option(help="the kind of the IDs to register: " + KIND_HELP)] = (
+        "resident_id"
+    ),
+    cursor: Annotated[
+        int,
+        typer.Option(
+            help="0: only alerts for entries committed from now on, no replay; N > 0: first "
+            "replay the alerts for entries after ledger index N, then go on live"
+        ),
+    ] = 0,
     count: Annotated[int, typer.Option(help="stop after this many alerts (0: never)")] = 0,
 ) -> None:
-    """Watch your borrowers: print an alert whenever another member reports, updates or settles
-    a record about one of them. Resume with --cursor after a disconnect.
+    """Watch your borrowers: print an alert whenever another member reports, updates, settles
+    or withdraws a record about one of them, or a dispute about one is opened or resolved. After
+    a disconnect, resume with --cursor set to the last alert's cursor.
 
     Example: arrears --pki pki --member bank-a watch --register 11010519491231002X=LOAN-77
     """
@@ -901,7 +992,7 @@ def watch(
             if not ref:
                 raise fail(f"--register: want ID=LOAN-REF, got {item!r}")
             pairs.append((sid, ref))
-        n = _run(lambda: c.register(pairs))
+        n = _run(lambda: c.register(pairs, kind=kind))
         out.print(f"registered {n} borrower(s)")
     for seen, alert in enumerate(c.watch(cursor), start=1):
         out.print(
@@ -1055,7 +1146,7 @@ def subject_report(
     ctx: typer.Context,
     subject: Annotated[str, typer.Argument(help="the borrower's ID, as the borrower presented it")],
     request: Annotated[str, typer.Option(help="the borrower's request reference")],
-    kind: Annotated[str, typer.Option(help="resident_id, credit_code or passport")] = "resident_id",
+    kind: Annotated[str, typer.Option(help=KIND_HELP)] = "resident_id",
     html_file: Annotated[
         Path | None, typer.Option("--html", help="also write a printable HTML page")
     ] = None,
@@ -1085,7 +1176,7 @@ def subject_report(
         t.add_row(
             str(rec.ref),
             rec.status.value,
-            f"{rec.outstanding_minor / 100:,.2f} {rec.currency}",
+            _amount(rec.outstanding_minor, rec.currency),
             str(rec.days_past_due),
             "OPEN" if rec.open_dispute else "",
             str(until) if until else "while active",

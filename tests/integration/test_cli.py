@@ -215,3 +215,150 @@ def test_every_command_has_help_with_an_example() -> None:
     ):
         r = runner.invoke(app, [group, sub, "--help"])
         assert r.exit_code == 0 and "Example: arrears" in r.output.replace("\n", " "), sub
+
+
+def _command_paths(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and command group of the click tree under ``command``, as argv paths."""
+    paths = [path]
+    if hasattr(command, "commands"):
+        for name, sub in command.commands.items():
+            paths += _command_paths(sub, (*path, name))
+    return paths
+
+
+def test_every_command_and_group_help_shows_an_example() -> None:
+    import typer
+
+    from arrears.server import cli_audit
+
+    cli_audit.register(app)
+    paths = _command_paths(typer.main.get_command(app))
+    assert ("member",) in paths and ("dispute", "open") in paths and len(paths) > 25
+    runner = CliRunner()
+    for path in paths:
+        r = runner.invoke(app, [*path, "--help"])
+        assert r.exit_code == 0, path
+        assert "Example" in r.output, path
+
+
+def test_member_list_shows_the_key_id_revoke_key_takes(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from arrears.ledger.envelope import key_id_for
+
+    private = Ed25519PrivateKey.generate()
+    pem = tmp_path / "spare-key.pem"
+    pem.write_bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    raw = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    kid = key_id_for(raw).hex()
+    r = run(net, "operator", "member", "add-key", "bank-a", "--public-key", str(pem), tmp=tmp_path)
+    assert r.exit_code == 0, r.output
+    r = run(net, "operator", "member", "list", tmp=tmp_path)
+    (line,) = [x for x in r.output.splitlines() if kid in x]
+    shown = line.split()[2].rstrip(":")
+    assert shown == kid and "revoked" not in line
+    r = run(
+        net,
+        "operator",
+        "member",
+        "revoke-key",
+        "bank-a",
+        "--key-id",
+        shown,
+        "--reason",
+        "spare key retired",
+        tmp=tmp_path,
+    )
+    assert r.exit_code == 0, r.output
+    r = run(net, "operator", "member", "list", tmp=tmp_path)
+    (line,) = [x for x in r.output.splitlines() if kid in x]
+    assert "revoked at" in line
+
+
+def test_upload_rejects_a_changed_row_for_a_record_already_reported(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    header = (
+        "subject_kind,subject,country,record_id,loan_type,currency,principal,outstanding,"
+        "days_past_due,first_missed_payment,collection_stage,borrower_notified_on\n"
+    )
+    first = "resident_id,440106198507160022,,R-1,personal,CNY,3000,2500,40,"
+    first += "2026-10-12,phone,2026-11-03\n"
+    second = "resident_id,{},,R-2,personal,CNY,8000,{},50,2026-10-01,reminder,2026-11-03\n"
+    csv = tmp_path / "november.csv"
+    csv.write_text(header + first + second.format(APPLICANT, "7000"))
+    r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
+    assert r.exit_code == 0 and "2 committed" in r.output, r.output
+    size = net.node.ledger.log.head().size
+    csv.write_text(header + first + second.format(APPLICANT, "6500.25"))  # R-2 corrected
+    r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
+    assert r.exit_code == 2, r.output
+    assert "0 committed" in r.output and "1 already in the ledger" in r.output
+    assert "1 rejected" in r.output
+    errors = (tmp_path / "november.errors.csv").read_text().splitlines()
+    assert len(errors) == 2 and errors[1].startswith("3,R-2,"), errors
+    assert "submission_id" in errors[1] and "arrears update" in errors[1]
+    assert net.node.ledger.log.head().size == size
+
+
+def test_watch_help_says_what_the_cursor_does_and_takes_a_kind(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    r = CliRunner().invoke(app, ["watch", "--help"])
+    text = " ".join(r.output.replace("│", " ").split())
+    assert "0: only alerts for entries committed from now on, no replay" in text
+    assert "withdraws" in text and "dispute" in text
+    r = run(
+        net, "bank-a", "watch", "--kind", "passport", "--register", "E12345678=L-9", tmp=tmp_path
+    )
+    assert r.exit_code == 1 and "country" in r.output, r.output
+
+
+def test_check_refuses_a_bad_policy_file_before_looking_anyone_up(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{not json")
+    bad_metric = tmp_path / "metric.json"
+    bad_metric.write_text(
+        json.dumps({"rules": [{"outcome": "decline", "metric": "nope", "op": ">=", "value": 1}]})
+    )
+    before = net.node.inquiries.head().size
+    for policy in (tmp_path / "missing.json", bad_json, bad_metric):
+        r = run(
+            net, "bank-b", "check", APPLICANT, "--consent", "APP-P", "--policy", str(policy),
+            tmp=tmp_path,
+        )  # fmt: skip
+        assert r.exit_code == 1, (policy, r.output)
+        assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+        assert "error: --policy" in r.output and str(policy.name) in r.output
+        assert len(r.output.strip().splitlines()) == 1, r.output
+    assert net.node.inquiries.head().size == before
+
+
+def test_amounts_are_printed_with_their_currency_minor_digits(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    subject = "440106198507160022"
+    r = run(
+        net, "bank-a", "report", subject, "--record-id", "JPY-1", "--currency", "JPY",
+        "--principal", "500000", "--outstanding", "123456", "--days-past-due", "40",
+        "--first-missed-payment", "2026-09-01", "--notified-on", "2026-10-01", tmp=tmp_path,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    for member, args in (
+        ("bank-b", ("check", subject, "--consent", "APP-JPY")),
+        ("operator", ("subject-report", subject, "--request", "REQ-JPY")),
+    ):
+        r = run(net, member, *args, tmp=tmp_path)
+        assert r.exit_code == 0, r.output
+        assert "123,456" in r.output and "1,234.56" not in r.output, r.output

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol, cast
 
@@ -370,6 +371,29 @@ def _req_date(name: str, d: pb.Date) -> date:
     out = to_date(name, d)
     assert out is not None
     return out
+
+
+MINOR_DIGITS: dict[str, int] = {
+    "JPY": 0,
+    "KRW": 0,
+    "VND": 0,
+    "CLP": 0,
+    "ISK": 0,
+    "BHD": 3,
+    "KWD": 3,
+    "OMR": 3,
+}
+"""Decimals of the currencies (ISO 4217) that do not have two; amounts are kept in minor units."""
+
+
+def minor_digits(currency: str) -> int:
+    return MINOR_DIGITS.get(currency.upper(), 2)
+
+
+def amount_text(minor: int, currency: str) -> str:
+    """Minor units as an amount in ``currency``, with its number of decimals: 123,456.78 CNY."""
+    digits = minor_digits(currency)
+    return f"{Decimal(minor).scaleb(-digits):,.{digits}f} {currency}"
 
 
 def check_money(name: str, m: pb.Money, *, currency: str | None = None) -> int:

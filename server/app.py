@@ -143,6 +143,7 @@ async def create_server(config: ServerConfig, node: Node | None = None) -> Runni
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics.TREE_SIZE.set_function(lambda: node.ledger.log.head().size)
+    node.ledger.listeners.append(lambda batch: metrics.BATCH_SIZE.observe(len(batch.entries)))
     metrics.OVERDUE_DISPUTES.set_function(_safe(lambda: len(node.overdue_disputes())))
     log.info("serving", extra={"arrears_port": port, "arrears_origin": node.origin})
     return Running(server, port, node, services, health_servicer)

@@ -69,7 +69,6 @@ LOAN_TYPES = {
 }
 STAGES = {"reminder": 1, "phone": 2, "field-visit": 3, "litigation": 4, "written-off": 5}
 KIND_HELP = "resident_id, credit_code or passport (as COUNTRY:NUMBER, e.g. CHN:E12345678)"
-MINOR_DIGITS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3}
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -433,21 +432,17 @@ def member_list(ctx: typer.Context) -> None:
 
 
 def _minor(amount: str, currency: str, field: str) -> int:
+    from arrears.ledger.records import minor_digits
+
     try:
         value = Decimal(amount)
     except InvalidOperation:
         raise ValueError(f"{field}: {amount!r} is not an amount") from None
-    digits = MINOR_DIGITS.get(currency.upper(), 2)
+    digits = minor_digits(currency)
     minor = value * (10**digits)
     if minor != minor.to_integral_value():
         raise ValueError(f"{field}: {amount} has more than {digits} decimals for {currency}")
     return int(minor)
-
-
-def _amount(minor: int, currency: str) -> str:
-    """Minor units as an amount in ``currency``, with its number of decimals."""
-    digits = MINOR_DIGITS.get(currency.upper(), 2)
-    return f"{Decimal(minor).scaleb(-digits):,.{digits}f} {currency}"
 
 
 def _day(text: str, field: str) -> date:
@@ -928,6 +923,8 @@ def check(
 
 
 def print_check(res: Any, decision: Any, console: Console | None = None) -> None:
+    from arrears.ledger.records import amount_text
+
     con = console or out
     s = res.summary
     t = Table(
@@ -944,7 +941,7 @@ def print_check(res: Any, decision: Any, console: Console | None = None) -> None
             str(r.ref),
             r.status.value,
             str(r.days_past_due),
-            _amount(r.outstanding_minor, r.currency),
+            amount_text(r.outstanding_minor, r.currency),
             r.first_missed_payment.isoformat(),
             "OPEN" if r.open_dispute is not None else "",
         )
@@ -1157,6 +1154,7 @@ def subject_report(
     Example: arrears --pki pki --member operator subject-report 11010519491231002X --request REQ-2026-0031 --html report.html
     """
     from arrears.ledger.identifiers import parse_subject
+    from arrears.ledger.records import amount_text
     from arrears.server.subject_html import render
 
     c = _client(ctx)
@@ -1176,7 +1174,7 @@ def subject_report(
         t.add_row(
             str(rec.ref),
             rec.status.value,
-            _amount(rec.outstanding_minor, rec.currency),
+            amount_text(rec.outstanding_minor, rec.currency),
             str(rec.days_past_due),
             "OPEN" if rec.open_dispute else "",
             str(until) if until else "while active",

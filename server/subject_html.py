@@ -6,7 +6,7 @@ import html
 from datetime import UTC, datetime
 
 from arrears.client.verify import SubjectReport
-from arrears.ledger.records import Status
+from arrears.ledger.records import Status, amount_text
 from arrears.v1 import events_pb2 as pb
 
 _CSS = """
@@ -52,7 +52,7 @@ def render(report: SubjectReport, *, subject_label: str, request_reference: str)
             "<tr>"
             f"<td>{_e(rec.ref)}</td><td>{_e(rec.status.value)}</td>"
             f"<td>{_e(_enum(pb.LoanType, rec.loan_type, 'LOAN_TYPE_'))}</td>"
-            f"<td>{rec.outstanding_minor / 100:,.2f} {_e(rec.currency)}</td>"
+            f"<td>{_e(amount_text(rec.outstanding_minor, rec.currency))}</td>"
             f"<td>{rec.days_past_due}</td><td>{rec.first_missed_payment}</td>"
             f"<td>{rec.borrower_notified_on}</td><td>{dispute}</td><td>{_e(serving)}</td>"
             f"<td class='muted'>{', '.join(str(i) for i in rec.entries)}</td>"

@@ -355,10 +355,13 @@ def test_amounts_are_printed_with_their_currency_minor_digits(
         "--first-missed-payment", "2026-09-01", "--notified-on", "2026-10-01", tmp=tmp_path,
     )  # fmt: skip
     assert r.exit_code == 0, r.output
+    page = tmp_path / "report.html"
     for member, args in (
         ("bank-b", ("check", subject, "--consent", "APP-JPY")),
-        ("operator", ("subject-report", subject, "--request", "REQ-JPY")),
+        ("operator", ("subject-report", subject, "--request", "REQ-JPY", "--html", str(page))),
     ):
         r = run(net, member, *args, tmp=tmp_path)
         assert r.exit_code == 0, r.output
         assert "123,456" in r.output and "1,234.56" not in r.output, r.output
+    html = page.read_text()
+    assert "123,456 JPY" in html and "1,234.56" not in html

@@ -139,6 +139,7 @@ def test_metrics_count_calls() -> None:
     from prometheus_client import REGISTRY
 
     before = REGISTRY.get_sample_value("arrears_appends_total") or 0.0
+    batches = REGISTRY.get_sample_value("arrears_batch_entries_count") or 0.0
     with LocalConsortium() as net:
         net.clock.set(date(2026, 11, 20))
         net.client("bank-a").report(
@@ -152,3 +153,5 @@ def test_metrics_count_calls() -> None:
         )
         assert (REGISTRY.get_sample_value("arrears_appends_total") or 0.0) >= before + 1
         assert REGISTRY.get_sample_value("arrears_tree_size") == net.node.ledger.log.head().size
+        # the admissions and the report, each committed in a batch of its own
+        assert (REGISTRY.get_sample_value("arrears_batch_entries_count") or 0.0) >= batches + 2

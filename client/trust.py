@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +48,11 @@ class ProofNeeded(ArrearsError):
 @dataclass(frozen=True)
 class WitnessPolicy:
     """Whose cosignatures a checkpoint needs: every ``required`` witness, and at least
-    ``threshold`` of ``any_of`` ("the regulator and 2 of these 5 banks")."""
+    ``threshold`` of ``any_of`` ("the regulator and 2 of these 5 banks").
+
+    Each listed key counts once, and only a cosignature by that very key (its name and key id)
+    meets it: list one key per independent witness. A policy that lists a key twice is refused.
+    """
 
     required: Sequence[CosignatureVerifier] = ()
     any_of: Sequence[CosignatureVerifier] = ()
@@ -57,16 +61,24 @@ class WitnessPolicy:
     def __post_init__(self) -> None:
         if self.threshold > len(self.any_of):
             raise InputError(f"witness policy: {self.threshold} of {len(self.any_of)} witnesses")
+        seen: set[tuple[str, int]] = set()
+        for v in self.verifiers:
+            if (v.name, v.key_id) in seen:
+                raise InputError(
+                    f"witness policy: the key {v.name} ({v.key_id:08x}) is listed twice"
+                )
+            seen.add((v.name, v.key_id))
 
     @property
     def verifiers(self) -> list[CosignatureVerifier]:
         return [*self.required, *self.any_of]
 
-    def check(self, verified: Sequence[str]) -> None:
-        missing = [v.name for v in self.required if v.name not in verified]
+    def check(self, verified: Collection[tuple[str, int]]) -> None:
+        """``verified``: the (name, key id) of every witness key whose cosignature verified."""
+        missing = [v.name for v in self.required if (v.name, v.key_id) not in verified]
         if missing:
             raise VerificationError(f"checkpoint: not cosigned by {', '.join(missing)}")
-        got = sum(1 for v in self.any_of if v.name in verified)
+        got = sum(1 for v in self.any_of if (v.name, v.key_id) in verified)
         if got < self.threshold:
             raise VerificationError(
                 f"checkpoint: cosigned by {got} of {', '.join(v.name for v in self.any_of)}, "
@@ -97,6 +109,12 @@ class Trust:
         self.verifier = verifier
         self.origin = self.verifier.name
         self.state_file = state_file
+        if witness_policy is not None:
+            for v in witness_policy.verifiers:
+                if v.name == self.origin:
+                    raise InputError(
+                        f"witness policy: a witness named {v.name!r} like the log itself"
+                    )
         self.witness_policy = witness_policy
         self._verified: dict[tuple[bytes, bool], Checkpoint] = {}
         self._lock = threading.Lock()
@@ -159,7 +177,12 @@ class Trust:
         if cp.origin != self.origin:
             raise VerificationError(f"checkpoint: origin {cp.origin!r}, expected {self.origin!r}")
         if witnessed and self.witness_policy is not None:
-            self.witness_policy.check(opened.verified)
+            # open_note checked every signature by a key it was given: the policy counts the
+            # witness keys (name and key id) among them, never a name signed by another key.
+            listed = {(v.name, v.key_id) for v in witnesses}
+            self.witness_policy.check(
+                {(s.name, s.key_id) for s in opened.signatures if (s.name, s.key_id) in listed}
+            )
         return cp
 
     def accept(

@@ -27,8 +27,8 @@ from arrears.client.verify import (
     CheckResult,
     Receipt,
     SubjectReport,
+    verify_alert,
     verify_check,
-    verify_entry,
     verify_receipt,
     verify_subject_report,
 )
@@ -713,18 +713,31 @@ class AsyncClient:
         r: spb.RegisterResponse = await self._call(self._watch.Register, req)
         return r.registered
 
-    async def watch(self, cursor: int = 0) -> AsyncIterator[Alert]:
-        """Verified alerts, resuming after ``cursor`` (0: from now)."""
+    async def watch(
+        self, cursor: int = 0, *, borrowers: dict[bytes, str] | None = None
+    ) -> AsyncIterator[Alert]:
+        """Verified alerts, resuming after ``cursor`` (0: from now).
+
+        Each alert is bound to the entry it proves: the entry is in the trusted tree at the
+        alert's cursor, it is the alert's event about the alert's record (another member's),
+        and cursors only grow, beyond ``cursor``; a mismatch ends the stream with a
+        ``VerificationError``. The server keeps the registrations: pass ``borrowers``
+        (pseudonym: relationship reference, as registered) to have each alert's pseudonym and
+        reference checked against them; without it they are the server's word."""
+        last = cursor
         call = self._watch.Stream(spb.WatchRequest(cursor=cursor))
         try:
             async for a in call:
                 cp = await self.accept(a.checkpoint)
-                verify_entry(a.entry.index, a.entry.leaf, a.entry.inclusion_proof, cp)
+                ref = verify_alert(
+                    a, cp, after=last, member_id=self.identity.member_id, borrowers=borrowers
+                )
+                last = a.cursor
                 yield Alert(
                     a.cursor,
                     a.pseudonym,
                     a.relationship_reference,
-                    RecordRef(a.record.member_id, a.record.record_id),
+                    ref,
                     a.event,
                     a.entry.index,
                     cp,
@@ -879,8 +892,10 @@ class Client:
     def register(self, borrowers: Sequence[tuple[Subject, str]], **kw: Any) -> int:
         return self._run(self.aio.register(borrowers, **kw))
 
-    def watch(self, cursor: int = 0) -> Iterator[Alert]:
-        return self._iter(self.aio.watch(cursor))
+    def watch(
+        self, cursor: int = 0, *, borrowers: dict[bytes, str] | None = None
+    ) -> Iterator[Alert]:
+        return self._iter(self.aio.watch(cursor, borrowers=borrowers))
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         return self._run(self.aio.consistency_proof(size1, size2))

@@ -5,15 +5,22 @@ must verify under the pinned log key, its origin must be the log's, and it must 
 with the checkpoint trusted before (same root at the same size; a valid consistency proof
 when larger; never smaller). The trusted checkpoint is persisted (atomically) so that a
 restarted client cannot be shown a rolled-back or forked history either.
+
+Processes may share one state file: each takes a lock file beside it (``<name>.lock``,
+``flock``), re-reads it, and takes on a larger checkpoint another process stored once it is
+proven consistent with its own (two histories raise ``InconsistentCheckpointError``); the file
+never moves back. A state file that cannot be read as one raises ``StorageError`` naming it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +30,7 @@ from arrears.ledger.errors import (
     InconsistentCheckpointError,
     InputError,
     SignatureError,
+    StorageError,
     VerificationError,
 )
 from arrears.ledger.merkle import verify_consistency
@@ -48,7 +56,11 @@ class ProofNeeded(ArrearsError):
 @dataclass(frozen=True)
 class WitnessPolicy:
     """Whose cosignatures a checkpoint needs: every ``required`` witness, and at least
-    ``threshold`` of ``any_of`` ("the regulator and 2 of these 5 banks")."""
+    ``threshold`` of ``any_of`` ("the regulator and 2 of these 5 banks").
+
+    Each listed key counts once, and only a cosignature by that very key (its name and key id)
+    meets it: list one key per independent witness. A policy that lists a key twice is refused.
+    """
 
     required: Sequence[CosignatureVerifier] = ()
     any_of: Sequence[CosignatureVerifier] = ()
@@ -57,16 +69,24 @@ class WitnessPolicy:
     def __post_init__(self) -> None:
         if self.threshold > len(self.any_of):
             raise InputError(f"witness policy: {self.threshold} of {len(self.any_of)} witnesses")
+        seen: set[tuple[str, int]] = set()
+        for v in self.verifiers:
+            if (v.name, v.key_id) in seen:
+                raise InputError(
+                    f"witness policy: the key {v.name} ({v.key_id:08x}) is listed twice"
+                )
+            seen.add((v.name, v.key_id))
 
     @property
     def verifiers(self) -> list[CosignatureVerifier]:
         return [*self.required, *self.any_of]
 
-    def check(self, verified: Sequence[str]) -> None:
-        missing = [v.name for v in self.required if v.name not in verified]
+    def check(self, verified: Collection[tuple[str, int]]) -> None:
+        """``verified``: the (name, key id) of every witness key whose cosignature verified."""
+        missing = [v.name for v in self.required if (v.name, v.key_id) not in verified]
         if missing:
             raise VerificationError(f"checkpoint: not cosigned by {', '.join(missing)}")
-        got = sum(1 for v in self.any_of if v.name in verified)
+        got = sum(1 for v in self.any_of if (v.name, v.key_id) in verified)
         if got < self.threshold:
             raise VerificationError(
                 f"checkpoint: cosigned by {got} of {', '.join(v.name for v in self.any_of)}, "
@@ -97,10 +117,20 @@ class Trust:
         self.verifier = verifier
         self.origin = self.verifier.name
         self.state_file = state_file
+        if witness_policy is not None:
+            for v in witness_policy.verifiers:
+                if v.name == self.origin:
+                    raise InputError(
+                        f"witness policy: a witness named {v.name!r} like the log itself"
+                    )
         self.witness_policy = witness_policy
         self._verified: dict[tuple[bytes, bool], Checkpoint] = {}
         self._lock = threading.Lock()
         self._trusted: Trusted | None = self._load()
+        # Never older than this unless the caller allows it: what this process trusted itself
+        # (or loaded when it started). A larger checkpoint another process sharing the state
+        # file trusted is not a reason to call a checkpoint this process is shown a rollback.
+        self._floor = self.size
 
     @property
     def trusted(self) -> Trusted | None:
@@ -110,18 +140,92 @@ class Trust:
     def size(self) -> int:
         return self._trusted.checkpoint.size if self._trusted else 0
 
-    def _load(self) -> Trusted | None:
-        if self.state_file is None or not self.state_file.exists():
+    def _load(self, known: Trusted | None = None) -> Trusted | None:
+        """The checkpoint in the state file, if there is one, its log signature checked
+        (``known``, when the file holds that very note)."""
+        path = self.state_file
+        if path is None or not path.exists():
             return None
-        data = json.loads(self.state_file.read_text())
-        note = data["checkpoint"].encode()
-        cp = Checkpoint.parse(open_note(note, [self.verifier]).body)
+        try:
+            data = json.loads(path.read_text())
+            note = data["checkpoint"].encode()
+        except (ValueError, KeyError, TypeError, AttributeError) as e:  # JSONDecodeError too
+            raise StorageError(f"state_file: {path} is not a trust state file: {e!r}") from e
+        if known is not None and note == known.note:
+            return known
+        try:
+            cp = Checkpoint.parse(open_note(note, [self.verifier]).body)
+        except InputError as e:
+            raise StorageError(f"state_file: {path} holds no checkpoint: {e}") from e
+        if cp.origin != self.origin:
+            raise VerificationError(
+                f"state_file: {path} holds a checkpoint of {cp.origin!r}, not {self.origin!r}"
+            )
         return Trusted(cp, note)
 
-    def _save(self, t: Trusted) -> None:
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """Exclusive use of the state file among the processes sharing it (a lock file beside
+        it), so that each re-reads what the others wrote before writing its own."""
         if self.state_file is None:
+            yield
             return
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.state_file.with_name(self.state_file.name + ".lock")
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _sync(
+        self,
+        proof_from: int,
+        proof: Sequence[bytes],
+        proof_to: int,
+        fetch: Callable[[int, int], Sequence[bytes]] | None,
+    ) -> bool:
+        """Catch up with the state file (with the file lock held): another process sharing it
+        may have trusted a larger checkpoint since. That one becomes trusted here too once it
+        is proven consistent with ours; another root at our size, or a failed proof, is two
+        histories. Returns whether the call's proof was used for it."""
+        ours = self._trusted
+        stored = self._load(ours)
+        if stored is None or stored is ours:
+            return False
+        if ours is None:
+            self._trusted = stored
+            return False
+        old, new = ours.checkpoint, stored.checkpoint
+        if new.size < old.size:
+            return False  # written before ours; ours replaces it when it next moves
+        if new.size == old.size:
+            if new.root != old.root:
+                raise InconsistentCheckpointError(
+                    f"checkpoint: {self.state_file} holds another root at the trusted size "
+                    f"{old.size}: the log showed different histories"
+                )
+            return False
+        used = (proof_from, proof_to) == (old.size, new.size)
+        if not used:
+            if fetch is None:
+                raise ProofNeeded(old.size, new.size)
+            proof = fetch(old.size, new.size)
+        try:
+            verify_consistency(old.size, new.size, old.root, new.root, list(proof))
+        except VerificationError as e:
+            raise InconsistentCheckpointError(
+                f"checkpoint: size {new.size} in {self.state_file} is not consistent with the "
+                f"trusted size {old.size}: {e}"
+            ) from e
+        self._trusted = stored
+        return used
+
+    def _save(self, t: Trusted) -> None:
+        """Write the trusted checkpoint atomically (with the file lock held)."""
+        if self.state_file is None:
+            return
         fd, tmp = tempfile.mkstemp(dir=self.state_file.parent, prefix=".trust-")
         with os.fdopen(fd, "w") as f:
             json.dump({"checkpoint": t.note.decode(), "tree_size": t.checkpoint.size}, f)
@@ -159,7 +263,12 @@ class Trust:
         if cp.origin != self.origin:
             raise VerificationError(f"checkpoint: origin {cp.origin!r}, expected {self.origin!r}")
         if witnessed and self.witness_policy is not None:
-            self.witness_policy.check(opened.verified)
+            # open_note checked every signature by a key it was given: the policy counts the
+            # witness keys (name and key id) among them, never a name signed by another key.
+            listed = {(v.name, v.key_id) for v in witnesses}
+            self.witness_policy.check(
+                {(s.name, s.key_id) for s in opened.signatures if (s.name, s.key_id) in listed}
+            )
         return cp
 
     def accept(
@@ -185,11 +294,13 @@ class Trust:
         trusted checkpoint back.
         """
         cp = self.verify_note(note, witnessed=witnessed)
-        with self._lock:
+        with self._lock, self._file_lock():
+            if self.state_file is not None and self._sync(proof_from, proof, proof_to, fetch):
+                proof_from, proof, proof_to = -1, (), -1  # that proof was for the file's
             old = self._trusted
             if old is not None:
                 if cp.size < old.checkpoint.size:
-                    if not (witnessed or allow_older) or cp.size == 0:
+                    if cp.size == 0 or (not (witnessed or allow_older) and cp.size < self._floor):
                         raise InconsistentCheckpointError(
                             f"checkpoint: size {cp.size} is older than the trusted size "
                             f"{old.checkpoint.size} (rolled back?)"
@@ -231,4 +342,5 @@ class Trust:
             t = Trusted(cp, note)
             self._save(t)
             self._trusted = t
+            self._floor = cp.size
             return cp

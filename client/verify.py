@@ -10,7 +10,7 @@ summary are recomputed here from those entries.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -298,3 +298,68 @@ def verify_subject_report(
             )
         )
     return SubjectReport(pseudonym, day, tuple(records), tuple(inquiries), cp, inquiry_cp)
+
+
+# The events a watch alert is raised for (the server's ``ALERT_EVENTS``).
+ALERT_EVENTS = frozenset(
+    {
+        "record_reported",
+        "record_updated",
+        "record_settled",
+        "record_withdrawn",
+        "dispute_opened",
+        "dispute_resolved",
+    }
+)
+
+
+def verify_alert(
+    a: spb.Alert,
+    cp: Checkpoint,
+    *,
+    after: int,
+    member_id: str = "",
+    borrowers: Mapping[bytes, str] | None = None,
+) -> RecordRef:
+    """A watch alert, bound to the entry it proves: the entry is included in the (trusted)
+    checkpoint's tree at ``cursor``, which is beyond ``after`` (the resume cursor or the last
+    alert's); the signed submission it holds is the alert's event about the alert's record;
+    the record is another member's than ``member_id`` (a lender is not alerted about its own
+    records). With ``borrowers`` (pseudonym: relationship reference, as registered), the
+    alert's pseudonym and reference must be one of them.
+
+    The alert cannot show that the record is about the alerted pseudonym: that needs the
+    report's entry and its salt, which an alert does not carry. Returns the record."""
+    if a.cursor <= after:
+        raise VerificationError(f"alert: cursor {a.cursor} is not beyond {after} (replayed?)")
+    if a.entry.index != a.cursor:
+        raise VerificationError(f"alert: cursor {a.cursor}, but the entry is {a.entry.index}")
+    if a.tree_size != cp.size:
+        raise ProofError(f"alert: tree_size {a.tree_size}, checkpoint size {cp.size}")
+    leaf = verify_entry(a.entry.index, a.entry.leaf, a.entry.inclusion_proof, cp)
+    try:
+        sub = decode_submission(leaf.payload)
+    except InputError as e:
+        raise VerificationError(f"alert: entry {a.cursor}: {e}") from e
+    kind = sub.WhichOneof("event")
+    if kind not in ALERT_EVENTS:
+        raise VerificationError(f"alert: entry {a.cursor} is a {kind}, which raises no alert")
+    if kind != a.event:
+        raise VerificationError(f"alert: says {a.event!r}, the entry is a {kind}")
+    if kind == "record_reported":
+        ref = RecordRef(sub.member_id, sub.record_reported.record_id)
+    else:
+        r = getattr(sub, kind).record
+        ref = RecordRef(r.member_id, r.record_id)
+    if (a.record.member_id, a.record.record_id) != (ref.member_id, ref.record_id):
+        raise VerificationError(
+            f"alert: says record {a.record.member_id}/{a.record.record_id}, the entry is "
+            f"about {ref}"
+        )
+    if member_id and ref.member_id == member_id:
+        raise VerificationError(f"alert: about {ref}, one of this member's own records")
+    if borrowers is not None and borrowers.get(a.pseudonym) != a.relationship_reference:
+        raise VerificationError(
+            "alert: about a pseudonym and relationship reference this lender did not register"
+        )
+    return ref

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from arrears.client.sdk import AsyncClient
 from arrears.ledger.checkpoint import Checkpoint
-from arrears.ledger.errors import InconsistentCheckpointError, VerificationError
+from arrears.ledger.errors import InconsistentCheckpointError, StorageError, VerificationError
 from arrears.ledger.merkle import verify_consistency
 from arrears.ledger.note import (
     CosignatureSigner,
@@ -51,10 +51,13 @@ class CycleResult:
 def load_state(path: Path) -> Witnessed | None:
     if not path.exists():
         return None
-    data = json.loads(path.read_text())
-    return Witnessed(
-        int(data["tree_size"]), bytes.fromhex(data["root"]), data["checkpoint"].encode()
-    )
+    try:
+        data = json.loads(path.read_text())
+        return Witnessed(
+            int(data["tree_size"]), bytes.fromhex(data["root"]), data["checkpoint"].encode()
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as e:  # JSONDecodeError too
+        raise StorageError(f"state_file: {path} is not a witness state file: {e!r}") from e
 
 
 def save_state(path: Path, w: Witnessed) -> None:
@@ -99,6 +102,8 @@ class Witness:
         opened = open_note(cp_msg.note, [log_key])
         body = opened.body
         cp = Checkpoint.parse(body)
+        if cp.origin != log_key.name:  # the log's key, but a body naming another log
+            raise VerificationError(f"checkpoint: origin {cp.origin!r}, expected {log_key.name!r}")
         old = load_state(self.state_file)
         previous = 0
         if old is not None:

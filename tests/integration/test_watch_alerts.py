@@ -1,0 +1,174 @@
+"""Watch alerts are bound to the entry they prove. A server that tampers with an alert (its
+event, record, cursor, the entry cited as evidence, or the borrower it names) is caught by the
+SDK with a VerificationError; an honest alert built from the same ledger passes.
+
+The alerts are made here from the real ledger (leaf, inclusion proof and checkpoint as the
+server makes them) and handed to the SDK in place of the server's stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pytest
+
+from arrears.client import Alert, Client
+from arrears.client.testing import LocalConsortium
+from arrears.ledger.errors import VerificationError
+from arrears.v1 import events_pb2 as pb
+from arrears.v1 import service_pb2 as spb
+from tests.integration.test_sdk import RECENT, resident_id
+
+DAY = date(2026, 6, 15)
+REL = "loan-77"
+
+
+@dataclass
+class World:
+    net: LocalConsortium
+    pseudonym: bytes
+    b1: int  # bank-b's report about the borrower
+    b2: int  # bank-b's second report about the borrower
+    own: int  # bank-a's own report about the borrower
+
+    def alert(self, index: int, **change: Any) -> spb.Alert:
+        """The alert the server sends bank-a for entry ``index``, with ``change`` applied."""
+        net = self.net
+        size = net.node.ledger.log.head().size
+        record = {self.b1: ("bank-b", "b-1"), self.b2: ("bank-b", "b-2")}.get(
+            index, ("bank-a", "a-1")
+        )
+        fields: dict[str, Any] = {
+            "cursor": index,
+            "pseudonym": self.pseudonym,
+            "relationship_reference": REL,
+            "record": pb.RecordRef(member_id=record[0], record_id=record[1]),
+            "event": "record_reported",
+            "entry": spb.RecordEntry(
+                index=index,
+                leaf=net.node.storage.read_leaves(index, index + 1)[0],
+                inclusion_proof=net.node.ledger.log.inclusion_proof(index, size),
+            ),
+            "checkpoint": net.node.storage.checkpoint_at(size),
+            "tree_size": size,
+        }
+        fields.update(change)
+        return spb.Alert(**fields)
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    net = LocalConsortium(["bank-a", "bank-b"], check_processes=0)
+    net.clock.set(DAY)
+    with net:
+        borrower = resident_id(77)
+        a, b = net.client("bank-a"), net.client("bank-b")
+        assert a.register([(borrower, REL)]) == 1
+        b1 = b.report(borrower, "b-1", **RECENT).index
+        b2 = b.report(borrower, "b-2", **RECENT).index
+        own = a.report(borrower, "a-1", **RECENT).index
+        yield World(net, a.pseudonym(borrower), b1, b2, own)
+
+
+def served(world: World, alerts: list[spb.Alert]) -> Client:
+    """A bank-a client whose watch stream sends ``alerts`` (and then waits)."""
+    c = world.net.client("bank-a")
+
+    def Stream(request: spb.WatchRequest, timeout: float | None = None) -> AsyncIterator[spb.Alert]:
+        async def gen() -> AsyncIterator[spb.Alert]:
+            for al in alerts:
+                yield al
+
+        return gen()
+
+    real = c.aio._watch
+
+    class Tampered:
+        def __getattr__(self, name: str) -> Any:
+            return Stream if name == "Stream" else getattr(real, name)
+
+    c.aio._watch = Tampered()
+    return c
+
+
+def take(c: Client, n: int, **kw: Any) -> list[Alert]:
+    out = []
+    stream = c.watch(**kw)
+    for _ in range(n):
+        out.append(next(stream))
+    return out
+
+
+Forgery = Callable[[World], spb.Alert]
+
+FORGED: dict[str, tuple[Forgery, str]] = {
+    # the entry is bank-b's report; the alert claims a settlement of it
+    "another event": (lambda w: w.alert(w.b1, event="record_settled"), "the entry is a"),
+    # the entry is bank-b's report of b-1; the alert names a record that does not exist
+    "another record": (
+        lambda w: w.alert(w.b1, record=pb.RecordRef(member_id="bank-c", record_id="ghost")),
+        "the entry is about bank-b/b-1",
+    ),
+    # the evidence is an entry admitting a member, which raises no alert
+    "a membership entry": (lambda w: w.alert(1, event="member_admitted"), "raises no alert"),
+    "a membership entry named a report": (lambda w: w.alert(1), "raises no alert"),
+    # the cursor is not the entry's index
+    "a cursor beyond its entry": (lambda w: w.alert(w.b1, cursor=w.b1 + 1000), "but the entry"),
+    # bank-a's own report (the server never alerts a lender about its own records)
+    "an own record": (lambda w: w.alert(w.own), "own records"),
+    "another tree size": (lambda w: w.alert(w.b1, tree_size=w.b1 + 1), "tree_size"),
+}
+
+
+@pytest.mark.parametrize("name", list(FORGED))
+def test_an_alert_not_bound_to_its_entry_is_refused(world: World, name: str) -> None:
+    forge, message = FORGED[name]
+    c = served(world, [forge(world)])
+    with pytest.raises(VerificationError, match=message):
+        take(c, 1)
+
+
+def test_the_honest_alerts_pass(world: World) -> None:
+    c = served(world, [world.alert(world.b1), world.alert(world.b2)])
+    got = take(c, 2, borrowers={world.pseudonym: REL})
+    assert [(a.cursor, a.record.record_id, a.event) for a in got] == [
+        (world.b1, "b-1", "record_reported"),
+        (world.b2, "b-2", "record_reported"),
+    ]
+
+
+def test_a_replayed_alert_is_refused(world: World) -> None:
+    c = served(world, [world.alert(world.b1), world.alert(world.b1)])
+    stream = c.watch()
+    assert next(stream).cursor == world.b1
+    with pytest.raises(VerificationError, match="not beyond"):
+        next(stream)
+
+
+def test_a_cursor_going_backwards_is_refused(world: World) -> None:
+    c = served(world, [world.alert(world.b2), world.alert(world.b1)])
+    stream = c.watch()
+    assert next(stream).cursor == world.b2
+    with pytest.raises(VerificationError, match="not beyond"):
+        next(stream)
+
+
+def test_an_alert_at_or_before_the_resume_cursor_is_refused(world: World) -> None:
+    c = served(world, [world.alert(world.b1)])
+    with pytest.raises(VerificationError, match="not beyond"):
+        take(c, 1, cursor=world.b1)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"pseudonym": bytes(36)}, {"relationship_reference": "loan-of-someone-else"}],
+    ids=["another pseudonym", "another relationship"],
+)
+def test_an_alert_for_a_borrower_not_registered_is_refused(
+    world: World, change: dict[str, Any]
+) -> None:
+    c = served(world, [world.alert(world.b1, **change)])
+    with pytest.raises(VerificationError, match="did not register"):
+        take(c, 1, borrowers={world.pseudonym: REL})

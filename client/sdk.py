@@ -319,10 +319,16 @@ class AsyncClient:
     async def checkpoint(self) -> Checkpoint:
         """The log's latest checkpoint (with a witness policy: the latest one cosigned as the
         policy wants), verified and consistent with the last one trusted."""
-        cp: spb.SignedCheckpoint = await self._call(
+        return (await self.signed_checkpoint())[0]
+
+    async def signed_checkpoint(self) -> tuple[Checkpoint, bytes]:
+        """``checkpoint()`` and its signed note exactly as the server sent it, with every
+        cosignature it carries (the trusted copy kept on disk is the first note of its size)."""
+        got: spb.SignedCheckpoint = await self._call(
             self._log.GetCheckpoint, spb.GetCheckpointRequest(cosigned=self.witnessed)
         )
-        return await self.accept(cp.note, witnessed=self.witnessed, latest=True)
+        cp = await self.accept(got.note, witnessed=self.witnessed, latest=True)
+        return cp, got.note
 
     # --- lookups -------------------------------------------------------------------------
 
@@ -825,6 +831,9 @@ class Client:
 
     def checkpoint(self) -> Checkpoint:
         return self._run(self.aio.checkpoint())
+
+    def signed_checkpoint(self) -> tuple[Checkpoint, bytes]:
+        return self._run(self.aio.signed_checkpoint())
 
     def subject_report(self, subject: Subject, **kw: Any) -> SubjectReport:
         return self._run(self.aio.subject_report(subject, **kw))

@@ -136,7 +136,11 @@ def connection(
     ] = None,
     state: Annotated[
         Path | None,
-        typer.Option(envvar="ARREARS_STATE", help="file keeping the last trusted checkpoint"),
+        typer.Option(
+            envvar="ARREARS_STATE",
+            help="file keeping the last trusted checkpoint "
+            "(default: ~/.arrears/<member>-trusted.json)",
+        ),
     ] = None,
 ) -> None:
     """arrears: a shared, verifiable registry of loan defaults.
@@ -445,6 +449,15 @@ def _minor(amount: str, currency: str, field: str) -> int:
     return int(minor)
 
 
+def _consortium_today() -> date:
+    """Today in the consortium's time zone (the default rules'), as the server reckons days."""
+    import time
+
+    from arrears.ledger.records import DEFAULT_RULES
+
+    return DEFAULT_RULES.day(time.time_ns() // 1000)
+
+
 def _day(text: str, field: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -637,7 +650,9 @@ def dispute_open(
     record: Annotated[str, typer.Argument(help="MEMBER/RECORD-ID (or your own RECORD-ID)")],
     dispute_id: Annotated[str, typer.Option("--id", help="the dispute's id")],
     reason: Annotated[str, typer.Option(help="what the borrower disputes")],
-    on: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today)")] = None,
+    on: Annotated[
+        str | None, typer.Option(help="YYYY-MM-DD (default: today in the consortium's time zone)")
+    ] = None,
 ) -> None:
     """Open a dispute (the operator for a borrower, or the reporter): every lender sees the flag
     at once, and the reporter must answer within the consortium's deadline (the rules'
@@ -649,7 +664,7 @@ def dispute_open(
 
     c = _client(ctx)
     try:
-        day = _day(on, "on") if on else date.today()
+        day = _day(on, "on") if on else _consortium_today()
     except ValueError as e:
         raise fail(str(e)) from None
     ref = _record(record, c.aio.identity.member_id)
@@ -673,7 +688,9 @@ def dispute_resolve(
         str | None, typer.Option(help="with corrected: the right amount outstanding")
     ] = None,
     currency: Annotated[str, typer.Option(help="the record's currency")] = "CNY",
-    on: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: today)")] = None,
+    on: Annotated[
+        str | None, typer.Option(help="YYYY-MM-DD (default: today in the consortium's time zone)")
+    ] = None,
 ) -> None:
     """Resolve a dispute (the reporter, or the operator): corrected (with the corrected values),
     withdrawn (the record is withdrawn) or rejected (it stands).
@@ -685,7 +702,7 @@ def dispute_resolve(
     c = _client(ctx)
     try:
         kind = _choice(OUTCOMES, outcome, "outcome")
-        day = _day(on, "on") if on else date.today()
+        day = _day(on, "on") if on else _consortium_today()
         correction = None
         if kind == 1:
             correction = ev.record_updated(
@@ -1005,15 +1022,14 @@ def watch(
 
 @app.command()
 def checkpoint(ctx: typer.Context) -> None:
-    """Print the latest checkpoint, exactly as signed (a C2SP signed note), after verifying it.
+    """Print the latest checkpoint, exactly as signed (a C2SP signed note, with any witness
+    cosignatures it has), after verifying it.
 
     Example: arrears --pki pki --member bank-a checkpoint
     """
     c = _client(ctx)
-    _run(c.checkpoint)
-    trusted = c.trust.trusted
-    assert trusted is not None
-    sys.stdout.write(trusted.note.decode())
+    _, note = _run(c.signed_checkpoint)
+    sys.stdout.write(note.decode())
 
 
 @proof_app.command("inclusion")

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from arrears.client.testing import LocalConsortium
+from arrears.ledger.records import DEFAULT_RULES
 from arrears.server.cli import app
 
 APPLICANT = "11010519491231002X"
+TODAY = DEFAULT_RULES.day(time.time_ns() // 1000)  # as the consortium (and the CLI) reckons it
 
 
 @pytest.fixture(scope="module")
 def net() -> object:
     with LocalConsortium(["bank-a", "bank-b"]) as n:
-        n.clock.set(date.today())
+        n.clock.set(TODAY)  # at noon there: the same day all through the module
         yield n
 
 
@@ -87,7 +89,7 @@ def test_report_update_settle_and_check(net: LocalConsortium, tmp_path: Path) ->
     (rec,) = [x for x in answer["records"] if x["record"] == "bank-a/CLI-1"]
     assert (rec["days_past_due"], rec["outstanding"], rec["status"]) == (75, 420050, "active")
     assert answer["decision"]["outcome"] in ("refer", "decline")
-    r = run(net, "bank-a", "settle", "CLI-1", "--on", date.today().isoformat(), tmp=tmp_path)
+    r = run(net, "bank-a", "settle", "CLI-1", "--on", TODAY.isoformat(), tmp=tmp_path)
     assert r.exit_code == 0, r.output
     r = run(net, "bank-b", "check", APPLICANT, "--consent", "APP-2", "--json", tmp=tmp_path)
     (rec,) = [x for x in json.loads(r.output)["records"] if x["record"] == "bank-a/CLI-1"]

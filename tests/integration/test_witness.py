@@ -88,6 +88,21 @@ def test_witness_cosigns_and_the_log_serves_the_cosignature(
     assert second.checkpoint.size > size  # type: ignore[attr-defined]
 
 
+def test_the_signed_checkpoint_is_the_note_as_served_with_its_cosignatures(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    """The copy the client keeps is the first note of its size; a later one, cosigned since,
+    is what ``signed_checkpoint`` (and ``arrears checkpoint``) gives."""
+    report(net.client("bank-a"), "L-1")
+    bank_b = net.client("bank-b")
+    trusted = bank_b.checkpoint()
+    run(net, witness_of(net, "regulator", tmp_path / "w.json"))
+    cp, note = bank_b.signed_checkpoint()
+    assert cp == trusted
+    assert [s.name for s in split_note(note)[1]] == ["arrears.test/ledger", "regulator"]
+    assert bank_b.trust.trusted is not None and bank_b.trust.trusted.note != note
+
+
 def test_witness_refuses_a_rolled_back_or_forked_log(net: LocalConsortium, tmp_path: Path) -> None:
     report(net.client("bank-a"), "L-1")
     state = tmp_path / "w.json"

@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -94,6 +95,15 @@ a million reports, when readers kept checkpoints from completing)."""
 
 PURGE_TRIES = 200
 """Checkpoints tried, 10 ms apart, to truncate SQLite's WAL after an erasure."""
+
+
+def require_database(url: str) -> None:
+    """Refuse a SQLite URL whose file does not exist, for commands that only read a ledger:
+    connecting would create an empty database there."""
+    u = sa.engine.make_url(url)
+    path = u.database if u.get_backend_name() == "sqlite" else None
+    if path not in (None, "", ":memory:") and not Path(path).exists():
+        raise StorageError(f"database: no SQLite database at {path}")
 
 
 def create_engine(

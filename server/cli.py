@@ -245,7 +245,7 @@ def verify(
     """
     from arrears.ledger.note import parse_verifier_key
     from arrears.ledger.projection import check_projection
-    from arrears.ledger.sql import SqlStorage
+    from arrears.ledger.sql import SqlStorage, require_database
     from arrears.ledger.verify import verify_log
 
     conn: Conn = ctx.obj
@@ -258,6 +258,7 @@ def verify(
     def body() -> None:
         import os
 
+        require_database(database)
         storage = SqlStorage.open(database)
         v = verify_log(
             storage,

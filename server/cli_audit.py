@@ -524,8 +524,9 @@ def _export_source(path: Path, log: str) -> _Source:
 
 def _database_source(url: str, log: str) -> _Source:
     from arrears.ledger import schema
-    from arrears.ledger.sql import SqlStorage, create_engine
+    from arrears.ledger.sql import SqlStorage, create_engine, require_database
 
+    require_database(url)
     engine = create_engine(url)
     try:
         storage = SqlStorage(engine, migrate_schema=False)

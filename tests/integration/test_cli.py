@@ -367,3 +367,20 @@ def test_amounts_are_printed_with_their_currency_minor_digits(
         assert "123,456" in r.output and "1,234.56" not in r.output, r.output
     html = page.read_text()
     assert "123,456 JPY" in html and "1,234.56" not in html
+
+
+def test_reading_a_missing_sqlite_database_refuses_and_creates_nothing(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    from arrears.server import cli_audit
+
+    cli_audit.register(app)
+    missing = tmp_path / "missing.db"
+    for args in (
+        ["verify", "-d", f"sqlite:///{missing}"],
+        ["audit", "--database", f"sqlite:///{missing}"],
+    ):
+        r = run(net, "regulator" if args[0] == "audit" else "bank-a", *args, tmp=tmp_path)
+        assert r.exit_code != 0, r.output
+        assert f"no SQLite database at {missing}" in r.output, r.output
+        assert not missing.exists()

@@ -636,6 +636,33 @@ def withdraw(
     _print_receipt(_run(lambda: c.withdraw(record_id, reason)))
 
 
+ERASURE_REASONS = {"retention-ended": 1, "lawful-request": 2}
+
+
+@app.command()
+def erase(
+    ctx: typer.Context,
+    record: Annotated[str, typer.Argument(help="MEMBER/RECORD-ID")],
+    reason: Annotated[str, typer.Option(help=" or ".join(ERASURE_REASONS))],
+) -> None:
+    """Erase a record (operator): its subject opening is deleted, so no lookup finds it again
+    and its entries no longer name anyone. retention-ended is refused while the record is
+    still within the consortium's retention period (the rules' retention_years; default five
+    years after the default ended); `arrears audit` lists records kept past it.
+
+    Example: arrears --pki pki --member operator erase bank-a/L-1001 --reason retention-ended
+    """
+    from arrears.ledger import events as ev
+
+    try:
+        why = ERASURE_REASONS[reason]
+    except KeyError:
+        raise fail(f"--reason: one of {', '.join(ERASURE_REASONS)}") from None
+    c = _client(ctx)
+    ref = _record(record, c.aio.identity.member_id)
+    _print_receipt(_run(lambda: c.submit(ev.record_erased(ref, why))))  # type: ignore[arg-type]
+
+
 dispute_app = typer.Typer(
     help="Open and resolve disputes.\n\n"
     "Example: arrears --pki pki --member operator dispute open bank-a/L-1001 --id D-42"

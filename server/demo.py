@@ -207,7 +207,8 @@ def run_story(net: LocalConsortium) -> None:
     say(
         f"  A-CARD-1187 is now {settled.status.value} on {settled.settled_on}; it stays visible until "
         f"{settled.settled_on.replace(year=settled.settled_on.year + 5) if settled.settled_on else '-'} "
-        "(five years after the default ended), then is erased."
+        "(five years after the default ended); then the operator erases it "
+        "(`arrears erase`), and a regulator's audit flags any record kept longer."
     )
     say(f"  Active defaults now: {after.summary.active}; settled: {after.summary.settled}")
 

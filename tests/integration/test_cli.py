@@ -194,6 +194,7 @@ def test_every_command_has_help_with_an_example() -> None:
         "update",
         "settle",
         "withdraw",
+        "erase",
         "upload",
         "check",
         "watch",
@@ -384,3 +385,22 @@ def test_reading_a_missing_sqlite_database_refuses_and_creates_nothing(
         assert r.exit_code != 0, r.output
         assert f"no SQLite database at {missing}" in r.output, r.output
         assert not missing.exists()
+
+
+def test_the_operator_erases_a_record(net: LocalConsortium, tmp_path: Path) -> None:
+    subject = "310104198001010017"
+    r = report(net, "bank-a", subject, "CLI-E", "100", "100", "40", tmp_path)
+    assert r.exit_code == 0, r.output
+    size = net.node.ledger.log.head().size
+    r = run(net, "operator", "erase", "bank-a/CLI-E", "--reason", "retention-ended", tmp=tmp_path)
+    assert r.exit_code == 1 and "still within retention" in r.output, r.output
+    r = run(net, "operator", "erase", "bank-a/CLI-E", "--reason", "forgotten", tmp=tmp_path)
+    assert r.exit_code == 1 and "--reason: one of retention-ended, lawful-request" in r.output
+    r = run(net, "bank-a", "erase", "bank-a/CLI-E", "--reason", "lawful-request", tmp=tmp_path)
+    assert r.exit_code == 1 and "erase records" in r.output, r.output  # operators only
+    assert net.node.ledger.log.head().size == size
+    r = run(net, "operator", "erase", "bank-a/CLI-E", "--reason", "lawful-request", tmp=tmp_path)
+    assert r.exit_code == 0 and "committed at index" in r.output, r.output
+    r = run(net, "bank-b", "check", subject, "--consent", "APP-E", "--json", tmp=tmp_path)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["records"] == []

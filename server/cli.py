@@ -801,11 +801,19 @@ def upload(
     errors: Annotated[
         Path | None, typer.Option(help="where to write rejected rows (default FILE.errors.csv)")
     ] = None,
+    receipts: Annotated[
+        Path | None,
+        typer.Option(
+            help="where to add the receipts of committed rows, a JSON line each: row, record_id, "
+            "index and the tlog-proof text to keep (default FILE.receipts.jsonl)"
+        ),
+    ] = None,
     batch: Annotated[int, typer.Option(help="rows per stream message")] = 500,
 ) -> None:
     """Upload a month's defaulters from CSV. Rows are validated, blinded, signed and streamed;
-    accepted rows are committed with a receipt, rejected rows go to an error file with their row
-    number and reason, and the exit status is then 2. A rerun of the same file adds nothing
+    accepted rows are committed, each with a verified receipt added to the receipts file;
+    rejected rows go to an error file with their row number and reason, and the exit status
+    is then 2. A rerun of the same file adds nothing
     twice: a row already in the ledger with the same values is counted as such, while a row for
     an already reported record with other values is rejected (correct it with `update`).
 
@@ -818,6 +826,8 @@ def upload(
     c = _client(ctx)
     member_id = c.aio.identity.member_id
     errors = errors or file.with_suffix(".errors.csv")
+    receipts = receipts or file.with_suffix(".receipts.jsonl")
+    kept: list[str] = []
     with file.open(newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     rejected: list[tuple[int, str, str]] = []
@@ -851,10 +861,14 @@ def upload(
             prepared.append((str(n), env, opening))
             progress.advance(t_signed)
         envelope_of_row = {ref: env for ref, env, _ in prepared}
-        for res in _run(lambda: list(c.submit_stream(prepared, batch=batch))):
+        results = iter(c.submit_stream(prepared, batch=batch))
+        while (res := _run(lambda: next(results, None))) is not None:
             progress.advance(t_done)
             if res.receipt is not None and not res.receipt.replayed:
                 committed += 1
+                r = res.receipt
+                row = {"row": int(res.client_ref), "record_id": record_of_row[res.client_ref]}
+                kept.append(json.dumps({**row, "index": r.index, "tlog_proof": r.tlog_proof}))
             elif res.receipt is not None or (
                 res.error is not None
                 and res.error.rule == "submission_reused"
@@ -871,14 +885,18 @@ def upload(
                 rejected.append(
                     (int(res.client_ref), record_of_row.get(res.client_ref, ""), reason)
                 )
+    if kept:  # added to: the receipts of earlier runs stay
+        with receipts.open("a", encoding="utf-8") as f:
+            f.writelines(line + "\n" for line in kept)
     with errors.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["row", "record_id", "reason"])
         for n, rid, reason in sorted(rejected):
             w.writerow([n, rid, reason])
     out.print(
-        f"{len(rows)} rows: [green]{committed} committed[/green], "
-        f"{already} already in the ledger, [red]{len(rejected)} rejected[/red]"
+        f"{len(rows)} rows: [green]{committed} committed[/green]"
+        + (f" (receipts in {receipts})" if kept else "")
+        + f", {already} already in the ledger, [red]{len(rejected)} rejected[/red]"
         + (f" (see {errors})" if rejected else "")
     )
     if rejected:

@@ -10,7 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from arrears.client.testing import LocalConsortium
+from arrears.ledger.note import parse_verifier_key
 from arrears.ledger.records import DEFAULT_RULES
+from arrears.ledger.tlogproof import TlogProof
 from arrears.server.cli import app
 
 APPLICANT = "11010519491231002X"
@@ -160,10 +162,18 @@ def test_upload_writes_rejections_and_a_rerun_adds_nothing(
     assert errors[0] == "row,record_id,reason"
     assert errors[1].startswith("3,U-2,") and "check character" in errors[1]
     assert errors[2].startswith("4,U-3,") and "notified" in errors[2]
+    # The committed row's receipt, kept to show later: its tlog-proof verifies offline.
+    (line,) = (tmp_path / "october.receipts.jsonl").read_text().splitlines()
+    kept = json.loads(line)
+    assert (kept["row"], kept["record_id"]) == (2, "U-1")
+    leaf = net.node.storage.read_leaves(kept["index"], kept["index"] + 1)[0]
+    verifier = parse_verifier_key(net.verifier_key)
+    assert TlogProof.parse(kept["tlog_proof"]).verify(leaf, [verifier]).size > kept["index"]
     size = net.node.ledger.log.head().size
     r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
     assert "0 committed" in r.output and "1 already in the ledger" in r.output
     assert net.node.ledger.log.head().size == size
+    assert len((tmp_path / "october.receipts.jsonl").read_text().splitlines()) == 1
 
 
 def test_log_commands(net: LocalConsortium, tmp_path: Path) -> None:

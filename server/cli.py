@@ -16,7 +16,7 @@ import hashlib
 import json
 import sys
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
@@ -1243,11 +1243,12 @@ def subject_report(
             ", ".join(map(str, rec.entries)),
         )
     out.print(t)
-    q = Table(
-        "when (UTC ms)", "member", "purpose", "consent", title=f"{len(rep.inquiries)} lookups"
-    )
+    q = Table("when (UTC)", "member", "purpose", "consent", title=f"{len(rep.inquiries)} lookups")
+    purposes = {v: k for k, v in PURPOSES.items()}
     for i in rep.inquiries:
-        q.add_row(str(i.at_unix_ms), i.member_id, str(i.purpose), i.consent_reference)
+        when = datetime.fromtimestamp(i.at_unix_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        purpose = purposes.get(i.purpose, str(i.purpose))
+        q.add_row(when, i.member_id, purpose, i.consent_reference)
     out.print(q)
     if html_file:
         html_file.write_text(render(rep, subject_label=label, request_reference=request))

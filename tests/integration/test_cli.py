@@ -376,6 +376,8 @@ def test_amounts_are_printed_with_their_currency_minor_digits(
         r = run(net, member, *args, tmp=tmp_path)
         assert r.exit_code == 0, r.output
         assert "123,456" in r.output and "1,234.56" not in r.output, r.output
+    # The report's lookups name their purpose, as `check --purpose` does.
+    assert "origination" in r.output and "subject-request" in r.output, r.output
     html = page.read_text()
     assert "123,456 JPY" in html and "1,234.56" not in html
 

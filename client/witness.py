@@ -21,7 +21,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from arrears.client.sdk import AsyncClient
 from arrears.ledger.checkpoint import Checkpoint
-from arrears.ledger.errors import InconsistentCheckpointError, StorageError, VerificationError
+from arrears.ledger.errors import (
+    InconsistentCheckpointError,
+    InputError,
+    StorageError,
+    VerificationError,
+)
 from arrears.ledger.merkle import verify_consistency
 from arrears.ledger.note import (
     CosignatureSigner,
@@ -107,6 +112,12 @@ class Witness:
         old = load_state(self.state_file)
         previous = 0
         if old is not None:
+            kept = Checkpoint.parse(split_note(old.note)[0]).origin
+            if kept != log_key.name:  # another log's state: its sizes mean nothing here
+                raise InputError(
+                    f"state_file: {self.state_file} is the witness state of {kept!r}, not of "
+                    f"{log_key.name!r}: keep one state file per log"
+                )
             previous = old.size
             if cp.size < old.size:
                 raise InconsistentCheckpointError(

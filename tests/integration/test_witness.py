@@ -210,3 +210,22 @@ def test_witnessing_the_inquiry_log(net: LocalConsortium, tmp_path: Path) -> Non
     result = client._run(w.cycle())
     assert result.checkpoint.origin == "arrears.test/ledger/inquiries"
     assert net.node.inquiry_storage.cosignature_lines(result.checkpoint.size)
+
+
+def test_one_witness_state_file_serves_one_log(net: LocalConsortium, tmp_path: Path) -> None:
+    """The ledger's state, used for the inquiry log, is refused for what it is, not taken
+    for a rolled-back log; nothing is cosigned and the file is left as it was."""
+    from arrears.ledger.errors import InputError
+
+    report(net.client("bank-a"), "L-1")
+    net.client("bank-b").check(APPLICANT, consent_reference="APP-1")
+    client = net.client("regulator")
+    key = load_ed25519(net.pki.member("regulator").signing_key)
+    state = tmp_path / "w.json"
+    client._run(Witness(client.aio, key, state).cycle())
+    before = state.read_text()
+    inquiries = Witness(client.aio, key, state, log=spb.LOG_NAME_INQUIRIES)
+    with pytest.raises(InputError, match=r"witness state of 'arrears\.test/ledger', not of"):
+        client._run(inquiries.cycle())
+    assert state.read_text() == before
+    assert not net.node.inquiry_storage.cosignature_lines(net.node.inquiries.head().size)

@@ -174,6 +174,11 @@ def test_upload_writes_rejections_and_a_rerun_adds_nothing(
     assert "0 committed" in r.output and "1 already in the ledger" in r.output
     assert net.node.ledger.log.head().size == size
     assert len((tmp_path / "october.receipts.jsonl").read_text().splitlines()) == 1
+    # The same from a client with no trusted checkpoint yet (every row of the rerun refused).
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    r = run(net, "bank-a", "upload", str(csv), tmp=fresh)
+    assert "0 committed" in r.output and "1 already in the ledger" in r.output, r.output
 
 
 def test_log_commands(net: LocalConsortium, tmp_path: Path) -> None:

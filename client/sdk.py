@@ -268,12 +268,14 @@ class AsyncClient:
 
     # --- checkpoints ---------------------------------------------------------------------
 
-    async def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+    async def consistency_proof(
+        self, size1: int, size2: int, *, log: spb.LogName = spb.LOG_NAME_LEDGER
+    ) -> list[bytes]:
         """A consistency proof as the server sends it, not checked here: ``accept`` checks the
         ones it asks for; check others with ``arrears.ledger.merkle.verify_consistency``."""
         p: spb.ConsistencyProof = await self._call(
             self._log.GetConsistencyProof,
-            spb.ConsistencyProofRequest(from_size=size1, to_size=size2),
+            spb.ConsistencyProofRequest(from_size=size1, to_size=size2, log=log),
         )
         return list(p.hashes)
 
@@ -290,17 +292,20 @@ class AsyncClient:
         *,
         witnessed: bool = False,
         latest: bool = False,
+        log: spb.LogName = spb.LOG_NAME_LEDGER,
     ) -> Checkpoint:
         """Verify a checkpoint and make it the trusted one (fetching a consistency proof when
         the one given does not start where it must). Answers may carry a checkpoint older than
         the trusted one (concurrent calls finish out of order) if it is a prefix of it; only
-        a checkpoint the log claims is its ``latest`` must not be older."""
-        # Other answers may move the trusted checkpoint between fetching a proof and using it;
-        # it only ever grows, so a few more tries get there.
+        a checkpoint the log claims is its ``latest`` must not be older. ``log``: the ledger,
+        or the inquiry log (``inquiry_trust``)."""
+        # Other answers (or processes sharing the state file) may move the trusted checkpoint
+        # between fetching a proof and using it; it only ever grows, so a few more tries do.
+        trust = self.inquiry_trust if log == spb.LOG_NAME_INQUIRIES else self.trust
         proof_to = -1
         for _ in range(12):
             try:
-                cp = self.trust.accept(
+                cp = trust.accept(
                     note,
                     proof_from=proof_from,
                     proof=proof,
@@ -313,7 +318,7 @@ class AsyncClient:
                 return cp
             except ProofNeeded as need:
                 proof_from, proof_to = need.from_size, need.to_size
-                proof = await self.consistency_proof(need.from_size, need.to_size)
+                proof = await self.consistency_proof(need.from_size, need.to_size, log=log)
         raise VerificationError("checkpoint: the trusted checkpoint keeps moving")
 
     async def checkpoint(self) -> Checkpoint:
@@ -495,10 +500,12 @@ class AsyncClient:
                 )
             # The inquiry log only grows, like the ledger: a smaller or forked inquiry
             # checkpoint could hide lookups of the borrower.
-            inquiry_cp = inquiry_trust.accept(
+            inquiry_cp = await self.accept(
                 answer.inquiry_checkpoint,
-                proof_from=known_inquiries,
-                proof=answer.inquiry_consistency_proof,
+                known_inquiries,
+                answer.inquiry_consistency_proof,
+                latest=True,
+                log=spb.LOG_NAME_INQUIRIES,
             )
         return verify_subject_report(answer, p, cp, inquiry_cp, rules=self.rules)
 

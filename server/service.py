@@ -675,10 +675,13 @@ class LogServicer(sgrpc.LogServicer):
     def __init__(self, s: Services) -> None:
         self.s = s
 
-    def _log(self, member: Member, name: int) -> Any:
-        if name == spb.LOG_NAME_INQUIRIES and not member.has(pb.ROLE_REGULATOR):
+    def _log(self, member: Member, name: int, *roles: int) -> Any:
+        """The log ``name``; the inquiry log only for the regulator (and ``roles``)."""
+        allowed = (pb.ROLE_REGULATOR, *roles)
+        if name == spb.LOG_NAME_INQUIRIES and not any(member.has(r) for r in allowed):
+            names = " or ".join(pb.Role.Name(r) for r in allowed)
             raise NotPermitted(
-                "role", f"{member.member_id} lacks the role for the inquiry log (ROLE_REGULATOR)"
+                "role", f"{member.member_id} lacks the role for the inquiry log ({names})"
             )
         return self.s.node.log_for(name)
 
@@ -731,7 +734,9 @@ class LogServicer(sgrpc.LogServicer):
         self, request: spb.ConsistencyProofRequest, context: Ctx
     ) -> spb.ConsistencyProof:
         member = self.s.member(context)
-        log_ = self._log(member, request.log)
+        # Hashes only: the operator's subject reports need them to hold the inquiry log's
+        # checkpoints consistent, like a regulator's audits.
+        log_ = self._log(member, request.log, pb.ROLE_OPERATOR)
         size = request.to_size or log_.head().size
         hashes = await self.s.run(log_.consistency_proof, request.from_size, size)
         return spb.ConsistencyProof(from_size=request.from_size, to_size=size, hashes=hashes)

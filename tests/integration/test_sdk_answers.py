@@ -346,3 +346,19 @@ def test_a_key_for_another_epoch_than_the_pinned_one_is_refused(net: LocalConsor
     c.aio._pseudonyms = Tampered(real, GetKey=GetKey)
     with pytest.raises(VerificationError, match="not the pinned 1"):
         c.check(resident_id(500), consent_reference=CONSENT)
+
+
+def test_operators_sharing_a_state_file_keep_making_subject_reports(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    """Another client moved the shared inquiry checkpoint on: the proof to it is fetched."""
+    subject = resident_id(600)
+    net.client("bank-a").report(subject, "share-1", **default())
+    state = tmp_path / "operator-trusted.json"
+    a = net.client("operator", trust=net.trust(state))
+    b = net.client("operator", trust=net.trust(state))
+    a.subject_report(subject, request_reference="r-1")
+    b.subject_report(subject, request_reference="r-2")
+    net.client("bank-c").check(subject, consent_reference=CONSENT)
+    again = a.subject_report(subject, request_reference="r-3")
+    assert [q.consent_reference for q in again.inquiries] == ["r-1", "r-2", CONSENT, "r-3"]

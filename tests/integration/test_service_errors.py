@@ -317,6 +317,11 @@ def _lender_streams_the_ledger(net: LocalConsortium) -> object:
     return list(net.client("lender-only").entries())
 
 
+def _lender_proves_the_inquiry_log(net: LocalConsortium) -> object:
+    c = net.client("lender-only")
+    return c._run(c.aio.consistency_proof(1, 2, log=spb.LOG_NAME_INQUIRIES))
+
+
 def _member_admits(net: LocalConsortium) -> object:
     event = ev.member_admitted("newcomer", "Newcomer", [pb.ROLE_LENDER], [bytes(range(32))])
     return net.client("bank-a").admin(event)
@@ -328,9 +333,16 @@ def _member_admits(net: LocalConsortium) -> object:
         (_regulator_submits, "regulator", "ROLE_REPORTER"),
         (_reporter_checks, "reporter-only", "ROLE_LENDER"),
         (_lender_streams_the_ledger, "lender-only", "ROLE_REGULATOR"),
+        (_lender_proves_the_inquiry_log, "lender-only", "ROLE_REGULATOR or ROLE_OPERATOR"),
         (_member_admits, "bank-a", "ROLE_OPERATOR"),
     ],
-    ids=["regulator-Submit", "reporter-Check", "lender-GetEntries", "member-AdmitMember"],
+    ids=[
+        "regulator-Submit",
+        "reporter-Check",
+        "lender-GetEntries",
+        "lender-inquiry-GetConsistencyProof",
+        "member-AdmitMember",
+    ],
 )
 def test_wrong_role_for_the_call(
     net: LocalConsortium, call: Callable[[LocalConsortium], object], who: str, wanted: str

@@ -102,6 +102,8 @@ def require_database(url: str) -> None:
     connecting would create an empty database there."""
     u = sa.engine.make_url(url)
     path = u.database if u.get_backend_name() == "sqlite" else None
+    if path and u.query.get("uri") == "true":  # sqlite:///file:PATH?mode=ro&uri=true
+        path = path.removeprefix("file:").partition("?")[0]
     if path not in (None, "", ":memory:") and not Path(path).exists():
         raise StorageError(f"database: no SQLite database at {path}")
 

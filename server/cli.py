@@ -11,9 +11,11 @@ also come from the environment (``ARREARS_SERVER``, ``ARREARS_PKI``, ``ARREARS_M
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import hashlib
 import json
+import re
 import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -764,39 +766,52 @@ UPLOAD_COLUMNS = (
 )
 
 
-def _same_report(c: Any, message: str, envelope: Any) -> bool:
-    """Whether a report refused as ``submission_reused`` repeats the entry that took its
-    submission id (named in ``message``): the same record and values. Each run signs afresh, with
-    its own time and commitment salt, so those two are left out; the subject cannot be compared
-    (its commitment is salted), so a row whose only change is the subject counts as the same."""
-    import re
-
-    from google.protobuf.message import DecodeError
-
+def _earlier_entries(
+    c: Any, reused: list[tuple[str, int, Any]]
+) -> dict[str, tuple[bool, str] | ArrearsError]:
+    """For each row refused as ``submission_reused`` (its ref, the index of the entry holding
+    its submission id, its envelope): whether that entry reports the same record with the same
+    values, and the tlog-proof text proving it in the tree this client trusts; or the error
+    that kept it from being compared. Each run signs afresh, with its own time and commitment
+    salt, so those two are left out; the subject cannot be compared (its commitment is salted),
+    so a row whose only change is the subject counts as the same. Asked 32 at a time."""
     from arrears.client.verify import verify_entry
+    from arrears.ledger.tlogproof import TlogProof
     from arrears.v1 import events_pb2 as pb
 
-    found = re.search(r"at index (\d+)", message)
-    if not found:
-        return False
-    index = int(found.group(1))
-    try:
-        # The entry as proven in the tree this client trusts, not the server's word for it.
-        trusted = c.trust.trusted
-        if trusted is None or index >= trusted.checkpoint.size:
-            c.checkpoint()  # a rerun with every row refused may not have trusted one yet
-            trusted = c.trust.trusted
-        got = c.inclusion_proof(index, trusted.checkpoint.size)
-        leaf = verify_entry(index, got.leaf, got.hashes, trusted.checkpoint)
-        before = pb.Submission.FromString(leaf.payload)
-        now = pb.Submission.FromString(envelope.payload)
-    except (ArrearsError, DecodeError):
-        return False
-    for sub in (before, now):
+    def values(payload: bytes) -> Any:
+        sub = pb.Submission.FromString(payload)
         sub.ClearField("signed_at_unix_ms")
-        if sub.HasField("record_reported"):
-            sub.record_reported.ClearField("subject_commitment")
-    return before.HasField("record_reported") and before == now
+        sub.record_reported.ClearField("subject_commitment")
+        return sub
+
+    async def all_of() -> list[tuple[bool, str] | ArrearsError]:
+        trusted = c.trust.trusted
+        if trusted is None or max(i for _, i, _ in reused) >= trusted.checkpoint.size:
+            await c.aio.checkpoint()  # a rerun with every row refused may have none yet
+            trusted = c.trust.trusted
+        cp, note = trusted.checkpoint, trusted.note
+        gate = asyncio.Semaphore(32)
+
+        async def one(index: int, envelope: Any) -> tuple[bool, str] | ArrearsError:
+            try:
+                async with gate:
+                    got = await c.aio.inclusion_proof(index, cp.size)
+                # The entry as proven in the tree this client trusts, not the server's word.
+                leaf = verify_entry(index, got.leaf, got.hashes, cp)
+                same = leaf.payload == envelope.payload or (
+                    values(leaf.payload) == values(envelope.payload)
+                    and pb.Submission.FromString(leaf.payload).HasField("record_reported")
+                )
+            except ArrearsError as e:
+                return e
+            except Exception as e:  # a payload that does not decode, say
+                return ArrearsError(f"entry {index}: {e}")
+            return same, TlogProof(index, tuple(got.hashes), note).text()
+
+        return await asyncio.gather(*(one(i, env) for _, i, env in reused))
+
+    return dict(zip((ref for ref, _, _ in reused), _run(lambda: c._run(all_of())), strict=True))
 
 
 @app.command()
@@ -834,7 +849,6 @@ def upload(
     member_id = c.aio.identity.member_id
     errors = errors or file.with_suffix(".errors.csv")
     receipts = receipts or file.with_suffix(".receipts.jsonl")
-    kept: list[str] = []
     with file.open(newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
     rejected: list[tuple[int, str, str]] = []
@@ -846,63 +860,102 @@ def upload(
             rejected.append((n, row.get("record_id", ""), str(e)))
     committed = already = 0
     record_of_row = {str(n): r.record_id for n, r in valid}
+    # Receipts are added as they come, each entry once: a run cut short keeps those it got,
+    # and a rerun adds the receipts of rows an earlier run committed without writing them.
+    have: set[int] = set()
+    if receipts.exists():
+        for line in receipts.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                have.add(int(json.loads(line)["index"]))
+    kept = 0
+
+    def keep(ref: str, index: int, tlog_proof: str) -> None:
+        nonlocal kept
+        if index in have:
+            return
+        have.add(index)
+        kept += 1
+        row = {"row": int(ref), "record_id": record_of_row[ref], "index": index}
+        sink.write(json.dumps({**row, "tlog_proof": tlog_proof}) + "\n")
+        sink.flush()
+
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     ]
-    with Progress(*columns, console=err) as progress:
-        t_valid = progress.add_task("validated", total=len(rows))
-        progress.update(t_valid, completed=len(rows))
-        t_signed = progress.add_task("blinded and signed", total=len(valid))
-        t_done = progress.add_task("committed", total=len(valid))
-        prepared = []
-        pseudonyms = _run(lambda: c.pseudonyms([r.subject for _, r in valid])) if valid else []
-        for (n, r), p in zip(valid, pseudonyms, strict=True):
-            env, opening = _run(
-                lambda r=r, p=p: c.prepare_report(
-                    r.subject, r.record_id, pseudonym=p, submission_id=r.submission_id, **r.fields
-                )
-            )
-            prepared.append((str(n), env, opening))
-            progress.advance(t_signed)
-        envelope_of_row = {ref: env for ref, env, _ in prepared}
-        results = iter(c.submit_stream(prepared, batch=batch))
-        while (res := _run(lambda: next(results, None))) is not None:
-            progress.advance(t_done)
-            if res.receipt is not None and not res.receipt.replayed:
-                committed += 1
-                r = res.receipt
-                row = {"row": int(res.client_ref), "record_id": record_of_row[res.client_ref]}
-                kept.append(json.dumps({**row, "index": r.index, "tlog_proof": r.tlog_proof}))
-            elif res.receipt is not None or (
-                res.error is not None
-                and res.error.rule == "submission_reused"
-                and _same_report(c, str(res.error), envelope_of_row[res.client_ref])
-            ):
-                already += 1  # the same row of an earlier run: nothing is added twice
-            else:
-                reason = f"{type(res.error).__name__}: {res.error}"
-                if res.error is not None and res.error.rule == "submission_reused":
-                    reason += (
-                        " (this record was reported before with other values: "
-                        "correct it with `arrears update`)"
+    sink = receipts.open("a", encoding="utf-8")
+    try:
+        with Progress(*columns, console=err) as progress:
+            t_valid = progress.add_task("validated", total=len(rows))
+            progress.update(t_valid, completed=len(rows))
+            t_signed = progress.add_task("blinded and signed", total=len(valid))
+            t_done = progress.add_task("committed", total=len(valid))
+            prepared = []
+            subjects = [r.subject for _, r in valid]
+            pseudonyms = _run(lambda: c.pseudonyms(subjects)) if valid else []
+            for (n, r), p in zip(valid, pseudonyms, strict=True):
+                env, opening = _run(
+                    lambda r=r, p=p: c.prepare_report(
+                        r.subject,
+                        r.record_id,
+                        pseudonym=p,
+                        submission_id=r.submission_id,
+                        **r.fields,
                     )
-                rejected.append(
-                    (int(res.client_ref), record_of_row.get(res.client_ref, ""), reason)
                 )
-    if kept:  # added to: the receipts of earlier runs stay
-        with receipts.open("a", encoding="utf-8") as f:
-            f.writelines(line + "\n" for line in kept)
-    with errors.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["row", "record_id", "reason"])
-        for n, rid, reason in sorted(rejected):
-            w.writerow([n, rid, reason])
+                prepared.append((str(n), env, opening))
+                progress.advance(t_signed)
+            envelope_of_row = {ref: env for ref, env, _ in prepared}
+            reused: list[tuple[str, int, Any]] = []
+            refusals: dict[str, str] = {}
+            results = iter(c.submit_stream(prepared, batch=batch))
+            while (res := _run(lambda: next(results, None))) is not None:
+                progress.advance(t_done)
+                ref, r, refusal = res.client_ref, res.receipt, res.error
+                if r is not None:
+                    committed += not r.replayed
+                    already += r.replayed  # the same signed row again
+                    keep(ref, r.index, r.tlog_proof)
+                elif (
+                    refusal is not None
+                    and refusal.rule == "submission_reused"
+                    and (found := re.search(r"at index (\d+)", str(refusal)))
+                ):
+                    reused.append((ref, int(found.group(1)), envelope_of_row[ref]))
+                    refusals[ref] = f"{type(refusal).__name__}: {refusal}"
+                else:
+                    why = f"{type(refusal).__name__}: {refusal}"
+                    rejected.append((int(ref), record_of_row.get(ref, ""), why))
+        # Rows refused for a submission id taken before: the same row of an earlier run (nothing
+        # is added twice), or the same record with other values.
+        for ref, got in (_earlier_entries(c, reused) if reused else {}).items():
+            if isinstance(got, ArrearsError):
+                why = (
+                    f"{refusals[ref]} (could not compare it with that entry: "
+                    f"{type(got).__name__}: {got}; run the upload again)"
+                )
+            elif got[0]:
+                already += 1
+                keep(ref, next(i for x, i, _ in reused if x == ref), got[1])
+                continue
+            else:
+                why = (
+                    f"{refusals[ref]} (this record was reported before with other values: "
+                    "correct it with `arrears update`)"
+                )
+            rejected.append((int(ref), record_of_row.get(ref, ""), why))
+    finally:
+        sink.close()
+        with errors.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["row", "record_id", "reason"])
+            for n, rid, reason in sorted(rejected):
+                w.writerow([n, rid, reason])
     out.print(
         f"{len(rows)} rows: [green]{committed} committed[/green]"
-        + (f" (receipts in {receipts})" if kept else "")
+        + (f" ({kept} receipts added to {receipts})" if kept else "")
         + f", {already} already in the ledger, [red]{len(rejected)} rejected[/red]"
         + (f" (see {errors})" if rejected else "")
     )

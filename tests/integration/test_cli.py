@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pytest
 from typer.testing import CliRunner
 
 from arrears.client.testing import LocalConsortium
+from arrears.ledger.errors import VerificationError
 from arrears.ledger.note import parse_verifier_key
 from arrears.ledger.records import DEFAULT_RULES
 from arrears.ledger.tlogproof import TlogProof
@@ -421,3 +424,47 @@ def test_the_operator_erases_a_record(net: LocalConsortium, tmp_path: Path) -> N
     r = run(net, "bank-b", "check", subject, "--consent", "APP-E", "--json", tmp=tmp_path)
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["records"] == []
+
+
+def test_an_upload_cut_short_keeps_its_receipts_and_a_rerun_adds_the_rest(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    """Receipts are written as they arrive; rows committed by a run that then failed are
+    found again by the rerun, proven, and their receipts added once."""
+    import arrears.client.sdk as sdk
+
+    csv = tmp_path / "november.csv"
+    csv.write_text(
+        "subject_kind,subject,country,record_id,loan_type,currency,principal,outstanding,"
+        "days_past_due,first_missed_payment,collection_stage,borrower_notified_on\n"
+        "resident_id,440106198507160022,,N-1,credit-card,CNY,20000,19600,35,2026-10-12,phone,2026-11-03\n"
+        "resident_id,11010519491231002X,,N-2,personal,CNY,1000,900,10,2026-10-12,reminder,2026-11-03\n"
+        "resident_id,440106198507160022,,N-3,personal,CNY,1000,900,10,2026-10-12,reminder,2026-11-03\n"
+    )
+    real, seen = sdk.verify_receipt, [0]
+
+    def lost_after_two(*args: Any, **kwargs: Any) -> Any:
+        seen[0] += 1
+        if seen[0] == 3:
+            raise VerificationError("connection lost after two receipts")
+        return real(*args, **kwargs)
+
+    size = net.node.ledger.log.head().size
+    with mock.patch.object(sdk, "verify_receipt", lost_after_two):
+        r = run(net, "bank-a", "upload", str(csv), "--batch", "1", tmp=tmp_path)
+    assert r.exit_code == 1, r.output
+    assert net.node.ledger.log.head().size == size + 3  # all three were committed
+    receipts = tmp_path / "november.receipts.jsonl"
+    assert [json.loads(x)["record_id"] for x in receipts.read_text().splitlines()] == [
+        "N-1",
+        "N-2",
+    ]
+    r = run(net, "bank-a", "upload", str(csv), "--batch", "1", tmp=tmp_path)
+    assert r.exit_code == 0 and "3 already in the ledger" in r.output, r.output
+    assert "1 receipts added" in r.output, r.output
+    lines = [json.loads(x) for x in receipts.read_text().splitlines()]
+    assert sorted(x["record_id"] for x in lines) == ["N-1", "N-2", "N-3"]
+    verifier = parse_verifier_key(net.verifier_key)
+    for x in lines:
+        leaf = net.node.storage.read_leaves(x["index"], x["index"] + 1)[0]
+        TlogProof.parse(x["tlog_proof"]).verify(leaf, [verifier])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -389,3 +390,17 @@ def test_sqlite_wal_file_shrinks_to_its_limit_after_a_checkpoint(sqlite_url: str
 def test_unreachable_database_is_a_storage_error(tmp_path: object) -> None:
     with pytest.raises(StorageError, match="cannot open"):
         SqlStorage.open("sqlite:////nonexistent-dir/x/ledger.db")
+
+
+def test_require_database_refuses_only_a_missing_sqlite_file(tmp_path: Path) -> None:
+    from arrears.ledger.sql import require_database
+
+    there = tmp_path / "there.db"
+    there.touch()
+    for url in (f"sqlite:///{there}", f"sqlite:///file:{there}?mode=ro&uri=true", "sqlite://"):
+        require_database(url)
+    require_database("postgresql+psycopg://nobody@127.0.0.1/none")  # not a file: not checked
+    for url in (f"sqlite:///{tmp_path}/gone.db", f"sqlite:///file:{tmp_path}/gone.db?uri=true"):
+        with pytest.raises(StorageError, match=f"no SQLite database at {tmp_path}/gone.db"):
+            require_database(url)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["there.db"]

@@ -9,6 +9,9 @@ refusal arrives as a typed ``RpcError``, every failed check as a ``VerificationE
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -36,7 +39,12 @@ from arrears.ledger import events as ev
 from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.coalesce import Coalescer
 from arrears.ledger.envelope import Envelope, MemberSigner
-from arrears.ledger.errors import InconsistentCheckpointError, InputError, VerificationError
+from arrears.ledger.errors import (
+    InconsistentCheckpointError,
+    InputError,
+    StorageError,
+    VerificationError,
+)
 from arrears.ledger.identifiers import SubjectId, SubjectKind, parse_subject
 from arrears.ledger.merkle import InclusionVerifier
 from arrears.ledger.note import Ed25519Verifier
@@ -131,6 +139,26 @@ class _Check(NamedTuple):
         )
 
 
+def _load_oprf_pin(path: Path) -> tuple[bytes, int]:
+    try:
+        data = json.loads(path.read_text())
+        key, epoch = bytes.fromhex(data["public_key"]), int(data["epoch"])
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise StorageError(f"oprf_state_file: {path} is not an OPRF pin file: {e!r}") from e
+    return key, epoch
+
+
+def _save_oprf_pin(path: Path, key: bytes, epoch: int) -> None:
+    """Write the pin atomically (a crash leaves no file or the whole one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".oprf-")
+    with os.fdopen(fd, "w") as f:
+        json.dump({"public_key": key.hex(), "epoch": epoch}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 class AsyncClient:
     """An arrears client on asyncio. Use ``async with AsyncClient(...) as c``."""
 
@@ -145,6 +173,7 @@ class AsyncClient:
         server_name: str | None = "localhost",
         oprf_public_key: bytes | None = None,
         oprf_epoch: int | None = None,
+        oprf_state_file: Path | None = None,
         max_message_bytes: int = 64 * 1024 * 1024,
         clock: Callable[[], int] | None = None,
     ) -> None:
@@ -170,6 +199,15 @@ class AsyncClient:
         self._oprf_key = oprf_public_key
         self._oprf_pinned_epoch = oprf_epoch
         self._oprf_epoch = 0
+        # The key and epoch first seen, kept on disk and pinned from then on (when not given).
+        self._oprf_state_file = oprf_state_file
+        if oprf_state_file is not None and oprf_state_file.exists():
+            kept_key, kept_epoch = _load_oprf_pin(oprf_state_file)
+            if oprf_public_key is not None and oprf_public_key != kept_key:
+                raise InputError(f"oprf_public_key: not the key pinned in {oprf_state_file}")
+            self._oprf_key = kept_key
+            if oprf_epoch is None:
+                self._oprf_pinned_epoch = kept_epoch
         # Today, for the server's answers to be held to: unix microseconds, as the server's.
         self._clock = clock or (lambda: time.time_ns() // 1000)
         self._cosigned = 0  # the largest cosigned tree accepted (with a witness policy)
@@ -216,6 +254,9 @@ class AsyncClient:
                     f"oprf: the server's key is for epoch {key.epoch}, not the pinned {pinned}"
                 )
             self._oprf_key, self._oprf_epoch = key.public_key, key.epoch
+            state = self._oprf_state_file
+            if state is not None and not state.exists():
+                _save_oprf_pin(state, key.public_key, key.epoch)
         assert self._oprf_key is not None
         return self._oprf_epoch, self._oprf_key
 

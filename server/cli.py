@@ -114,7 +114,9 @@ class Conn:
         if vkey is None:
             raise fail("give the log's --verifier-key (see `arrears operator-key`)")
         state = self.state or Path.home() / ".arrears" / f"{identity.member_id}-trusted.json"
-        return Client(self.server, identity, Trust(vkey, state_file=state))
+        # The OPRF key and epoch are pinned on first use beside it, as the checkpoint is.
+        pin = state.with_name(f"{state.stem}-oprf{state.suffix}")
+        return Client(self.server, identity, Trust(vkey, state_file=state), oprf_state_file=pin)
 
 
 @app.callback()
@@ -141,7 +143,8 @@ def connection(
         typer.Option(
             envvar="ARREARS_STATE",
             help="file keeping the last trusted checkpoint "
-            "(default: ~/.arrears/<member>-trusted.json)",
+            "(default: ~/.arrears/<member>-trusted.json); the inquiry log's and the OPRF key "
+            "pinned on first use are kept beside it (<file>-inquiries.json, <file>-oprf.json)",
         ),
     ] = None,
 ) -> None:

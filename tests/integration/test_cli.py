@@ -84,6 +84,9 @@ def test_report_update_settle_and_check(net: LocalConsortium, tmp_path: Path) ->
     r = report(net, "bank-a", APPLICANT, "CLI-1", "5000", "4200.50", "45", tmp_path)
     assert r.exit_code == 0, r.output
     assert "committed at index" in r.output and "c2sp.org/tlog-proof@v1" in r.output
+    # The OPRF key and epoch the report was blinded under, pinned beside the trust state.
+    pin = json.loads((tmp_path / "bank-a-trusted-oprf.json").read_text())
+    assert pin == {"public_key": net.node.oprf.public_key.hex(), "epoch": net.node.oprf_epoch}
     r = run(
         net, "bank-a", "update", "CLI-1", "--days-past-due", "75", "--stage", "phone", tmp=tmp_path
     )

@@ -4,6 +4,7 @@ its old signed notes, could). Each must be refused with a typed error."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from hashlib import sha256
@@ -15,7 +16,7 @@ import pytest
 
 from arrears.client.testing import ORIGIN, LocalConsortium
 from arrears.ledger.checkpoint import Checkpoint
-from arrears.ledger.errors import InconsistentCheckpointError, VerificationError
+from arrears.ledger.errors import InconsistentCheckpointError, StorageError, VerificationError
 from arrears.ledger.merkle import leaf_hash
 from arrears.ledger.note import Ed25519Signer, sign_note
 from arrears.server.pki import load_ed25519
@@ -362,3 +363,28 @@ def test_operators_sharing_a_state_file_keep_making_subject_reports(
     net.client("bank-c").check(subject, consent_reference=CONSENT)
     again = a.subject_report(subject, request_reference="r-3")
     assert [q.consent_reference for q in again.inquiries] == ["r-1", "r-2", CONSENT, "r-3"]
+
+
+def test_the_oprf_key_first_seen_is_kept_and_pinned(net: LocalConsortium, tmp_path: Path) -> None:
+    pin = tmp_path / "bank-c-oprf.json"
+    first = net.client("bank-c", oprf_state_file=pin)
+    first.check(resident_id(700), consent_reference=CONSENT)
+    kept = json.loads(pin.read_text())
+    assert (bytes.fromhex(kept["public_key"]), kept["epoch"]) == (
+        net.node.oprf.public_key,
+        net.node.oprf_epoch,
+    )
+    later = net.client("bank-c", oprf_state_file=pin)
+    real = later.aio._pseudonyms
+
+    async def GetKey(req: Any, timeout: Any = None) -> Any:
+        got = await real.GetKey(req, timeout=timeout)
+        got.epoch += 1
+        return got
+
+    later.aio._pseudonyms = Tampered(real, GetKey=GetKey)
+    with pytest.raises(VerificationError, match="not the pinned"):
+        later.check(resident_id(701), consent_reference=CONSENT)
+    pin.write_text("{")
+    with pytest.raises(StorageError, match="not an OPRF pin file"):
+        net.client("bank-c", oprf_state_file=pin)

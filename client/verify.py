@@ -325,11 +325,10 @@ def verify_alert(
     checkpoint's tree at ``cursor``, which is beyond ``after`` (the resume cursor or the last
     alert's); the signed submission it holds is the alert's event about the alert's record;
     the record is another member's than ``member_id`` (a lender is not alerted about its own
-    records). With ``borrowers`` (pseudonym: relationship reference, as registered), the
-    alert's pseudonym and reference must be one of them.
-
-    The alert cannot show that the record is about the alerted pseudonym: that needs the
-    report's entry and its salt, which an alert does not carry. Returns the record."""
+    records). The record's report, proven in the same tree, must open its subject commitment
+    with the alert's pseudonym and salt: the record is about the alerted subject. With
+    ``borrowers`` (pseudonym: relationship reference, as registered), the alert's pseudonym and
+    reference must be one of them. Returns the record."""
     if a.cursor <= after:
         raise VerificationError(f"alert: cursor {a.cursor} is not beyond {after} (replayed?)")
     if a.entry.index != a.cursor:
@@ -362,4 +361,25 @@ def verify_alert(
         raise VerificationError(
             "alert: about a pseudonym and relationship reference this lender did not register"
         )
+    if a.report.index == a.cursor:  # a report alert: the entry is the report
+        if a.report.leaf != a.entry.leaf:
+            raise VerificationError(f"alert: two leaves given for entry {a.cursor}")
+        report = sub
+    else:
+        given = verify_entry(a.report.index, a.report.leaf, a.report.inclusion_proof, cp)
+        try:
+            report = decode_submission(given.payload)
+        except InputError as e:
+            raise VerificationError(f"alert: report entry {a.report.index}: {e}") from e
+    if report.WhichOneof("event") != "record_reported" or (
+        report.member_id,
+        report.record_reported.record_id,
+    ) != (ref.member_id, ref.record_id):
+        raise VerificationError(f"alert: entry {a.report.index} is not the report of {ref}")
+    try:
+        opened = subject_commitment(a.salt, Pseudonym.from_bytes(a.pseudonym))
+    except InputError as e:
+        raise VerificationError(f"alert: {e}") from e
+    if report.record_reported.subject_commitment != opened:
+        raise VerificationError(f"alert: {ref} is about another subject than the alert's")
     return ref

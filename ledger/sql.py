@@ -592,6 +592,16 @@ class SqlStorage:
         )
         return {bytes(c): RecordRef(m, r) for c, m, r in rows}
 
+    def salts_for_commitments(self, commitments: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The salts of the subject openings still held for these commitments (none once
+        erased)."""
+        rows = self._rows_in(
+            f"SELECT subject_commitment, salt FROM {schema.records.name} "
+            "WHERE salt IS NOT NULL AND subject_commitment IN ({})",
+            sorted(set(commitments)),
+        )
+        return {bytes(c): bytes(salt) for c, salt in rows}
+
     def load_submissions(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
         rows = self._pairs_rows(
             "member_id, submission_id, idx",

@@ -489,6 +489,7 @@ class Node:
         if kind == "record_reported":
             ref = RecordRef(sub.member_id, sub.record_reported.record_id)
             commitment = sub.record_reported.subject_commitment
+            report = index
             opening = new_openings.get(commitment)
             if opening is not None and opening[0] in self.watch.watched:
                 with self.watch.lock:
@@ -497,9 +498,9 @@ class Node:
             r = getattr(sub, str(kind)).record
             ref = RecordRef(r.member_id, r.record_id)
             rec = record_of(ref)
-            if rec is None:
+            if rec is None or rec.erased:  # an erased record names no one any more
                 return []
-            commitment = rec.subject_commitment
+            commitment, report = rec.subject_commitment, rec.entries[0]
         hit = self.watch.watchers(commitment)
         if hit is None:
             return []
@@ -518,6 +519,7 @@ class Node:
                         record=pb.RecordRef(member_id=ref.member_id, record_id=ref.record_id),
                         event=str(kind),
                         entry=spb.RecordEntry(index=index),
+                        report=spb.RecordEntry(index=report),
                     ),
                 )
             )
@@ -544,12 +546,23 @@ class Node:
                     s.loop.call_soon_threadsafe(s.queue.put_nowait, alert)
 
     def _complete(self, alerts: Sequence[spb.Alert], size: int, checkpoint: bytes) -> None:
-        """Fill in each alert's leaf, its inclusion proof and the checkpoint."""
-        indexes = [a.cursor for a in alerts]
+        """Fill in each alert's entry and its record's report (leaves and inclusion proofs),
+        the salt opening the report's subject commitment, and the checkpoint."""
+        indexes = sorted({a.cursor for a in alerts} | {a.report.index for a in alerts})
         leaves = self.storage.read_leaves_at(indexes)
-        for alert, proof in zip(alerts, inclusion_proofs(indexes, size, self.nodes), strict=True):
-            alert.entry.leaf = leaves[alert.cursor]
-            alert.entry.inclusion_proof.extend(proof)
+        proofs = dict(zip(indexes, inclusion_proofs(indexes, size, self.nodes), strict=True))
+        commitments = {
+            a.report.index: decode_submission(
+                Leaf.decode(leaves[a.report.index]).payload
+            ).record_reported.subject_commitment
+            for a in alerts
+        }
+        salts = self.storage.salts_for_commitments(list(set(commitments.values())))
+        for alert in alerts:
+            for e in (alert.entry, alert.report):
+                e.leaf = leaves[e.index]
+                e.inclusion_proof.extend(proofs[e.index])
+            alert.salt = salts.get(commitments[alert.report.index], b"")
             alert.checkpoint = checkpoint
             alert.tree_size = size
 

@@ -17,6 +17,8 @@ import pytest
 from arrears.client import Alert, Client
 from arrears.client.testing import LocalConsortium
 from arrears.ledger.errors import VerificationError
+from arrears.ledger.leaf import Leaf
+from arrears.ledger.records import decode_submission
 from arrears.v1 import events_pb2 as pb
 from arrears.v1 import service_pb2 as spb
 from tests.integration.test_sdk import RECENT, resident_id
@@ -40,19 +42,24 @@ class World:
         record = {self.b1: ("bank-b", "b-1"), self.b2: ("bank-b", "b-2")}.get(
             index, ("bank-a", "a-1")
         )
+        entry = spb.RecordEntry(
+            index=index,
+            leaf=net.node.storage.read_leaves(index, index + 1)[0],
+            inclusion_proof=net.node.ledger.log.inclusion_proof(index, size),
+        )
+        report = decode_submission(Leaf.decode(entry.leaf).payload).record_reported
+        salts = net.node.storage.salts_for_commitments([report.subject_commitment])
         fields: dict[str, Any] = {
             "cursor": index,
             "pseudonym": self.pseudonym,
             "relationship_reference": REL,
             "record": pb.RecordRef(member_id=record[0], record_id=record[1]),
             "event": "record_reported",
-            "entry": spb.RecordEntry(
-                index=index,
-                leaf=net.node.storage.read_leaves(index, index + 1)[0],
-                inclusion_proof=net.node.ledger.log.inclusion_proof(index, size),
-            ),
+            "entry": entry,
             "checkpoint": net.node.storage.checkpoint_at(size),
             "tree_size": size,
+            "report": entry,  # a report alert: the entry is the record's report
+            "salt": salts.get(report.subject_commitment, b""),
         }
         fields.update(change)
         return spb.Alert(**fields)
@@ -119,6 +126,13 @@ FORGED: dict[str, tuple[Forgery, str]] = {
     # bank-a's own report (the server never alerts a lender about its own records)
     "an own record": (lambda w: w.alert(w.own), "own records"),
     "another tree size": (lambda w: w.alert(w.b1, tree_size=w.b1 + 1), "tree_size"),
+    # the record is real, but the salt given does not open its commitment with the pseudonym
+    "another subject": (lambda w: w.alert(w.b1, salt=bytes(32)), "about another subject"),
+    # the report cited is another record's (bank-b's b-2 for b-1)
+    "another record's report": (
+        lambda w: w.alert(w.b1, report=w.alert(w.b2).entry),
+        "is not the report of bank-b/b-1",
+    ),
 }
 
 

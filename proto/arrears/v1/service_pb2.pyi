@@ -356,7 +356,7 @@ class WatchRequest(_message.Message):
     def __init__(self, cursor: _Optional[int] = ...) -> None: ...
 
 class Alert(_message.Message):
-    __slots__ = ("cursor", "pseudonym", "relationship_reference", "record", "event", "entry", "checkpoint", "tree_size")
+    __slots__ = ("cursor", "pseudonym", "relationship_reference", "record", "event", "entry", "checkpoint", "tree_size", "report", "salt")
     CURSOR_FIELD_NUMBER: _ClassVar[int]
     PSEUDONYM_FIELD_NUMBER: _ClassVar[int]
     RELATIONSHIP_REFERENCE_FIELD_NUMBER: _ClassVar[int]
@@ -365,6 +365,8 @@ class Alert(_message.Message):
     ENTRY_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    SALT_FIELD_NUMBER: _ClassVar[int]
     cursor: int
     pseudonym: bytes
     relationship_reference: str
@@ -373,7 +375,9 @@ class Alert(_message.Message):
     entry: RecordEntry
     checkpoint: bytes
     tree_size: int
-    def __init__(self, cursor: _Optional[int] = ..., pseudonym: _Optional[bytes] = ..., relationship_reference: _Optional[str] = ..., record: _Optional[_Union[_events_pb2.RecordRef, _Mapping]] = ..., event: _Optional[str] = ..., entry: _Optional[_Union[RecordEntry, _Mapping]] = ..., checkpoint: _Optional[bytes] = ..., tree_size: _Optional[int] = ...) -> None: ...
+    report: RecordEntry
+    salt: bytes
+    def __init__(self, cursor: _Optional[int] = ..., pseudonym: _Optional[bytes] = ..., relationship_reference: _Optional[str] = ..., record: _Optional[_Union[_events_pb2.RecordRef, _Mapping]] = ..., event: _Optional[str] = ..., entry: _Optional[_Union[RecordEntry, _Mapping]] = ..., checkpoint: _Optional[bytes] = ..., tree_size: _Optional[int] = ..., report: _Optional[_Union[RecordEntry, _Mapping]] = ..., salt: _Optional[bytes] = ...) -> None: ...
 
 class GetCheckpointRequest(_message.Message):
     __slots__ = ("log", "cosigned")

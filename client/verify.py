@@ -23,6 +23,7 @@ from arrears.ledger.leaf import Leaf
 from arrears.ledger.merkle import InclusionVerifier, leaf_hash, verify_inclusion
 from arrears.ledger.pseudonym import SALT_SIZE, Pseudonym, subject_commitment
 from arrears.ledger.records import (
+    ALERT_EVENTS,
     DEFAULT_RULES,
     RecordRef,
     RecordState,
@@ -298,19 +299,6 @@ def verify_subject_report(
             )
         )
     return SubjectReport(pseudonym, day, tuple(records), tuple(inquiries), cp, inquiry_cp)
-
-
-# The events a watch alert is raised for (the server's ``ALERT_EVENTS``).
-ALERT_EVENTS = frozenset(
-    {
-        "record_reported",
-        "record_updated",
-        "record_settled",
-        "record_withdrawn",
-        "dispute_opened",
-        "dispute_resolved",
-    }
-)
 
 
 def verify_alert(

@@ -475,6 +475,19 @@ def parse_canonical(message: Message, payload: bytes) -> str:
     return ""
 
 
+ALERT_EVENTS = frozenset(
+    {
+        "record_reported",
+        "record_updated",
+        "record_settled",
+        "record_withdrawn",
+        "dispute_opened",
+        "dispute_resolved",
+    }
+)
+"""The events about a record that raise a watch alert for its subject (server and SDK)."""
+
+
 def decode_submission(payload: bytes) -> pb.Submission:
     sub = pb.Submission()
     if problem := parse_canonical(sub, payload):

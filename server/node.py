@@ -27,6 +27,7 @@ from arrears.ledger.note import CosignatureVerifier, Ed25519Signer, add_signatur
 from arrears.ledger.oprf import Mode, ServerKey
 from arrears.ledger.pseudonym import new_salts, subject_commitments
 from arrears.ledger.records import (
+    ALERT_EVENTS,
     DEFAULT_RULES,
     Changes,
     RecordRef,
@@ -52,16 +53,6 @@ log = logging.getLogger("arrears.server")
 
 PSEUDONYM_SIZE = 36
 MAX_REFERENCE = 128
-ALERT_EVENTS = frozenset(
-    {
-        "record_reported",
-        "record_updated",
-        "record_settled",
-        "record_withdrawn",
-        "dispute_opened",
-        "dispute_resolved",
-    }
-)
 _ZERO_KEY = bytes(32)
 _PURPOSES = frozenset(pb.Purpose.values()) - {pb.PURPOSE_UNSPECIFIED}
 

@@ -331,20 +331,25 @@ def test_a_known_inquiry_size_beyond_the_log_is_refused_before_it_is_recorded(
 # --- pseudonyms ------------------------------------------------------------------------------
 
 
-def test_a_key_for_another_epoch_than_the_pinned_one_is_refused(net: LocalConsortium) -> None:
-    """The epoch goes into every pseudonym: another one finds no record about anyone."""
-    key = net.node.oprf.public_key
-    c = net.client("bank-c", oprf_public_key=key, oprf_epoch=net.node.oprf_epoch)
-    assert c._run(c.aio.oprf_key()) == (net.node.oprf_epoch, key)
-    c = net.client("bank-c", oprf_public_key=key, oprf_epoch=net.node.oprf_epoch)
-    real = c.aio._pseudonyms
+def _key_for_the_next_epoch(client: Any) -> None:
+    """The server's key, said to be for the epoch after its own."""
+    real = client.aio._pseudonyms
 
     async def GetKey(req: Any, timeout: Any = None) -> Any:
         got = await real.GetKey(req, timeout=timeout)
         got.epoch += 1
         return got
 
-    c.aio._pseudonyms = Tampered(real, GetKey=GetKey)
+    client.aio._pseudonyms = Tampered(real, GetKey=GetKey)
+
+
+def test_a_key_for_another_epoch_than_the_pinned_one_is_refused(net: LocalConsortium) -> None:
+    """The epoch goes into every pseudonym: another one finds no record about anyone."""
+    key = net.node.oprf.public_key
+    c = net.client("bank-c", oprf_public_key=key, oprf_epoch=net.node.oprf_epoch)
+    assert c._run(c.aio.oprf_key()) == (net.node.oprf_epoch, key)
+    c = net.client("bank-c", oprf_public_key=key, oprf_epoch=net.node.oprf_epoch)
+    _key_for_the_next_epoch(c)
     with pytest.raises(VerificationError, match="not the pinned 1"):
         c.check(resident_id(500), consent_reference=CONSENT)
 
@@ -375,14 +380,7 @@ def test_the_oprf_key_first_seen_is_kept_and_pinned(net: LocalConsortium, tmp_pa
         net.node.oprf_epoch,
     )
     later = net.client("bank-c", oprf_state_file=pin)
-    real = later.aio._pseudonyms
-
-    async def GetKey(req: Any, timeout: Any = None) -> Any:
-        got = await real.GetKey(req, timeout=timeout)
-        got.epoch += 1
-        return got
-
-    later.aio._pseudonyms = Tampered(real, GetKey=GetKey)
+    _key_for_the_next_epoch(later)
     with pytest.raises(VerificationError, match="not the pinned"):
         later.check(resident_id(701), consent_reference=CONSENT)
     pin.write_text("{")

@@ -402,9 +402,17 @@ class AsyncClient:
         return self._cosigned if self.witnessed else self.trust.size
 
     async def _answered_at(
-        self, note: bytes, known: int, floor: int, proof: Sequence[bytes]
+        self,
+        note: bytes,
+        known: int,
+        floor: int,
+        proof: Sequence[bytes],
+        *,
+        witnessed: bool | None = None,
     ) -> Checkpoint:
-        cp = await self.accept(note, known, proof, witnessed=self.witnessed)
+        """An answer's checkpoint, accepted, and no older than ``floor``."""
+        witnessed = self.witnessed if witnessed is None else witnessed
+        cp = await self.accept(note, known, proof, witnessed=witnessed)
         if cp.size < floor:
             raise InconsistentCheckpointError(
                 f"checkpoint: the answer is at tree size {cp.size}, older than the size {floor} "
@@ -533,12 +541,7 @@ class AsyncClient:
                     known_inquiry_tree_size=known_inquiries,
                 ),
             )
-            cp = await self.accept(answer.checkpoint, known, ())
-            if cp.size < known:
-                raise InconsistentCheckpointError(
-                    f"checkpoint: the report is at tree size {cp.size}, older than the size "
-                    f"{known} this client already trusted (rolled back?)"
-                )
+            cp = await self._answered_at(answer.checkpoint, known, known, (), witnessed=False)
             # The inquiry log only grows, like the ledger: a smaller or forked inquiry
             # checkpoint could hide lookups of the borrower.
             inquiry_cp = await self.accept(

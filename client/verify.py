@@ -20,6 +20,7 @@ from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.envelope import Envelope
 from arrears.ledger.errors import ArrearsError, InputError, ProofError, VerificationError
 from arrears.ledger.leaf import Leaf
+from arrears.ledger.ledger import record_refs
 from arrears.ledger.merkle import InclusionVerifier, leaf_hash, verify_inclusion
 from arrears.ledger.pseudonym import SALT_SIZE, Pseudonym, subject_commitment
 from arrears.ledger.records import (
@@ -333,11 +334,7 @@ def verify_alert(
         raise VerificationError(f"alert: entry {a.cursor} is a {kind}, which raises no alert")
     if kind != a.event:
         raise VerificationError(f"alert: says {a.event!r}, the entry is a {kind}")
-    if kind == "record_reported":
-        ref = RecordRef(sub.member_id, sub.record_reported.record_id)
-    else:
-        r = getattr(sub, kind).record
-        ref = RecordRef(r.member_id, r.record_id)
+    (ref,) = record_refs(sub)  # every alert event is about one record
     if (a.record.member_id, a.record.record_id) != (ref.member_id, ref.record_id):
         raise VerificationError(
             f"alert: says record {a.record.member_id}/{a.record.record_id}, the entry is "

@@ -477,8 +477,8 @@ class Node:
         kind = sub.WhichOneof("event")
         if kind not in ALERT_EVENTS:
             return []
+        (ref,) = record_refs(sub)  # every alert event is about one record
         if kind == "record_reported":
-            ref = RecordRef(sub.member_id, sub.record_reported.record_id)
             commitment = sub.record_reported.subject_commitment
             report = index
             opening = new_openings.get(commitment)
@@ -486,8 +486,6 @@ class Node:
                 with self.watch.lock:
                     self.watch.commitments[commitment] = opening[0]
         else:
-            r = getattr(sub, str(kind)).record
-            ref = RecordRef(r.member_id, r.record_id)
             rec = record_of(ref)
             if rec is None or rec.erased:  # an erased record names no one any more
                 return []

@@ -771,9 +771,9 @@ UPLOAD_COLUMNS = (
 
 def _earlier_entries(
     c: Any, reused: list[tuple[str, int, Any]]
-) -> dict[str, tuple[bool, str] | ArrearsError]:
+) -> list[tuple[bool, str] | ArrearsError]:
     """For each row refused as ``submission_reused`` (its ref, the index of the entry holding
-    its submission id, its envelope): whether that entry reports the same record with the same
+    its submission id, its envelope), in order: whether that entry reports the same record with the same
     values, and the tlog-proof text proving it in the tree this client trusts; or the error
     that kept it from being compared. Each run signs afresh, with its own time and commitment
     salt, so those two are left out; the subject cannot be compared (its commitment is salted),
@@ -783,7 +783,10 @@ def _earlier_entries(
     from arrears.v1 import events_pb2 as pb
 
     def values(payload: bytes) -> Any:
+        """A report's fields but its signing time and commitment; None for another event."""
         sub = pb.Submission.FromString(payload)
+        if not sub.HasField("record_reported"):
+            return None
         sub.ClearField("signed_at_unix_ms")
         sub.record_reported.ClearField("subject_commitment")
         return sub
@@ -802,10 +805,8 @@ def _earlier_entries(
                     got = await c.aio.inclusion_proof(index, cp.size)
                 # The entry as proven in the tree this client trusts, not the server's word.
                 leaf = verify_entry(index, got.leaf, got.hashes, cp)
-                same = leaf.payload == envelope.payload or (
-                    values(leaf.payload) == values(envelope.payload)
-                    and pb.Submission.FromString(leaf.payload).HasField("record_reported")
-                )
+                earlier = values(leaf.payload)
+                same = earlier is not None and earlier == values(envelope.payload)
             except ArrearsError as e:
                 return e
             except Exception as e:  # a payload that does not decode, say
@@ -814,7 +815,8 @@ def _earlier_entries(
 
         return await asyncio.gather(*(one(i, env) for _, i, env in reused))
 
-    return dict(zip((ref for ref, _, _ in reused), _run(lambda: c._run(all_of())), strict=True))
+    got: list[tuple[bool, str] | ArrearsError] = _run(lambda: c._run(all_of()))
+    return got
 
 
 @app.command()
@@ -933,7 +935,8 @@ def upload(
                     rejected.append((int(ref), record_of_row.get(ref, ""), why))
         # Rows refused for a submission id taken before: the same row of an earlier run (nothing
         # is added twice), or the same record with other values.
-        for ref, got in (_earlier_entries(c, reused) if reused else {}).items():
+        compared = _earlier_entries(c, reused) if reused else []
+        for (ref, index, _), got in zip(reused, compared, strict=True):
             if isinstance(got, ArrearsError):
                 why = (
                     f"{refusals[ref]} (could not compare it with that entry: "
@@ -941,7 +944,7 @@ def upload(
                 )
             elif got[0]:
                 already += 1
-                keep(ref, next(i for x, i, _ in reused if x == ref), got[1])
+                keep(ref, index, got[1])
                 continue
             else:
                 why = (

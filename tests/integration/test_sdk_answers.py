@@ -20,6 +20,7 @@ from arrears.ledger.errors import InconsistentCheckpointError, StorageError, Ver
 from arrears.ledger.merkle import leaf_hash
 from arrears.ledger.note import Ed25519Signer, sign_note
 from arrears.server.pki import load_ed25519
+from arrears.v1 import events_pb2 as pb
 from arrears.v1 import service_pb2 as spb
 
 DAY = date(2026, 6, 15)
@@ -74,22 +75,23 @@ def _alter_check_many(client: Any, alter: Callable[[Any, Any], None]) -> None:
     client.aio._lookup = Tampered(real, CheckMany=CheckMany)
 
 
+def _answer_as_of(client: Any, day: date) -> None:
+    """Every lookup answer the client gets says it is as of ``day``."""
+
+    def as_of(_: Any, resp: Any) -> None:
+        for r in resp.results:
+            r.answer.as_of.CopyFrom(pb.Date(year=day.year, month=day.month, day=day.day))
+
+    _alter_check_many(client, as_of)
+
+
 @pytest.mark.parametrize("day", [date(2026, 1, 1), DAY + timedelta(days=2), date(2040, 1, 1)])
 def test_an_answer_as_of_another_day_is_refused(net: LocalConsortium, day: date) -> None:
     """A server that picks the day could hide records (a day before them) or age them out."""
     applicant = resident_id(1)
     net.client("bank-a").report(applicant, f"day-{day}", **default(date(2026, 2, 1), 95))
     c = net.client("bank-c")
-
-    def other_day(_: Any, resp: Any) -> None:
-        for r in resp.results:
-            r.answer.as_of.year, r.answer.as_of.month, r.answer.as_of.day = (
-                day.year,
-                day.month,
-                day.day,
-            )
-
-    _alter_check_many(c, other_day)
+    _answer_as_of(c, day)
     with pytest.raises(VerificationError, match=f"answered as of {day}, but today is {DAY}"):
         c.check(applicant, consent_reference=CONSENT)
 
@@ -100,16 +102,7 @@ def test_an_answer_from_the_day_before_or_after_is_believed(net: LocalConsortium
     net.client("bank-a").report(applicant, "midnight-1", **default())
     c = net.client("bank-c")
     tomorrow = DAY + timedelta(days=1)
-
-    def next_day(_: Any, resp: Any) -> None:
-        for r in resp.results:
-            r.answer.as_of.year, r.answer.as_of.month, r.answer.as_of.day = (
-                tomorrow.year,
-                tomorrow.month,
-                tomorrow.day,
-            )
-
-    _alter_check_many(c, next_day)
+    _answer_as_of(c, tomorrow)
     result = c.check(applicant, consent_reference=CONSENT)
     assert result.as_of == tomorrow and len(result.records) == 1
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from arrears.client.trust import ProofNeeded
+from arrears.client.trust import ProofNeeded, Trust
 from arrears.ledger.errors import InconsistentCheckpointError, StorageError
 from arrears.ledger.tiles import consistency_proof
 from tests import reference
@@ -29,15 +29,20 @@ def stored_size(state: Path) -> int:
     return int(json.loads(state.read_text())["tree_size"])
 
 
+def two_processes(world: World, state: Path) -> tuple[Trust, Trust]:
+    """Two processes sharing ``state``, both started after it was written at ``sizes[1]``."""
+    world.trust(state).accept(world.note_at(world.sizes[1]))
+    return world.trust(state), world.trust(state)
+
+
 def test_an_older_checkpoint_never_replaces_a_larger_one_another_process_stored(
     w: World,  # noqa: F811
     tmp_path: Path,
 ) -> None:
     state = tmp_path / "trust.json"
-    s1, s2, s3 = w.sizes[1], w.sizes[3], w.size
+    s2, s3 = w.sizes[3], w.size
     fetch = honest(w)
-    w.trust(state).accept(w.note_at(s1))
-    p1, p2 = w.trust(state), w.trust(state)  # two processes, both started at s1
+    p1, p2 = two_processes(w, state)
     p1.accept(w.note_at(s3), fetch=fetch)  # type: ignore[arg-type]
     assert stored_size(state) == s3
     # p2 is then shown s2: it is a prefix of what p1 trusted, so p2 takes s3 on as well
@@ -55,8 +60,7 @@ def test_a_history_another_process_stored_that_ours_contradicts_is_a_fork(
 ) -> None:
     state = tmp_path / "trust.json"
     s1, s2, s3 = w.sizes[1], w.sizes[3], w.size
-    w.trust(state).accept(w.note_at(s1))
-    p1, p2 = w.trust(state), w.trust(state)
+    p1, p2 = two_processes(w, state)
     # p1 is shown a fork of the log that keeps the first s2 entries (a valid proof from s1)
     forked: Sequence[bytes] = [*w.storage.leaves[:s2], *[b"forged"] * (s3 - s2)]
     p1.accept(w.forged(s3, reference.mth(forked)), proof_from=s1, proof=reference.proof(s1, forked))
@@ -109,8 +113,7 @@ def test_without_fetch_the_proofs_to_catch_up_are_asked_for_one_by_one(
 ) -> None:
     state = tmp_path / "trust.json"
     s1, s2, s3 = w.sizes[1], w.sizes[3], w.size
-    w.trust(state).accept(w.note_at(s1))
-    p1, p2 = w.trust(state), w.trust(state)
+    p1, p2 = two_processes(w, state)
     p1.accept(w.note_at(s3), fetch=honest(w))  # type: ignore[arg-type]
     asked = []
     proof_from, proof_to, proof = s1, -1, consistency_proof(s1, s2, w.storage.read_tiles)

@@ -11,6 +11,7 @@ also come from the environment (``ARREARS_SERVER``, ``ARREARS_PKI``, ``ARREARS_M
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import csv
 import hashlib
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import typer
 from rich.console import Console
@@ -769,16 +770,26 @@ UPLOAD_COLUMNS = (
 )
 
 
+class Earlier(NamedTuple):
+    """A rerun row compared with the entry that holds its submission id."""
+
+    same_values: bool  # the same record with the same values (but time and commitment)
+    same_subject: bool | None  # None: no salt kept for that entry, so not compared
+    tlog_proof: str  # the entry's proof in the tree this client trusts
+
+
 def _earlier_entries(
-    c: Any, reused: list[tuple[str, int, Any]]
-) -> list[tuple[bool, str] | ArrearsError]:
+    c: Any, reused: list[tuple[str, int, Any, bytes, bytes | None]]
+) -> list[Earlier | ArrearsError]:
     """For each row refused as ``submission_reused`` (its ref, the index of the entry holding
-    its submission id, its envelope), in order: whether that entry reports the same record with the same
-    values, and the tlog-proof text proving it in the tree this client trusts; or the error
-    that kept it from being compared. Each run signs afresh, with its own time and commitment
-    salt, so those two are left out; the subject cannot be compared (its commitment is salted),
-    so a row whose only change is the subject counts as the same. Asked 32 at a time."""
+    its submission id, its envelope, its pseudonym, and the commitment salt the receipts file
+    kept for that entry, if any), in order: the row compared with that entry, as proven in the
+    tree this client trusts; or the error that kept it from being compared. Each run signs
+    afresh, with its own time and commitment salt, so values are compared without those two;
+    the subject is compared by opening the entry's commitment with the kept salt and the row's
+    pseudonym. Asked 32 at a time."""
     from arrears.client.verify import verify_entry
+    from arrears.ledger.pseudonym import subject_commitments
     from arrears.ledger.tlogproof import TlogProof
     from arrears.v1 import events_pb2 as pb
 
@@ -791,15 +802,17 @@ def _earlier_entries(
         sub.record_reported.ClearField("subject_commitment")
         return sub
 
-    async def all_of() -> list[tuple[bool, str] | ArrearsError]:
+    async def all_of() -> list[Earlier | ArrearsError]:
         trusted = c.trust.trusted
-        if trusted is None or max(i for _, i, _ in reused) >= trusted.checkpoint.size:
+        if trusted is None or max(r[1] for r in reused) >= trusted.checkpoint.size:
             await c.aio.checkpoint()  # a rerun with every row refused may have none yet
             trusted = c.trust.trusted
         cp, note = trusted.checkpoint, trusted.note
         gate = asyncio.Semaphore(32)
 
-        async def one(index: int, envelope: Any) -> tuple[bool, str] | ArrearsError:
+        async def one(
+            index: int, envelope: Any, pseudonym: bytes, salt: bytes | None
+        ) -> Earlier | ArrearsError:
             try:
                 async with gate:
                     got = await c.aio.inclusion_proof(index, cp.size)
@@ -807,15 +820,20 @@ def _earlier_entries(
                 leaf = verify_entry(index, got.leaf, got.hashes, cp)
                 earlier = values(leaf.payload)
                 same = earlier is not None and earlier == values(envelope.payload)
+                subject = None
+                if same and salt is not None:
+                    committed = pb.Submission.FromString(leaf.payload)
+                    (ours,) = subject_commitments([salt], [pseudonym])
+                    subject = ours == committed.record_reported.subject_commitment
             except ArrearsError as e:
                 return e
             except Exception as e:  # a payload that does not decode, say
                 return ArrearsError(f"entry {index}: {e}")
-            return same, TlogProof(index, tuple(got.hashes), note).text()
+            return Earlier(same, subject, TlogProof(index, tuple(got.hashes), note).text())
 
-        return await asyncio.gather(*(one(i, env) for _, i, env in reused))
+        return await asyncio.gather(*(one(*r[1:]) for r in reused))
 
-    got: list[tuple[bool, str] | ArrearsError] = _run(lambda: c._run(all_of()))
+    got: list[Earlier | ArrearsError] = _run(lambda: c._run(all_of()))
     return got
 
 
@@ -832,7 +850,8 @@ def upload(
         Path | None,
         typer.Option(
             help="where to add the receipts of committed rows, a JSON line each: row, record_id, "
-            "index and the tlog-proof text to keep (default FILE.receipts.jsonl)"
+            "index, the tlog-proof text to keep and the subject commitment's salt "
+            "(default FILE.receipts.jsonl)"
         ),
     ] = None,
     batch: Annotated[int, typer.Option(help="rows per stream message")] = 500,
@@ -840,9 +859,11 @@ def upload(
     """Upload a month's defaulters from CSV. Rows are validated, blinded, signed and streamed;
     accepted rows are committed, each with a verified receipt added to the receipts file;
     rejected rows go to an error file with their row number and reason, and the exit status
-    is then 2. A rerun of the same file adds nothing
-    twice: a row already in the ledger with the same values is counted as such, while a row for
-    an already reported record with other values is rejected (correct it with `update`).
+    is then 2. A rerun of the same file adds nothing twice: a row already in the ledger with
+    the same values and subject is counted as such, while a row for an already reported record
+    with other values is rejected (correct it with `update`), and so is one with another
+    subject (withdraw the record and report it under a new record id). The subject is compared
+    with the salt the receipts file keeps; keep that file with the CSV.
 
     Columns: subject_kind, subject, country, record_id, loan_type, currency, principal,
     outstanding, days_past_due, first_missed_payment, collection_stage, borrower_notified_on,
@@ -867,21 +888,31 @@ def upload(
     record_of_row = {str(n): r.record_id for n, r in valid}
     # Receipts are added as they come, each entry once: a run cut short keeps those it got,
     # and a rerun adds the receipts of rows an earlier run committed without writing them.
+    # The salts of the entries' subject commitments are kept too, so that a rerun can tell
+    # whether a row names the subject its record was reported about.
     have: set[int] = set()
+    salts: dict[int, bytes] = {}
     if receipts.exists():
         for line in receipts.read_text(encoding="utf-8").splitlines():
             with contextlib.suppress(ValueError, KeyError, TypeError):
-                have.add(int(json.loads(line)["index"]))
+                kept_line = json.loads(line)
+                have.add(index := int(kept_line["index"]))
+                if "subject_salt" in kept_line:
+                    salts[index] = base64.b64decode(kept_line["subject_salt"], validate=True)
     kept = 0
+    unopened = 0  # rerun rows whose entry's salt was not kept, so their subject not compared
 
-    def keep(ref: str, index: int, tlog_proof: str) -> None:
+    def keep(ref: str, index: int, tlog_proof: str, salt: bytes | None) -> None:
         nonlocal kept
         if index in have:
             return
         have.add(index)
         kept += 1
-        row = {"row": int(ref), "record_id": record_of_row[ref], "index": index}
-        sink.write(json.dumps({**row, "tlog_proof": tlog_proof}) + "\n")
+        row: dict[str, Any] = {"row": int(ref), "record_id": record_of_row[ref], "index": index}
+        row["tlog_proof"] = tlog_proof
+        if salt is not None:
+            row["subject_salt"] = base64.b64encode(salt).decode()
+        sink.write(json.dumps(row) + "\n")
         sink.flush()
 
     columns = [
@@ -913,7 +944,8 @@ def upload(
                 prepared.append((str(n), env, opening))
                 progress.advance(t_signed)
             envelope_of_row = {ref: env for ref, env, _ in prepared}
-            reused: list[tuple[str, int, Any]] = []
+            opening_of_row = {ref: opening for ref, _, opening in prepared}
+            reused: list[tuple[str, int, Any, bytes, bytes | None]] = []
             refusals: dict[str, str] = {}
             results = iter(c.submit_stream(prepared, batch=batch))
             while (res := _run(lambda: next(results, None))) is not None:
@@ -922,35 +954,45 @@ def upload(
                 if r is not None:
                     committed += not r.replayed
                     already += r.replayed  # the same signed row again
-                    keep(ref, r.index, r.tlog_proof)
+                    # A replay is of this very envelope: its entry holds this salt's commitment.
+                    keep(ref, r.index, r.tlog_proof, opening_of_row[ref].salt)
                 elif (
                     refusal is not None
                     and refusal.rule == "submission_reused"
                     and (found := re.search(r"at index (\d+)", str(refusal)))
                 ):
-                    reused.append((ref, int(found.group(1)), envelope_of_row[ref]))
+                    index = int(found.group(1))
+                    row_reused = (ref, index, envelope_of_row[ref], opening_of_row[ref].pseudonym)
+                    reused.append((*row_reused, salts.get(index)))
                     refusals[ref] = f"{type(refusal).__name__}: {refusal}"
                 else:
                     why = f"{type(refusal).__name__}: {refusal}"
                     rejected.append((int(ref), record_of_row.get(ref, ""), why))
         # Rows refused for a submission id taken before: the same row of an earlier run (nothing
-        # is added twice), or the same record with other values.
+        # is added twice), or the same record with other values or about another subject.
         compared = _earlier_entries(c, reused) if reused else []
-        for (ref, index, _), got in zip(reused, compared, strict=True):
+        for (ref, index, *_), got in zip(reused, compared, strict=True):
             if isinstance(got, ArrearsError):
                 why = (
                     f"{refusals[ref]} (could not compare it with that entry: "
                     f"{type(got).__name__}: {got}; run the upload again)"
                 )
-            elif got[0]:
-                already += 1
-                keep(ref, index, got[1])
-                continue
-            else:
+            elif not got.same_values:
                 why = (
                     f"{refusals[ref]} (this record was reported before with other values: "
                     "correct it with `arrears update`)"
                 )
+            elif got.same_subject is False:
+                why = (
+                    f"{refusals[ref]} (this record was reported before about another subject: "
+                    "withdraw it with `arrears withdraw` and report this subject under a new "
+                    "record id)"
+                )
+            else:
+                already += 1
+                unopened += got.same_subject is None
+                keep(ref, index, got.tlog_proof, salts.get(index))
+                continue
             rejected.append((int(ref), record_of_row.get(ref, ""), why))
     finally:
         sink.close()
@@ -965,6 +1007,13 @@ def upload(
         + f", {already} already in the ledger, [red]{len(rejected)} rejected[/red]"
         + (f" (see {errors})" if rejected else "")
     )
+    if unopened:
+        err.print(
+            f"[yellow]{unopened} of the rows already in the ledger were compared by their values "
+            f"only: {receipts} keeps no subject salt for their entries (a run cut short before "
+            "their receipts arrived, or another receipts file), so their subject was not "
+            "checked[/yellow]"
+        )
     if rejected:
         raise typer.Exit(2)
 

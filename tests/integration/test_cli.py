@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
@@ -334,6 +335,50 @@ def test_upload_rejects_a_changed_row_for_a_record_already_reported(
     assert net.node.ledger.log.head().size == size
 
 
+def test_upload_rejects_a_rerun_row_about_another_subject(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    """The receipts file keeps each entry's subject salt; a rerun opens the entry's commitment
+    with it, so a row whose only change is the subject ID is refused, not counted as done."""
+    header = (
+        "subject_kind,subject,country,record_id,loan_type,currency,principal,outstanding,"
+        "days_past_due,first_missed_payment,collection_stage,borrower_notified_on\n"
+    )
+    row = "resident_id,{},,S-1,personal,CNY,3000,2500,40,2026-10-12,phone,2026-11-03\n"
+    csv = tmp_path / "december.csv"
+    csv.write_text(header + row.format("440106198507160022"))
+    r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
+    assert r.exit_code == 0 and "1 committed" in r.output, r.output
+    receipts = tmp_path / "december.receipts.jsonl"
+    (kept,) = [json.loads(x) for x in receipts.read_text().splitlines()]
+    assert len(base64.b64decode(kept["subject_salt"])) == 32
+    size = net.node.ledger.log.head().size
+
+    # The same row again: the salt opens the entry's commitment to this subject.
+    r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
+    assert r.exit_code == 0 and "1 already in the ledger" in r.output, r.output
+    assert "not checked" not in r.output
+
+    # The same record about another subject: refused, and the ledger is as it was.
+    csv.write_text(header + row.format(APPLICANT))
+    r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
+    assert r.exit_code == 2 and "1 rejected" in r.output, r.output
+    assert "0 already in the ledger" in r.output, r.output
+    errors = (tmp_path / "december.errors.csv").read_text().splitlines()
+    assert errors[1].startswith("2,S-1,") and "another subject" in errors[1], errors
+    assert net.node.ledger.log.head().size == size
+    assert len(receipts.read_text().splitlines()) == 1
+
+    # Without the salt (another receipts file), values alone are compared, and it says so.
+    other = tmp_path / "elsewhere.jsonl"
+    r = run(net, "bank-a", "upload", str(csv), "--receipts", str(other), tmp=tmp_path)
+    said = " ".join(r.output.split())
+    assert r.exit_code == 0 and "1 already in the ledger" in said, r.output
+    assert "1 of the rows already in the ledger were compared by their values only" in said
+    assert "subject_salt" not in other.read_text()
+    assert net.node.ledger.log.head().size == size
+
+
 def test_watch_help_says_what_the_cursor_does_and_takes_a_kind(
     net: LocalConsortium, tmp_path: Path
 ) -> None:
@@ -465,6 +510,8 @@ def test_an_upload_cut_short_keeps_its_receipts_and_a_rerun_adds_the_rest(
     r = run(net, "bank-a", "upload", str(csv), "--batch", "1", tmp=tmp_path)
     assert r.exit_code == 0 and "3 already in the ledger" in r.output, r.output
     assert "1 receipts added" in r.output, r.output
+    # N-3's salt was lost with the run: its subject could not be compared, and it says so.
+    assert "1 of the rows already in the ledger" in " ".join(r.output.split()), r.output
     lines = [json.loads(x) for x in receipts.read_text().splitlines()]
     assert sorted(x["record_id"] for x in lines) == ["N-1", "N-2", "N-3"]
     verifier = parse_verifier_key(net.verifier_key)

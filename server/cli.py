@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 from rich.console import Console
@@ -30,6 +30,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from arrears.ledger.errors import ArrearsError
+
+if TYPE_CHECKING:
+    from arrears.ledger.records import Rules
 
 app = typer.Typer(
     name="arrears",
@@ -93,6 +96,17 @@ class Conn:
     signing_key: Path | None
     verifier_key: str | None
     state: Path | None
+    config: Path | None = None
+    _rules: Rules | None = None
+
+    @property
+    def rules(self) -> Rules:
+        """The consortium's rules: --config's [rules] and ARREARS_RULES_* (default: China's)."""
+        if self._rules is None:
+            from arrears.server.config import load_rules
+
+            self._rules = _run(lambda: load_rules(self.config))
+        return self._rules
 
     def client(self) -> Any:
         from arrears.client import Client, Identity, Trust
@@ -117,7 +131,8 @@ class Conn:
         state = self.state or Path.home() / ".arrears" / f"{identity.member_id}-trusted.json"
         # The OPRF key and epoch are pinned on first use beside it, as the checkpoint is.
         pin = state.with_name(f"{state.stem}-oprf{state.suffix}")
-        return Client(self.server, identity, Trust(vkey, state_file=state), oprf_state_file=pin)
+        trust = Trust(vkey, state_file=state)
+        return Client(self.server, identity, trust, oprf_state_file=pin, rules=self.rules)
 
 
 @app.callback()
@@ -148,6 +163,16 @@ def connection(
             "pinned on first use are kept beside it (<file>-inquiries.json, <file>-oprf.json)",
         ),
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="ARREARS_CONFIG",
+            help="the consortium's TOML configuration (the server's file will do): its \\[rules] "
+            "give the day boundary, retention and dispute periods the server applies, which "
+            "lookups are checked against (ARREARS_RULES_* variables override them); also "
+            "`serve`'s and the audits' file when they are given none",
+        ),
+    ] = None,
 ) -> None:
     """arrears: a shared, verifiable registry of loan defaults.
 
@@ -155,7 +180,7 @@ def connection(
 
     Example: arrears --pki pki --member bank-a check 11010519491231002X --consent APP-1
     """
-    ctx.obj = Conn(server, pki, member, cert, key, ca, signing_key, verifier_key, state)
+    ctx.obj = Conn(server, pki, member, cert, key, ca, signing_key, verifier_key, state, config)
 
 
 def _client(ctx: typer.Context) -> Any:
@@ -176,8 +201,12 @@ def _run(fn: Any) -> Any:
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="TOML configuration file")
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="TOML configuration file (default: the global --config)"
+        ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING")] = "INFO",
 ) -> None:
@@ -190,7 +219,8 @@ def serve(
     from arrears.server.config import ServerConfig
 
     setup_logging(log_level)
-    cfg = _run(lambda: ServerConfig.load(config))
+    path = config or ctx.obj.config
+    cfg = _run(lambda: ServerConfig.load(path))
     _run(lambda: asyncio.run(run_server(cfg)))
 
 
@@ -456,13 +486,12 @@ def _minor(amount: str, currency: str, field: str) -> int:
     return int(minor)
 
 
-def _consortium_today() -> date:
-    """Today in the consortium's time zone (the default rules'), as the server reckons days."""
+def _consortium_today(ctx: typer.Context) -> date:
+    """Today in the consortium's time zone (its rules'), as the server reckons days."""
     import time
 
-    from arrears.ledger.records import DEFAULT_RULES
-
-    return DEFAULT_RULES.day(time.time_ns() // 1000)
+    rules: Rules = ctx.obj.rules
+    return rules.day(time.time_ns() // 1000)
 
 
 def _day(text: str, field: str) -> date:
@@ -698,7 +727,7 @@ def dispute_open(
 
     c = _client(ctx)
     try:
-        day = _day(on, "on") if on else _consortium_today()
+        day = _day(on, "on") if on else _consortium_today(ctx)
     except ValueError as e:
         raise fail(str(e)) from None
     ref = _record(record, c.aio.identity.member_id)
@@ -736,7 +765,7 @@ def dispute_resolve(
     c = _client(ctx)
     try:
         kind = _choice(OUTCOMES, outcome, "outcome")
-        day = _day(on, "on") if on else _consortium_today()
+        day = _day(on, "on") if on else _consortium_today(ctx)
         correction = None
         if kind == 1:
             correction = ev.record_updated(

@@ -54,7 +54,7 @@ from arrears.ledger.errors import ArrearsError, InputError
 from arrears.ledger.leaf import Leaf
 from arrears.ledger.merkle import leaf_hash
 from arrears.ledger.note import Ed25519Verifier, parse_verifier_key, split_note
-from arrears.ledger.records import DEFAULT_RULES, Rules
+from arrears.ledger.records import Rules
 from arrears.server.cli import Conn, _client, err, fail, out
 
 EXPORT_FORMAT = "arrears-export/v1"
@@ -146,12 +146,12 @@ def _as_of(text: str | None, rules: Rules) -> date:
         raise fail(f"--as-of: want YYYY-MM-DD, got {text!r}", 2) from None
 
 
-def _rules(config: Path | None) -> Rules:
-    if config is None:
-        return DEFAULT_RULES
-    from arrears.server.config import ServerConfig
+def _rules(ctx: typer.Context, config: Path | None) -> Rules:
+    """The rules of the command's --config, else the global --config's (with ARREARS_RULES_*
+    variables over either)."""
+    from arrears.server.config import load_rules
 
-    return _do(lambda: ServerConfig.load(config).rules)
+    return _do(lambda: load_rules(config or ctx.obj.config))
 
 
 # --- the live log ----------------------------------------------------------------------------
@@ -685,7 +685,10 @@ def audit_command(
         str | None, typer.Option(help="judge retention and disputes on this day (YYYY-MM-DD)")
     ] = None,
     config: Annotated[
-        Path | None, typer.Option(help="the server's TOML configuration, for its \\[rules]")
+        Path | None,
+        typer.Option(
+            help="the server's TOML configuration, for its \\[rules] (default: the global --config)"
+        ),
     ] = None,
     verifier_key: Annotated[
         str | None, typer.Option(help="the log's note verifier key (or give it globally)")
@@ -703,7 +706,7 @@ def audit_command(
     Example: arrears --verifier-key 'arrears.example/ledger+1a2b3c4d+AW...' audit --export ledger.jsonl --saved audit-state.json --json audit.json --html audit.html
     """  # noqa: E501
     verifier = _verifier(ctx, verifier_key)
-    rules = _rules(config)
+    rules = _rules(ctx, config)
     day = _as_of(as_of, rules)
     prior = _load_saved(saved)
     result, where = _audit_ledger(
@@ -853,7 +856,10 @@ def audit_inquiries_command(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option(help="the server's TOML configuration, for its \\[rules] (with --members)"),
+        typer.Option(
+            help="the server's TOML configuration, for its \\[rules] (with --members; default: "
+            "the global --config)"
+        ),
     ] = None,
 ) -> None:
     """Audit the inquiry log: continuity, hash chain, root and checkpoint signature; lookups per
@@ -872,7 +878,7 @@ def audit_inquiries_command(
     if ledger_export is not None and export_file is None:
         raise fail("--ledger-export goes with --export (the inquiry log's export)", 2)
     rights = (
-        _lookup_rights(ctx, ledger, ledger_export, database, _rules(config))
+        _lookup_rights(ctx, ledger, ledger_export, database, _rules(ctx, config))
         if members or ledger_export is not None
         else None
     )

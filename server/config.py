@@ -76,36 +76,55 @@ class ServerConfig:
 
     @classmethod
     def load(cls, path: Path | None = None, env: Mapping[str, str] | None = None) -> ServerConfig:
-        data: dict[str, Any] = {}
-        if path is not None:
-            try:
-                data = tomllib.loads(path.read_text())
-            except (OSError, tomllib.TOMLDecodeError) as e:
-                raise InputError(f"config: cannot read {path}: {e}") from None
-        return cls.from_dict(data, os.environ if env is None else env)
+        return cls.from_dict(_read(path), os.environ if env is None else env)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> ServerConfig:
-        def build(kind: type[Any], values: Mapping[str, Any], prefix: str) -> Any:
-            kwargs: dict[str, Any] = {}
-            known = {f.name: f for f in dataclasses.fields(kind)}
-            for k in values:
-                if k not in known:
-                    raise InputError(f"config: unknown setting {prefix}{k}")
-            for name, f in known.items():
-                nested = {"limits": Limits, "rules": Rules}.get(name) if kind is cls else None
-                if nested is not None:
-                    kwargs[name] = build(nested, values.get(name, {}), f"{name}.")
-                    continue
-                env_key = "ARREARS_" + (prefix + name).replace(".", "_").upper()
-                raw = env.get(env_key, values.get(name))
-                if raw is None:
-                    continue
-                kwargs[name] = _coerce(f"{prefix}{name}", raw, f.default)
-            return kind(**kwargs)
-
-        config: ServerConfig = build(cls, data, "")
+        config: ServerConfig = _build(cls, data, "", env)
         return config
+
+
+def load_rules(path: Path | None = None, env: Mapping[str, str] | None = None) -> Rules:
+    """The consortium's rules for a client: the ``[rules]`` table of the server's TOML file
+    (when given), overridden by ``ARREARS_RULES_*`` variables, as the server reads them. Only
+    that table is read, so a client needs no other server setting."""
+    data = _read(path).get("rules", {})
+    if not isinstance(data, Mapping):
+        raise InputError(f"config: {path}: [rules] must be a table")
+    rules: Rules = _build(Rules, data, "rules.", os.environ if env is None else env)
+    return rules
+
+
+def _read(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise InputError(f"config: cannot read {path}: {e}") from None
+
+
+_NESTED: dict[str, type[Any]] = {"limits": Limits, "rules": Rules}
+
+
+def _build(kind: type[Any], values: Mapping[str, Any], prefix: str, env: Mapping[str, str]) -> Any:
+    """``kind`` from a TOML table, each field overridden by ``ARREARS_<PREFIX_NAME>``."""
+    kwargs: dict[str, Any] = {}
+    known = {f.name: f for f in dataclasses.fields(kind)}
+    for k in values:
+        if k not in known:
+            raise InputError(f"config: unknown setting {prefix}{k}")
+    for name, f in known.items():
+        nested = _NESTED.get(name) if kind is ServerConfig else None
+        if nested is not None:
+            kwargs[name] = _build(nested, values.get(name, {}), f"{name}.", env)
+            continue
+        env_key = "ARREARS_" + (prefix + name).replace(".", "_").upper()
+        raw = env.get(env_key, values.get(name))
+        if raw is None:
+            continue
+        kwargs[name] = _coerce(f"{prefix}{name}", raw, f.default)
+    return kind(**kwargs)
 
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:

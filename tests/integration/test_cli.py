@@ -379,6 +379,24 @@ def test_upload_rejects_a_rerun_row_about_another_subject(
     assert net.node.ledger.log.head().size == size
 
 
+def test_lookups_are_judged_by_the_consortium_rules_from_the_config(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    """The global --config gives the client the consortium's rules: here a day boundary three
+    days ahead of the server's, so the server's answer, as of its own day, is refused."""
+    f = tmp_path / "consortium.toml"
+    f.write_text(f"[rules]\nutc_offset_minutes = {480 + 3 * 1440}\n")
+    args = ("check", APPLICANT, "--consent", "APP-RULES")
+    r = run(net, "bank-b", *args, tmp=tmp_path)
+    assert r.exit_code == 0, r.output
+    r = run(net, "bank-b", "--config", str(f), *args, tmp=tmp_path)
+    assert r.exit_code == 1, r.output
+    assert "VerificationError" in r.output and "today is" in r.output, r.output
+    f.write_text("[rules]\nretention_years = 'five'\n")
+    r = run(net, "bank-b", "--config", str(f), *args, tmp=tmp_path)
+    assert r.exit_code == 1 and "rules.retention_years" in r.output, r.output
+
+
 def test_watch_help_says_what_the_cursor_does_and_takes_a_kind(
     net: LocalConsortium, tmp_path: Path
 ) -> None:

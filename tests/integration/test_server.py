@@ -15,9 +15,10 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from arrears.client.testing import LocalConsortium
 from arrears.ledger.errors import InputError
+from arrears.ledger.records import Rules
 from arrears.ledger.sql import SqlStorage
 from arrears.server.app import build_node
-from arrears.server.config import ServerConfig
+from arrears.server.config import ServerConfig, load_rules
 from arrears.server.pki import create_dev_pki
 
 ID = "11010519491231002X"
@@ -73,6 +74,29 @@ def test_config_from_file_and_environment(tmp_path: Path) -> None:
     f.write_text("[limits]\nmax_batch = 'many'\n")
     with pytest.raises(InputError, match=r"limits\.max_batch"):
         ServerConfig.load(f, env={})
+
+
+def test_a_client_reads_only_the_rules_of_the_servers_file(tmp_path: Path) -> None:
+    f = tmp_path / "arrears.toml"
+    f.write_text(
+        'listen = "127.0.0.1:9999"\nlog_key = "/nowhere"\n'
+        "[rules]\nretention_years = 3\nutc_offset_minutes = -300\n"
+    )
+    rules = load_rules(f, env={"ARREARS_RULES_DISPUTE_DEADLINE_DAYS": "30"})
+    assert (rules.retention_years, rules.utc_offset_minutes) == (3, -300)
+    assert rules.dispute_deadline_days == 30  # the environment's, as the server reads it
+    assert load_rules(None, env={}) == Rules()  # no file, no variables: the defaults
+    # The server's other settings are not the client's business, even misspelt ones.
+    f.write_text("lisen = 1\n[rules]\nretention_years = 4\n")
+    assert load_rules(f, env={}).retention_years == 4
+    f.write_text("[rules]\nretention_year = 4\n")
+    with pytest.raises(InputError, match=r"unknown setting rules\.retention_year"):
+        load_rules(f, env={})
+    f.write_text("rules = 5\n")
+    with pytest.raises(InputError, match="must be a table"):
+        load_rules(f, env={})
+    with pytest.raises(InputError, match="cannot read"):
+        load_rules(tmp_path / "missing.toml", env={})
 
 
 def test_sqlite_cache_setting_reaches_the_servers_connections(tmp_path: Path) -> None:

@@ -110,13 +110,26 @@ class Trust:
         *,
         state_file: Path | None = None,
         witness_policy: WitnessPolicy | None = None,
+        require_state: bool = False,
     ) -> None:
+        """``require_state``: the state file must exist already. Without it, a missing file
+        means trust on first use: the first checkpoint shown is taken as it is, so a file lost
+        with a redeployed host would let a rolled-back or forked log be trusted anew. Seed the
+        file once (``accept`` a checkpoint obtained out of band, or check the first one against
+        what the witnesses publish), then require it."""
         verifier = parse_verifier_key(verifier_key)
         if not isinstance(verifier, Ed25519Verifier):
             raise InputError("verifier key: the log's key is an Ed25519 note key (type 0x01)")
         self.verifier = verifier
         self.origin = self.verifier.name
         self.state_file = state_file
+        if require_state and state_file is None:
+            raise InputError("require_state: give the state_file it requires")
+        if require_state and state_file is not None and not state_file.exists():
+            raise StorageError(
+                f"state_file: {state_file} does not exist, and the trusted checkpoint is required "
+                "(no trust on first use): restore the file, or seed it once without requiring it"
+            )
         if witness_policy is not None:
             for v in witness_policy.verifiers:
                 if v.name == self.origin:

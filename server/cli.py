@@ -97,6 +97,7 @@ class Conn:
     verifier_key: str | None
     state: Path | None
     config: Path | None = None
+    require_state: bool = False
     _rules: Rules | None = None
 
     @property
@@ -131,7 +132,7 @@ class Conn:
         state = self.state or Path.home() / ".arrears" / f"{identity.member_id}-trusted.json"
         # The OPRF key and epoch are pinned on first use beside it, as the checkpoint is.
         pin = state.with_name(f"{state.stem}-oprf{state.suffix}")
-        trust = Trust(vkey, state_file=state)
+        trust = Trust(vkey, state_file=state, require_state=self.require_state)
         return Client(self.server, identity, trust, oprf_state_file=pin, rules=self.rules)
 
 
@@ -173,6 +174,16 @@ def connection(
             "`serve`'s and the audits' file when they are given none",
         ),
     ] = None,
+    require_state: Annotated[
+        bool,
+        typer.Option(
+            "--require-state",
+            envvar="ARREARS_REQUIRE_STATE",
+            help="refuse to run when the --state file is missing, instead of trusting the "
+            "first checkpoint the server shows (seed the file once with `arrears checkpoint`, "
+            "compared with what the witnesses publish)",
+        ),
+    ] = False,
 ) -> None:
     """arrears: a shared, verifiable registry of loan defaults.
 
@@ -180,7 +191,9 @@ def connection(
 
     Example: arrears --pki pki --member bank-a check 11010519491231002X --consent APP-1
     """
-    ctx.obj = Conn(server, pki, member, cert, key, ca, signing_key, verifier_key, state, config)
+    ctx.obj = Conn(
+        server, pki, member, cert, key, ca, signing_key, verifier_key, state, config, require_state
+    )
 
 
 def _client(ctx: typer.Context) -> Any:

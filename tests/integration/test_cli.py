@@ -397,6 +397,18 @@ def test_lookups_are_judged_by_the_consortium_rules_from_the_config(
     assert r.exit_code == 1 and "rules.retention_years" in r.output, r.output
 
 
+def test_require_state_refuses_to_trust_a_first_checkpoint(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    r = run(net, "bank-a", "--require-state", "checkpoint", tmp=tmp_path)
+    assert r.exit_code == 1 and "does not exist" in r.output, r.output
+    assert not (tmp_path / "bank-a-trusted.json").exists()
+    r = run(net, "bank-a", "checkpoint", tmp=tmp_path)  # seeded once, on purpose
+    assert r.exit_code == 0, r.output
+    r = run(net, "bank-a", "--require-state", "checkpoint", tmp=tmp_path)
+    assert r.exit_code == 0, r.output
+
+
 def test_watch_help_says_what_the_cursor_does_and_takes_a_kind(
     net: LocalConsortium, tmp_path: Path
 ) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from arrears.client.trust import ProofNeeded, Trust
-from arrears.ledger.errors import InconsistentCheckpointError, StorageError
+from arrears.ledger.errors import InconsistentCheckpointError, InputError, StorageError
 from arrears.ledger.tiles import consistency_proof
 from tests import reference
 from tests.unit.client.test_verify import World, w  # noqa: F401  (the fixture)
@@ -84,6 +84,23 @@ def test_a_corrupt_state_file_is_a_storage_error_naming_it(
     state.write_text(text)
     with pytest.raises(StorageError, match=str(state)):
         w.trust(state)
+
+
+def test_a_required_state_file_that_is_missing_is_refused_not_trusted_anew(
+    w: World,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "trust.json"
+    key = w.c.log_signer.verifier_key
+    with pytest.raises(StorageError, match="does not exist"):
+        Trust(key, state_file=state, require_state=True)
+    assert not state.exists()  # refused before anything was written
+    with pytest.raises(InputError, match="state_file"):
+        Trust(key, require_state=True)
+    # Seeded once (here with a checkpoint obtained out of band), then required.
+    Trust(key, state_file=state).accept(w.note_at(w.sizes[1]))
+    trust = Trust(key, state_file=state, require_state=True)
+    assert trust.size == w.sizes[1]
 
 
 def test_a_process_waits_for_the_lock_before_reading_and_writing(

@@ -1088,7 +1088,12 @@ def check(
     purpose: Annotated[str, typer.Option(help=", ".join(PURPOSES))] = "origination",
     kind: Annotated[str, typer.Option(help=KIND_HELP)] = "resident_id",
     policy: Annotated[Path | None, typer.Option(help="your credit policy (JSON)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="machine-readable output (amounts in minor units: *_minor, currency)"
+        ),
+    ] = False,
 ) -> None:
     """Look an applicant up: every served record, verified, its summary, and your policy's
     decision with reasons.
@@ -1118,7 +1123,7 @@ def check(
                         "active": s.active,
                         "settled": s.settled,
                         "worst_dpd_bucket": s.worst_dpd_bucket,
-                        "outstanding": dict(s.outstanding),
+                        "outstanding_minor": dict(s.outstanding),
                         "open_dispute": s.open_dispute,
                         "reporting_members": list(s.reporting_members),
                     },
@@ -1127,7 +1132,7 @@ def check(
                             "record": str(r.ref),
                             "status": r.status.value,
                             "days_past_due": r.days_past_due,
-                            "outstanding": r.outstanding_minor,
+                            "outstanding_minor": r.outstanding_minor,
                             "currency": r.currency,
                             "first_missed_payment": r.first_missed_payment.isoformat(),
                             "disputed": r.open_dispute is not None,

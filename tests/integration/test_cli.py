@@ -96,7 +96,7 @@ def test_report_update_settle_and_check(net: LocalConsortium, tmp_path: Path) ->
     assert r.exit_code == 0, r.output
     answer = json.loads(r.output)
     (rec,) = [x for x in answer["records"] if x["record"] == "bank-a/CLI-1"]
-    assert (rec["days_past_due"], rec["outstanding"], rec["status"]) == (75, 420050, "active")
+    assert (rec["days_past_due"], rec["outstanding_minor"], rec["status"]) == (75, 420050, "active")
     assert answer["decision"]["outcome"] in ("refer", "decline")
     r = run(net, "bank-a", "settle", "CLI-1", "--on", TODAY.isoformat(), tmp=tmp_path)
     assert r.exit_code == 0, r.output
@@ -186,6 +186,46 @@ def test_upload_writes_rejections_and_a_rerun_adds_nothing(
     fresh.mkdir()
     r = run(net, "bank-a", "upload", str(csv), tmp=fresh)
     assert "0 committed" in r.output and "1 already in the ledger" in r.output, r.output
+
+
+def test_a_dispute_upheld_with_corrected_values(net: LocalConsortium, tmp_path: Path) -> None:
+    r = report(net, "bank-b", APPLICANT, "CLI-C", "1000", "800", "40", tmp_path)
+    assert r.exit_code == 0, r.output
+    args = ("dispute", "open", "bank-b/CLI-C", "--id", "D-2", "--reason", "paid 300 in May")
+    r = run(net, "operator", *args, tmp=tmp_path)
+    assert r.exit_code == 0, r.output
+    resolve = ("dispute", "resolve", "CLI-C", "--id", "D-2", "--outcome", "corrected")
+    r = run(
+        net, "bank-b", *resolve, "--outstanding", "500.5", "--days-past-due", "35", tmp=tmp_path
+    )
+    assert r.exit_code == 0, r.output
+    r = run(net, "bank-a", "check", APPLICANT, "--consent", "APP-C", "--json", tmp=tmp_path)
+    (rec,) = [x for x in json.loads(r.output)["records"] if x["record"] == "bank-b/CLI-C"]
+    assert rec["disputed"] is False and rec["days_past_due"] == 35, rec
+    assert (rec["outstanding_minor"], rec["currency"]) == (50050, "CNY"), rec
+    # A bad amount is refused before anything is sent, naming the option.
+    r = run(net, "bank-b", *resolve, "--outstanding", "5.123", tmp=tmp_path)
+    assert r.exit_code == 1 and "outstanding" in r.output, r.output
+
+
+def test_a_member_witnesses_the_log_from_the_command_line(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    state = tmp_path / "witness.json"
+    r = run(net, "bank-a", "witness", "--witness-state", str(state), tmp=tmp_path)
+    assert r.exit_code == 0 and "cosigned checkpoint" in r.output, r.output
+    size = json.loads(state.read_text())["tree_size"]
+    r = run(net, "bank-a", "checkpoint", tmp=tmp_path)
+    assert r.exit_code == 0, r.output
+    # Nothing was appended meanwhile: the latest note is the one cosigned, and carries it.
+    assert f"\n{size}\n" in r.output and "\u2014 bank-a " in r.output, r.output
+    # A state file of another log's checkpoint is refused, and nothing is cosigned.
+    r = run(
+        net, "bank-a", "witness", "--witness-state", str(state), "--log", "inquiries", tmp=tmp_path
+    )
+    assert r.exit_code != 0, r.output
+    r = run(net, "bank-a", "witness", "--log", "both", tmp=tmp_path)
+    assert r.exit_code == 1 and "--log" in r.output, r.output
 
 
 def test_log_commands(net: LocalConsortium, tmp_path: Path) -> None:

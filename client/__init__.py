@@ -20,7 +20,7 @@ from arrears.client.sdk import Alert, AsyncClient, Client, Identity, StreamResul
 from arrears.client.trust import Trust, WitnessPolicy
 from arrears.client.verify import CheckResult, Receipt
 from arrears.ledger.identifiers import SubjectId, SubjectKind, parse_subject
-from arrears.ledger.records import RecordRef, RecordState, Summary
+from arrears.ledger.records import RecordRef, RecordState, Rules, Summary
 
 __all__ = [
     "Alert",
@@ -40,6 +40,7 @@ __all__ = [
     "ResourceExhausted",
     "RpcError",
     "Rule",
+    "Rules",
     "StreamResult",
     "SubjectId",
     "SubjectKind",

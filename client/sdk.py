@@ -677,6 +677,8 @@ class AsyncClient:
     ) -> AsyncIterator[StreamResult]:
         """Bulk upload: stream signed submissions in messages of ``batch``; yields one verified
         result per request, in order (a refused request does not stop the stream)."""
+        if not 1 <= batch <= PER_CALL:
+            raise InputError(f"batch: {batch} requests a message; from 1 to {PER_CALL}")
         queue = list(requests)
 
         async def batches() -> AsyncIterator[spb.SubmitBatch]:

@@ -170,6 +170,11 @@ class Trust:
             cp = Checkpoint.parse(open_note(note, [self.verifier]).body)
         except InputError as e:
             raise StorageError(f"state_file: {path} holds no checkpoint: {e}") from e
+        except SignatureError as e:  # another log's file, or a log that changed its key
+            raise VerificationError(
+                f"state_file: {path} holds a checkpoint that {self.verifier.name}'s key did not "
+                f"sign ({e}): the state of another log, or of this log under another key"
+            ) from e
         if cp.origin != self.origin:
             raise VerificationError(
                 f"state_file: {path} holds a checkpoint of {cp.origin!r}, not {self.origin!r}"

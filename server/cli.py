@@ -485,6 +485,13 @@ def member_list(ctx: typer.Context) -> None:
 # --- reporting ---------------------------------------------------------------------------------
 
 
+def _whole(text: str, field: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"{field}: {text!r} is not a whole number") from None
+
+
 def _minor(amount: str, currency: str, field: str) -> int:
     from arrears.ledger.records import minor_digits
 
@@ -546,7 +553,7 @@ def report_row(row: dict[str, str], member_id: str) -> ReportRow:
         "currency": currency,
         "principal_minor": _minor(row.get("principal", ""), currency, "principal"),
         "outstanding_minor": _minor(row.get("outstanding", ""), currency, "outstanding"),
-        "days_past_due": int(row.get("days_past_due") or "0"),
+        "days_past_due": _whole(row.get("days_past_due") or "0", "days_past_due"),
         "first_missed_payment": _day(row.get("first_missed_payment", ""), "first_missed_payment"),
         "borrower_notified_on": _day(notified, "borrower_notified_on") if notified else None,
         "collection_stage": _choice(
@@ -820,6 +827,41 @@ class Earlier(NamedTuple):
     tlog_proof: str  # the entry's proof in the tree this client trusts
 
 
+UPLOAD_REQUIRED = (
+    "subject",
+    "record_id",
+    "principal",
+    "outstanding",
+    "days_past_due",
+    "first_missed_payment",
+)
+
+
+def _upload_rows(file: Path) -> list[tuple[int, dict[str, str]]]:
+    """The rows of an upload's CSV with their row numbers (the header is row 1). A file that
+    is not UTF-8 CSV, or whose header lacks a required column or names an unknown one (a
+    misspelt optional column would otherwise be left at its default), is refused whole."""
+    try:
+        with file.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            rows = [(n, row) for n, row in enumerate(reader, start=2)]
+    except UnicodeDecodeError as e:
+        raise fail(f"{file}: not UTF-8 text (byte {e.start}); save the CSV as UTF-8") from None
+    except csv.Error as e:
+        raise fail(f"{file}: not a CSV file: {e}") from None
+    if not header:
+        raise fail(f"{file}: empty; the first row names the columns: {', '.join(UPLOAD_COLUMNS)}")
+    known = (*UPLOAD_COLUMNS, "submission_id")
+    unknown = [c for c in header if c not in known]
+    missing = [c for c in UPLOAD_REQUIRED if c not in header]
+    if unknown or missing:
+        problems = [f"unknown column {c!r}" for c in unknown]
+        problems += [f"no {c} column" for c in missing]
+        raise fail(f"{file}: {'; '.join(problems)} (columns: {', '.join(known)})")
+    return rows
+
+
 def _earlier_entries(
     c: Any, reused: list[tuple[str, int, Any, bytes, bytes | None]]
 ) -> list[Earlier | ArrearsError]:
@@ -896,7 +938,9 @@ def upload(
             "(default FILE.receipts.jsonl)"
         ),
     ] = None,
-    batch: Annotated[int, typer.Option(help="rows per stream message")] = 500,
+    batch: Annotated[
+        int, typer.Option(min=1, max=1000, help="rows per stream message (1 to 1,000)")
+    ] = 500,
 ) -> None:
     """Upload a month's defaulters from CSV. Rows are validated, blinded, signed and streamed;
     accepted rows are committed, each with a verified receipt added to the receipts file;
@@ -907,9 +951,13 @@ def upload(
     subject (withdraw the record and report it under a new record id). The subject is compared
     with the salt the receipts file keeps; keep that file with the CSV.
 
-    Columns: subject_kind, subject, country, record_id, loan_type, currency, principal,
-    outstanding, days_past_due, first_missed_payment, collection_stage, borrower_notified_on,
-    and optionally submission_id (default: derived from your member id and the record_id).
+    Columns, named in the first row (UTF-8): subject_kind (default resident_id), subject,
+    country, record_id, loan_type (default personal), currency (default CNY), principal,
+    outstanding, days_past_due, first_missed_payment, collection_stage (default reminder),
+    borrower_notified_on, and optionally submission_id (default: derived from your member id
+    and the record_id). A file missing a required column (subject, record_id, principal,
+    outstanding, days_past_due, first_missed_payment) or naming an unknown one is refused
+    whole; a record_id may appear in one row of a file only.
 
     Example: arrears --pki pki --member bank-a upload defaulters-2026-10.csv
     """
@@ -917,15 +965,24 @@ def upload(
     member_id = c.aio.identity.member_id
     errors = errors or file.with_suffix(".errors.csv")
     receipts = receipts or file.with_suffix(".receipts.jsonl")
-    with file.open(newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.DictReader(f))
+    rows = _upload_rows(file)
     rejected: list[tuple[int, str, str]] = []
     valid: list[tuple[int, ReportRow]] = []
-    for n, row in enumerate(rows, start=2):  # row 1 is the header
+    first_row: dict[str, int] = {}  # each record once a file: which of two rows would be right?
+    for n, row in rows:
+        record_id = (row.get("record_id") or "").strip()
         try:
+            if None in row or None in row.values():  # more fields than the header, or fewer
+                named = len(row) - (None in row)
+                got = sum(v is not None for k, v in row.items() if k is not None)
+                got += len(row.get(None) or ())  # type: ignore[call-overload]
+                raise ValueError(f"has {got} fields where the header has {named}")
+            if record_id in first_row:
+                raise ValueError(f"record_id: {record_id} is in row {first_row[record_id]} too")
             valid.append((n, report_row(row, member_id)))
+            first_row[record_id] = n
         except (ValueError, ArrearsError) as e:
-            rejected.append((n, row.get("record_id", ""), str(e)))
+            rejected.append((n, record_id, str(e)))
     committed = already = 0
     record_of_row = {str(n): r.record_id for n, r in valid}
     # Receipts are added as they come, each entry once: a run cut short keeps those it got,

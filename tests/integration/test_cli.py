@@ -449,6 +449,64 @@ def test_require_state_refuses_to_trust_a_first_checkpoint(
     assert r.exit_code == 0, r.output
 
 
+HEADER = (
+    "subject_kind,subject,country,record_id,loan_type,currency,principal,outstanding,"
+    "days_past_due,first_missed_payment,collection_stage,borrower_notified_on\n"
+)
+ROW = "resident_id,440106198507160022,,{},personal,CNY,3000,2500,{},2026-10-12,phone,2026-11-03\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (HEADER.encode() + ROW.format("Ü-1", 40).encode("latin-1"), "not UTF-8 text"),
+        (b"", "empty; the first row names the columns"),
+        (b"subject,record_id\n440106198507160022,M-1\n", "no principal column"),
+        (
+            HEADER.replace("collection_stage", "colection_stage").encode()
+            + ROW.format("M-2", 40).encode(),
+            "unknown column 'colection_stage'",
+        ),
+    ],
+    ids=["latin-1", "empty", "missing-columns", "misspelt-column"],
+)
+def test_upload_refuses_a_file_it_cannot_read_whole_and_sends_nothing(
+    net: LocalConsortium, tmp_path: Path, content: bytes, said: str
+) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_bytes(content)
+    size = net.node.ledger.log.head().size
+    r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
+    assert r.exit_code == 1 and said in " ".join(r.output.split()), r.output
+    assert net.node.ledger.log.head().size == size
+    assert not (tmp_path / "bad.errors.csv").exists()
+
+
+def test_upload_rejects_rows_that_repeat_a_record_or_miscount_their_fields(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    csv = tmp_path / "rows.csv"
+    csv.write_text(
+        HEADER
+        + ROW.format("W-1", 40)
+        + ROW.format("W-1", 41)  # the same record again: which row is right?
+        + ROW.format("W-2", "forty")
+        + ROW.format("W-3", 40).replace(",phone,", ",phone,,extra,")
+        + "resident_id,440106198507160022,,W-4,personal\n"
+    )
+    size = net.node.ledger.log.head().size
+    r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
+    assert r.exit_code == 2 and "1 committed" in r.output and "4 rejected" in r.output, r.output
+    assert net.node.ledger.log.head().size == size + 1
+    errors = (tmp_path / "rows.errors.csv").read_text().splitlines()[1:]
+    assert errors[0] == "3,W-1,record_id: W-1 is in row 2 too"
+    assert errors[1] == "4,W-2,days_past_due: 'forty' is not a whole number"
+    assert errors[2] == "5,W-3,has 14 fields where the header has 12"
+    assert errors[3] == "6,W-4,has 5 fields where the header has 12"
+    r = run(net, "bank-a", "upload", str(csv), "--batch", "0", tmp=tmp_path)
+    assert r.exit_code == 2 and "--batch" in r.output
+
+
 def test_watch_help_says_what_the_cursor_does_and_takes_a_kind(
     net: LocalConsortium, tmp_path: Path
 ) -> None:

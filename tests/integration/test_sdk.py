@@ -30,7 +30,12 @@ from arrears.client import (
 )
 from arrears.client.testing import LocalConsortium
 from arrears.ledger import events as ev
-from arrears.ledger.errors import InconsistentCheckpointError, ProofError, SignatureError
+from arrears.ledger.errors import (
+    InconsistentCheckpointError,
+    InputError,
+    ProofError,
+    SignatureError,
+)
 from arrears.ledger.leaf import Leaf
 from arrears.ledger.merkle import leaf_hash, verify_consistency, verify_inclusion
 from arrears.ledger.note import Ed25519Signer, parse_verifier_key
@@ -377,6 +382,10 @@ def test_a_bulk_upload_of_300_reports_and_its_retry(net: LocalConsortium) -> Non
     assert all(r.receipt is not None and r.receipt.replayed for r in again)
     assert [r.receipt.index for r in again if r.receipt] == indexes
     assert a.checkpoint().size == after  # nothing added
+    for bad in (0, 1001):
+        with pytest.raises(InputError, match="batch"):
+            list(a.submit_stream(rows, batch=bad))
+    assert a.checkpoint().size == after
 
     checks = net.client("bank-c").check_batch(subjects[::100], consent_reference=CONSENT)
     assert [[r.ref.record_id for r in c.records] for c in checks] == [

@@ -974,9 +974,9 @@ def upload(
         try:
             if None in row or None in row.values():  # more fields than the header, or fewer
                 named = len(row) - (None in row)
-                got = sum(v is not None for k, v in row.items() if k is not None)
-                got += len(row.get(None) or ())  # type: ignore[call-overload]
-                raise ValueError(f"has {got} fields where the header has {named}")
+                count = sum(v is not None for k, v in row.items() if k is not None)
+                count += len(row.get(None) or ())  # type: ignore[call-overload]
+                raise ValueError(f"has {count} fields where the header has {named}")
             if record_id in first_row:
                 raise ValueError(f"record_id: {record_id} is in row {first_row[record_id]} too")
             valid.append((n, report_row(row, member_id)))

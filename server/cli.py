@@ -1251,11 +1251,12 @@ def watch(
     cursor: Annotated[
         int,
         typer.Option(
+            min=0,
             help="0: only alerts for entries committed from now on, no replay; N > 0: first "
-            "replay the alerts for entries after ledger index N, then go on live"
+            "replay the alerts for entries after ledger index N, then go on live",
         ),
     ] = 0,
-    count: Annotated[int, typer.Option(help="stop after this many alerts (0: never)")] = 0,
+    count: Annotated[int, typer.Option(min=0, help="stop after this many alerts (0: never)")] = 0,
 ) -> None:
     """Watch your borrowers: print an alert whenever another member reports, updates, settles
     or withdraws a record about one of them, or a dispute about one is opened or resolved. After
@@ -1300,8 +1301,8 @@ def checkpoint(ctx: typer.Context) -> None:
 @proof_app.command("inclusion")
 def proof_inclusion(
     ctx: typer.Context,
-    index: int,
-    tree_size: Annotated[int, typer.Option(help="0: the latest")] = 0,
+    index: Annotated[int, typer.Argument(min=0, help="the entry's index")],
+    tree_size: Annotated[int, typer.Option(min=0, help="0: the latest")] = 0,
 ) -> None:
     """An inclusion proof as JSON: index, tree_size, leaf_hash, base64 hashes.
 
@@ -1329,8 +1330,8 @@ def proof_inclusion(
 @proof_app.command("consistency")
 def proof_consistency(
     ctx: typer.Context,
-    from_size: int,
-    to_size: Annotated[int, typer.Argument(help="0: the latest")] = 0,
+    from_size: Annotated[int, typer.Argument(min=0, help="the smaller tree size")],
+    to_size: Annotated[int, typer.Argument(min=0, help="0: the latest")] = 0,
 ) -> None:
     """A consistency proof as JSON: from, to, base64 hashes.
 

@@ -693,7 +693,7 @@ def audit_command(
     verifier_key: Annotated[
         str | None, typer.Option(help="the log's note verifier key (or give it globally)")
     ] = None,
-    workers: Annotated[int, typer.Option(help="threads verifying signatures")] = 2,
+    workers: Annotated[int, typer.Option(min=1, help="threads verifying signatures")] = 2,
 ) -> None:
     """Audit the whole ledger: continuity, every leaf hash and link of the hash chain, every
     member signature against the key registry as of its index, the lifecycle rules, erasures,

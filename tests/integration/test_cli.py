@@ -240,6 +240,23 @@ def test_log_commands(net: LocalConsortium, tmp_path: Path) -> None:
     assert "bank-b" in r.output and "operator" in r.output
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("watch", "--cursor", "-1"),
+        ("watch", "--count", "-1"),
+        ("proof", "inclusion", "-1"),
+        ("proof", "inclusion", "1", "--tree-size", "-5"),
+        ("proof", "consistency", "-2"),
+    ],
+)
+def test_negative_indexes_and_sizes_are_usage_errors(
+    net: LocalConsortium, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    r = run(net, "bank-a", *args, tmp=tmp_path)
+    assert r.exit_code == 2 and "Error" in r.output, (r.output, r.exception)
+
+
 def test_every_command_has_help_with_an_example() -> None:
     from arrears.server import cli_audit
 

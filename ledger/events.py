@@ -34,8 +34,27 @@ def pb_ref(ref: RecordRef) -> pb.RecordRef:
     return pb.RecordRef(member_id=ref.member_id, record_id=ref.record_id)
 
 
-def money(currency: str, minor_units: int) -> pb.Money:
-    return pb.Money(currency=currency, minor_units=minor_units)
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+_UINT32 = (0, (1 << 32) - 1)
+
+
+def _whole(name: str, value: int, bounds: tuple[int, int]) -> int:
+    """``value`` if it is a whole number that the wire field holds, else an InputError naming
+    the field (protobuf's own error names neither the field nor the limit)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{name}: want a whole number, got {type(value).__name__}")
+    lo, hi = bounds
+    if not lo <= value <= hi:
+        raise InputError(f"{name}: {value} is out of range ({lo} to {hi})")
+    return value
+
+
+def money(currency: str, minor_units: int, name: str = "minor_units") -> pb.Money:
+    return pb.Money(currency=currency, minor_units=_whole(name, minor_units, _INT64))
+
+
+def _days_past_due(days: int) -> int:
+    return _whole("days_past_due", days, _UINT32)
 
 
 def new_submission_id() -> str:
@@ -95,9 +114,9 @@ def record_reported(
         subject_commitment=subject_commitment,
         subject_kind=subject_kind,
         loan_type=loan_type,
-        principal=money(currency, principal_minor),
-        outstanding=money(currency, outstanding_minor),
-        days_past_due=days_past_due,
+        principal=money(currency, principal_minor, "principal_minor"),
+        outstanding=money(currency, outstanding_minor, "outstanding_minor"),
+        days_past_due=_days_past_due(days_past_due),
         dpd_bucket=bucket_for(days_past_due),
         first_missed_payment=pb_date(first_missed_payment),
         collection_stage=collection_stage,
@@ -118,10 +137,10 @@ def record_updated(
 ) -> pb.RecordUpdated:
     ev = pb.RecordUpdated(record=pb_ref(ref), collection_stage=collection_stage)
     if days_past_due is not None:
-        ev.days_past_due = days_past_due
+        ev.days_past_due = _days_past_due(days_past_due)
         ev.dpd_bucket = bucket_for(days_past_due)
     if outstanding_minor is not None:
-        ev.outstanding.CopyFrom(money(currency, outstanding_minor))
+        ev.outstanding.CopyFrom(money(currency, outstanding_minor, "outstanding_minor"))
     if as_of is not None:
         ev.as_of.CopyFrom(pb_date(as_of))
     return ev
@@ -137,7 +156,7 @@ def record_settled(
 ) -> pb.RecordSettled:
     ev = pb.RecordSettled(record=pb_ref(ref), kind=kind, settled_on=pb_date(settled_on))
     if amount_paid_minor is not None:
-        ev.amount_paid.CopyFrom(money(currency, amount_paid_minor))
+        ev.amount_paid.CopyFrom(money(currency, amount_paid_minor, "amount_paid_minor"))
     return ev
 
 

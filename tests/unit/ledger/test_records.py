@@ -1319,3 +1319,48 @@ def test_the_legal_day_turns_at_local_midnight() -> None:
 def test_the_legal_day_matches_the_calendar(unix_us: int, offset: int) -> None:
     local = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=unix_us, minutes=offset)
     assert Rules(utc_offset_minutes=offset).day(unix_us) == local.date()
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (
+            lambda: ev.record_reported(
+                "R-1",
+                b"\0" * 32,
+                principal_minor=2**70,
+                outstanding_minor=1,
+                days_past_due=40,
+                first_missed_payment=TODAY,
+                borrower_notified_on=TODAY,
+            ),
+            r"principal_minor: 1180591620717411303424 is out of range",
+        ),
+        (
+            lambda: ev.record_reported(
+                "R-1",
+                b"\0" * 32,
+                principal_minor=100,
+                outstanding_minor=1.5,  # type: ignore[arg-type]
+                days_past_due=40,
+                first_missed_payment=TODAY,
+                borrower_notified_on=TODAY,
+            ),
+            "outstanding_minor: want a whole number, got float",
+        ),
+        (
+            lambda: ev.record_updated(RecordRef("bank-a", "R-1"), days_past_due=-1),
+            r"days_past_due: -1 is out of range \(0 to 4294967295\)",
+        ),
+        (
+            lambda: ev.record_settled(RecordRef("bank-a", "R-1"), TODAY, amount_paid_minor=True),  # type: ignore[arg-type]
+            "amount_paid_minor: want a whole number, got bool",
+        ),
+    ],
+    ids=["too-large", "not-whole", "negative-dpd", "bool"],
+)
+def test_numbers_the_wire_cannot_hold_are_input_errors_naming_the_field(
+    make: Callable[[], Message], said: str
+) -> None:
+    with pytest.raises(InputError, match=said):
+        make()

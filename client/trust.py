@@ -171,7 +171,7 @@ class Trust:
         except InputError as e:
             raise StorageError(f"state_file: {path} holds no checkpoint: {e}") from e
         except SignatureError as e:  # another log's file, or a log that changed its key
-            raise VerificationError(
+            raise SignatureError(
                 f"state_file: {path} holds a checkpoint that {self.verifier.name}'s key did not "
                 f"sign ({e}): the state of another log, or of this log under another key"
             ) from e

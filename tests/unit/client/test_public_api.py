@@ -22,6 +22,7 @@ PINNED = {
     "ResourceExhausted",
     "RpcError",
     "Rule",
+    "Rules",
     "StreamResult",
     "SubjectId",
     "SubjectKind",

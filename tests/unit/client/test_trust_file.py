@@ -19,9 +19,7 @@ from arrears.ledger.errors import (
     InconsistentCheckpointError,
     InputError,
     StorageError,
-    VerificationError,
 )
-from arrears.ledger.note import Ed25519Signer
 from arrears.ledger.tiles import consistency_proof
 from tests import reference
 from tests.unit.client.test_verify import World, w  # noqa: F401  (the fixture)
@@ -107,17 +105,6 @@ def test_a_required_state_file_that_is_missing_is_refused_not_trusted_anew(
     Trust(key, state_file=state).accept(w.note_at(w.sizes[1]))
     trust = Trust(key, state_file=state, require_state=True)
     assert trust.size == w.sizes[1]
-
-
-def test_a_state_file_of_another_logs_key_is_refused_naming_it(
-    w: World,  # noqa: F811
-    tmp_path: Path,
-) -> None:
-    state = tmp_path / "trust.json"
-    w.trust(state).accept(w.note_at(w.sizes[1]))
-    impostor = Ed25519Signer.generate(w.c.log_signer.verifier.name)  # same origin, another key
-    with pytest.raises(VerificationError, match=f"{state}.*did not sign"):
-        Trust(impostor.verifier_key, state_file=state)
 
 
 def test_a_process_waits_for_the_lock_before_reading_and_writing(

@@ -782,5 +782,5 @@ def test_a_state_file_signed_by_another_key_is_not_trusted(w: World, tmp_path: P
     head = w.c.ledger.log.head()
     note = w.forged(head.size, head.root, other)
     state.write_text(json.dumps({"checkpoint": note.decode(), "tree_size": head.size}))
-    with pytest.raises(SignatureError):
+    with pytest.raises(SignatureError, match=f"{state} holds a checkpoint that .* did not sign"):
         w.trust(state)

@@ -1304,16 +1304,24 @@ def proof_inclusion(
     index: Annotated[int, typer.Argument(min=0, help="the entry's index")],
     tree_size: Annotated[int, typer.Option(min=0, help="0: the latest")] = 0,
 ) -> None:
-    """An inclusion proof as JSON: index, tree_size, leaf_hash, base64 hashes.
+    """An inclusion proof as JSON: index, tree_size, leaf_hash, base64 hashes, and verified:
+    whether it was checked here. In the latest tree (the default) it is proven against the
+    checkpoint this client trusts, or refused; in another tree it is printed as served
+    (verified: false), since this client knows no root of that size.
 
     Example: arrears --pki pki --member bank-a proof inclusion 42
     """
     import base64
 
+    from arrears.client.verify import verify_entry
     from arrears.ledger.merkle import leaf_hash
 
     c = _client(ctx)
-    p = _run(lambda: c.inclusion_proof(index, tree_size))
+    cp = _run(c.checkpoint) if tree_size == 0 else None
+    size = cp.size if cp is not None else tree_size
+    p = _run(lambda: c.inclusion_proof(index, size))
+    if cp is not None:
+        _run(lambda: verify_entry(index, p.leaf, p.hashes, cp))
     print(
         json.dumps(
             {
@@ -1321,6 +1329,7 @@ def proof_inclusion(
                 "tree_size": p.tree_size,
                 "leaf_hash": base64.b64encode(leaf_hash(p.leaf)).decode(),
                 "hashes": [base64.b64encode(h).decode() for h in p.hashes],
+                "verified": cp is not None,
             },
             indent=2,
         )

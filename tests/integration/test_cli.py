@@ -233,11 +233,32 @@ def test_log_commands(net: LocalConsortium, tmp_path: Path) -> None:
     assert r.exit_code == 0 and r.output.startswith("arrears.test/ledger\n")
     r = run(net, "bank-a", "proof", "inclusion", "1", tmp=tmp_path)
     proof = json.loads(r.output)
-    assert proof["index"] == 1 and proof["hashes"]
+    assert proof["index"] == 1 and proof["hashes"] and proof["verified"] is True
+    r = run(net, "bank-a", "proof", "inclusion", "1", "--tree-size", "3", tmp=tmp_path)
+    proof = json.loads(r.output)
+    assert (proof["tree_size"], proof["verified"]) == (3, False)
     r = run(net, "bank-a", "proof", "consistency", "2", tmp=tmp_path)
     assert json.loads(r.output)["from"] == 2
     r = run(net, "bank-a", "member", "list", tmp=tmp_path)
     assert "bank-b" in r.output and "operator" in r.output
+
+
+def test_proof_refuses_an_inclusion_proof_that_does_not_verify(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    import arrears.client.sdk as sdk
+
+    real = sdk.AsyncClient.inclusion_proof
+
+    async def lying(self: Any, index: int, tree_size: int = 0) -> Any:
+        p = await real(self, index, tree_size)
+        p.hashes[0] = bytes(32)  # a sibling the tree does not have
+        return p
+
+    with mock.patch.object(sdk.AsyncClient, "inclusion_proof", lying):
+        r = run(net, "bank-a", "proof", "inclusion", "1", tmp=tmp_path)
+    assert r.exit_code == 1 and "Error" in r.output, r.output
+    assert "hashes" not in r.output
 
 
 @pytest.mark.parametrize(

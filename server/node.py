@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, NamedTuple
@@ -166,6 +166,14 @@ class WatchHub:
         for member_id, p, ref in self.storage.load_watches():
             self.watched.setdefault(p, {})[member_id] = ref
         self.commitments.update(self.storage.commitments_for_pseudonyms(list(self.watched)))
+
+    def note(self, openings: Mapping[bytes, tuple[bytes, bytes]]) -> None:
+        """Remember which new commitments (commitment: (pseudonym, salt)) are about a watched
+        pseudonym."""
+        mine = {c: o[0] for c, o in openings.items() if o[0] in self.watched}
+        if mine:
+            with self.lock:
+                self.commitments.update(mine)
 
     def register(self, member_id: str, regs: Sequence[tuple[bytes, str]], at_us: int) -> None:
         self.storage.add_watches(member_id, regs, at_us)
@@ -469,7 +477,6 @@ class Node:
         index: int,
         payload: bytes,
         record_of: Callable[[RecordRef], RecordState | None],
-        new_openings: dict[bytes, tuple[bytes, bytes]],
         only_member: str | None = None,
     ) -> list[tuple[str, spb.Alert]]:
         """The alerts an entry raises (leaf and proof are filled in by the caller)."""
@@ -478,16 +485,14 @@ class Node:
         if kind not in ALERT_EVENTS:
             return []
         (ref,) = record_refs(sub)  # every alert event is about one record
+        rec = record_of(ref)
+        if rec is not None and rec.erased:  # an erased record names no one any more
+            return []
         if kind == "record_reported":
             commitment = sub.record_reported.subject_commitment
             report = index
-            opening = new_openings.get(commitment)
-            if opening is not None and opening[0] in self.watch.watched:
-                with self.watch.lock:
-                    self.watch.commitments[commitment] = opening[0]
         else:
-            rec = record_of(ref)
-            if rec is None or rec.erased:  # an erased record names no one any more
+            if rec is None:
                 return []
             commitment, report = rec.subject_commitment, rec.entries[0]
         hit = self.watch.watchers(commitment)
@@ -516,16 +521,19 @@ class Node:
 
     def _alert(self, batch: Sequenced) -> None:
         """Commit listener (writer thread): push alerts to the watchers' live streams."""
-        if not self.watch.watched or not self.watch.subscribers:
+        if not self.watch.watched:
             return
         ch: Changes = batch.changes
+        # The commitments of new reports about watched subjects are kept whether or not a
+        # watcher is connected: a stream resumed later replays their alerts by them.
+        self.watch.note(ch.openings)
+        if not self.watch.subscribers:
+            return
         head = batch.head
         assert head is not None
         pending: list[tuple[str, spb.Alert]] = []
         for i, e in enumerate(batch.entries):
-            pending += self._alerts_for(
-                batch.first_index + i, e.payload, ch.records.get, ch.openings
-            )
+            pending += self._alerts_for(batch.first_index + i, e.payload, ch.records.get)
         if not pending:
             return
         self._complete([a for _, a in pending], head.size, head.checkpoint)
@@ -568,9 +576,7 @@ class Node:
             refs = [r for p in payloads for r in record_refs(decode_submission(p))]
             records = self.storage.load_records(refs)
             for k, payload in enumerate(payloads):
-                out += [
-                    a for _, a in self._alerts_for(pos + k, payload, records.get, {}, member_id)
-                ]
+                out += [a for _, a in self._alerts_for(pos + k, payload, records.get, member_id)]
             pos += len(leaves)
         if out:
             self._complete(out, head.size, head.checkpoint)

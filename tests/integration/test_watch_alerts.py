@@ -186,3 +186,36 @@ def test_an_alert_for_a_borrower_not_registered_is_refused(
     c = served(world, [world.alert(world.b1, **change)])
     with pytest.raises(VerificationError, match="did not register"):
         take(c, 1, borrowers={world.pseudonym: REL})
+
+
+@pytest.mark.timeout(60)  # a watch that misses an alert waits for it
+def test_a_watch_resumed_later_replays_reports_made_while_nobody_watched() -> None:
+    """No watch stream is open at all while another bank reports about a registered borrower:
+    a stream resumed from an earlier cursor still replays those reports (and no report of a
+    record erased since, which names no one any more)."""
+    from arrears.ledger import events as ev
+    from arrears.ledger.records import RecordRef
+
+    borrower = resident_id(4242)
+    with LocalConsortium(["bank-a", "bank-b"]) as net:
+        net.clock.set(DAY)
+        lender, reporter = net.client("bank-a"), net.client("bank-b")
+        assert lender.register([(borrower, REL)]) == 1
+        start = net.node.ledger.log.head().size
+        kept = reporter.report(borrower, "r-1", **RECENT)
+        erased = reporter.report(borrower, "r-2", **RECENT)
+        updated = reporter.update("r-1", days_past_due=75)
+        net.client("operator").submit(
+            ev.record_erased(RecordRef("bank-b", "r-2"), pb.ERASURE_REASON_LAWFUL_REQUEST)
+        )
+        assert not net.node.watch.subscribers.get("bank-a")  # nobody was listening
+        got: list[Alert] = []
+        for alert in lender.watch(start - 1):
+            got.append(alert)
+            if len(got) == 2:
+                break
+        assert [(a.index, a.event) for a in got] == [
+            (kept.index, "record_reported"),
+            (updated.index, "record_updated"),
+        ]
+        assert erased.index not in [a.index for a in got]

@@ -1259,8 +1259,11 @@ def watch(
     count: Annotated[int, typer.Option(min=0, help="stop after this many alerts (0: never)")] = 0,
 ) -> None:
     """Watch your borrowers: print an alert whenever another member reports, updates, settles
-    or withdraws a record about one of them, or a dispute about one is opened or resolved. After
-    a disconnect, resume with --cursor set to the last alert's cursor.
+    or withdraws a record about one of them, or a dispute about one is opened or resolved.
+    When the connection drops (a server restart, say) it reconnects, waiting 1 s, then up to
+    30 s, and resumes after the last alert it printed, so no alert is missed or printed twice;
+    a failed check or a refusal ends it (exit status 1). In a new run, resume with --cursor set
+    to the last alert's cursor.
 
     Example: arrears --pki pki --member bank-a watch --register 11010519491231002X=LOAN-77
     """
@@ -1274,13 +1277,32 @@ def watch(
             pairs.append((sid, ref))
         n = _run(lambda: c.register(pairs, kind=kind))
         out.print(f"registered {n} borrower(s)")
-    for seen, alert in enumerate(c.watch(cursor), start=1):
-        out.print(
-            f"cursor {alert.cursor}: {alert.event} of {alert.record} about your borrower "
-            f"{alert.relationship_reference} (proven in checkpoint {alert.checkpoint.size})"
-        )
-        if count and seen >= count:
-            break
+    import time
+
+    from arrears.client.errors import Unavailable
+
+    # "From now" as a ledger index, so that a reconnection resumes where this run began.
+    resume = cursor or max(_run(c.checkpoint).size - 1, 0)
+    seen, pause = 0, 1.0
+    while True:
+        try:
+            for alert in c.watch(resume):
+                resume, pause = alert.cursor, 1.0
+                seen += 1
+                out.print(
+                    f"cursor {alert.cursor}: {alert.event} of {alert.record} about your borrower "
+                    f"{alert.relationship_reference} (proven in checkpoint {alert.checkpoint.size})"
+                )
+                if count and seen >= count:
+                    return
+            why = "the server ended the stream"
+        except Unavailable as e:
+            why = str(e)
+        except ArrearsError as e:
+            raise fail(f"{type(e).__name__}: {e}") from None
+        err.print(f"watch: disconnected ({why}); resuming after cursor {resume} in {pause:.0f} s")
+        time.sleep(pause)
+        pause = min(pause * 2, 30.0)
 
 
 # --- the log ---------------------------------------------------------------------------------

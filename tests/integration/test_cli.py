@@ -545,6 +545,45 @@ def test_upload_rejects_rows_that_repeat_a_record_or_miscount_their_fields(
     assert r.exit_code == 2 and "--batch" in r.output
 
 
+@pytest.mark.timeout(60)  # a watch that misses an alert waits for it
+def test_watch_reconnects_and_resumes_after_the_last_alert(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    """The connection drops after the first alert: the watch waits, reconnects from that
+    alert's cursor, and prints the second alert once; nothing is missed or repeated."""
+    import arrears.client.sdk as sdk
+    from arrears.client.errors import Unavailable
+
+    watcher = net.client("bank-b")
+    assert watcher.register([(APPLICANT, "LOAN-W")]) == 1
+    start = net.node.ledger.log.head().size
+    for rid in ("CLI-W1", "CLI-W2"):
+        r = report(net, "bank-a", APPLICANT, rid, "100", "90", "40", tmp_path)
+        assert r.exit_code == 0, r.output
+
+    real, cursors = sdk.AsyncClient.watch, []
+
+    async def drops_once(self: Any, cursor: int = 0, **kw: Any) -> Any:
+        cursors.append(cursor)
+        async for alert in real(self, cursor, **kw):
+            yield alert
+            if len(cursors) == 1:
+                raise Unavailable("connection reset")
+
+    with (
+        mock.patch.object(sdk.AsyncClient, "watch", drops_once),
+        mock.patch("time.sleep") as slept,
+    ):
+        r = run(net, "bank-b", "watch", "--cursor", str(start - 1), "--count", "2", tmp=tmp_path)
+    assert r.exit_code == 0, r.output
+    lines = [x for x in r.output.splitlines() if x.startswith("cursor ")]
+    assert [x.split(":")[0] for x in lines] == [f"cursor {start}", f"cursor {start + 1}"], r.output
+    assert "bank-a/CLI-W1" in lines[0] and "LOAN-W" in lines[0]
+    assert cursors == [start - 1, start]  # resumed after the alert it had printed
+    assert "disconnected (connection reset)" in " ".join(r.output.split())
+    slept.assert_called_once_with(1.0)
+
+
 def test_watch_help_says_what_the_cursor_does_and_takes_a_kind(
     net: LocalConsortium, tmp_path: Path
 ) -> None:

@@ -485,7 +485,7 @@ def member_list(ctx: typer.Context) -> None:
 # --- reporting ---------------------------------------------------------------------------------
 
 
-def _whole(text: str, field: str) -> int:
+def _int_text(text: str, field: str) -> int:
     try:
         return int(text.strip())
     except ValueError:
@@ -553,7 +553,7 @@ def report_row(row: dict[str, str], member_id: str) -> ReportRow:
         "currency": currency,
         "principal_minor": _minor(row.get("principal", ""), currency, "principal"),
         "outstanding_minor": _minor(row.get("outstanding", ""), currency, "outstanding"),
-        "days_past_due": _whole(row.get("days_past_due") or "0", "days_past_due"),
+        "days_past_due": _int_text(row.get("days_past_due") or "0", "days_past_due"),
         "first_missed_payment": _day(row.get("first_missed_payment", ""), "first_missed_payment"),
         "borrower_notified_on": _day(notified, "borrower_notified_on") if notified else None,
         "collection_stage": _choice(
@@ -877,14 +877,16 @@ def _earlier_entries(
     from arrears.ledger.tlogproof import TlogProof
     from arrears.v1 import events_pb2 as pb
 
-    def values(payload: bytes) -> Any:
-        """A report's fields but its signing time and commitment; None for another event."""
+    def values(payload: bytes) -> tuple[Any, bytes]:
+        """A report's fields but its signing time and commitment, and that commitment; None
+        for another event."""
         sub = pb.Submission.FromString(payload)
         if not sub.HasField("record_reported"):
-            return None
+            return None, b""
+        commitment = sub.record_reported.subject_commitment
         sub.ClearField("signed_at_unix_ms")
         sub.record_reported.ClearField("subject_commitment")
-        return sub
+        return sub, commitment
 
     async def all_of() -> list[Earlier | ArrearsError]:
         trusted = c.trust.trusted
@@ -902,13 +904,12 @@ def _earlier_entries(
                     got = await c.aio.inclusion_proof(index, cp.size)
                 # The entry as proven in the tree this client trusts, not the server's word.
                 leaf = verify_entry(index, got.leaf, got.hashes, cp)
-                earlier = values(leaf.payload)
-                same = earlier is not None and earlier == values(envelope.payload)
+                earlier, committed = values(leaf.payload)
+                same = earlier is not None and earlier == values(envelope.payload)[0]
                 subject = None
                 if same and salt is not None:
-                    committed = pb.Submission.FromString(leaf.payload)
                     (ours,) = subject_commitments([salt], [pseudonym])
-                    subject = ours == committed.record_reported.subject_commitment
+                    subject = ours == committed
             except ArrearsError as e:
                 return e
             except Exception as e:  # a payload that does not decode, say

@@ -9,6 +9,7 @@ refusal arrives as a typed ``RpcError``, every failed check as a ``VerificationE
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
@@ -726,6 +727,8 @@ class AsyncClient:
                         yield StreamResult(res.client_ref, None, err)
         except grpc.RpcError as e:
             raise from_grpc(e) from None
+        finally:
+            call.cancel()  # a caller that stops early (or an error) ends the call there
         if answered < len(queue):
             raise VerificationError(
                 f"stream: ended after {answered} of {len(queue)} results; "
@@ -803,6 +806,8 @@ class AsyncClient:
                 )
         except grpc.RpcError as e:
             raise from_grpc(e) from None
+        finally:
+            call.cancel()  # else the server keeps the stream, and queues alerts for no one
 
     # --- the log -------------------------------------------------------------------------
 
@@ -817,12 +822,15 @@ class AsyncClient:
 
     async def entries(self, start: int = 0, end: int = 0) -> AsyncIterator[tuple[int, bytes]]:
         """The raw ledger (regulators only)."""
+        call = self._log.GetEntries(spb.GetEntriesRequest(start=start, end=end))
         try:
-            async for msg in self._log.GetEntries(spb.GetEntriesRequest(start=start, end=end)):
+            async for msg in call:
                 for e in msg.entries:
                     yield e.index, e.leaf
         except grpc.RpcError as e:
             raise from_grpc(e) from None
+        finally:
+            call.cancel()
 
 
 class Client:
@@ -844,11 +852,21 @@ class Client:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
 
     def _iter(self, agen: AsyncIterator[T]) -> Iterator[T]:
-        while True:
-            try:
-                yield self._run(agen.__anext__())
-            except StopAsyncIteration:
-                return
+        """``agen`` as a blocking iterator; a caller that stops early (``break``) closes it,
+        and with it its call."""
+        try:
+            while True:
+                try:
+                    yield self._run(agen.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            close = getattr(agen, "aclose", None)
+            if close is not None and self._loop.is_running():
+                done = asyncio.run_coroutine_threadsafe(close(), self._loop)
+                if threading.current_thread() is not self._thread:  # never wait on itself
+                    with contextlib.suppress(Exception):  # the iteration's own error stands
+                        done.result()
 
     def __enter__(self) -> Client:
         return self

@@ -219,3 +219,26 @@ def test_a_watch_resumed_later_replays_reports_made_while_nobody_watched() -> No
             (updated.index, "record_updated"),
         ]
         assert erased.index not in [a.index for a in got]
+
+
+@pytest.mark.timeout(60)
+def test_a_blocking_watch_left_early_closes_its_stream() -> None:
+    """`break` out of the blocking client's watch closes the call there and then: the
+    server's subscription ends, with nothing left to the garbage collector."""
+    import time
+
+    borrower = resident_id(4343)
+    with LocalConsortium(["bank-a", "bank-b"]) as net:
+        net.clock.set(DAY)
+        lender, reporter = net.client("bank-a"), net.client("bank-b")
+        lender.register([(borrower, REL)])
+        start = net.node.ledger.log.head().size
+        reporter.report(borrower, "r-1", **RECENT)
+        alerts = lender.watch(start - 1)
+        assert next(alerts).index == start
+        assert net.node.watch.subscribers.get("bank-a")
+        alerts.close()  # what `break` does to the loop's iterator
+        deadline = time.monotonic() + 5
+        while net.node.watch.subscribers.get("bank-a") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not net.node.watch.subscribers.get("bank-a")

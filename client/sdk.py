@@ -854,19 +854,20 @@ class Client:
     def _iter(self, agen: AsyncIterator[T]) -> Iterator[T]:
         """``agen`` as a blocking iterator; a caller that stops early (``break``) closes it,
         and with it its call."""
-        try:
-            while True:
-                try:
-                    yield self._run(agen.__anext__())
-                except StopAsyncIteration:
-                    return
-        finally:
-            close = getattr(agen, "aclose", None)
-            if close is not None and self._loop.is_running():
-                done = asyncio.run_coroutine_threadsafe(close(), self._loop)
-                if threading.current_thread() is not self._thread:  # never wait on itself
-                    with contextlib.suppress(Exception):  # the iteration's own error stands
-                        done.result()
+        while True:
+            try:
+                item = self._run(agen.__anext__())
+            except StopAsyncIteration:
+                return
+            try:
+                yield item
+            except GeneratorExit:  # the caller left: end the stream now, not at collection
+                close = getattr(agen, "aclose", None)
+                here = threading.current_thread() is self._thread  # never wait on itself
+                if close is not None and not here and self._loop.is_running():
+                    with contextlib.suppress(Exception):  # a client closing meanwhile, say
+                        asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
+                raise
 
     def __enter__(self) -> Client:
         return self

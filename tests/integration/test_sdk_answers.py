@@ -5,7 +5,7 @@ its old signed notes, could). Each must be refused with a typed error."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import date, timedelta
 from hashlib import sha256
 from pathlib import Path
@@ -41,6 +41,21 @@ def default(first_missed: date = date(2026, 4, 1), dpd: int = 45) -> dict[str, A
         "first_missed_payment": first_missed,
         "borrower_notified_on": first_missed + timedelta(days=20),
     }
+
+
+class StreamCall:
+    """A response stream as gRPC's aio calls give one: iterated, and cancelled when its reader
+    leaves early (``inner``: the real call it reads from, cancelled with it)."""
+
+    def __init__(self, stream: AsyncIterator[Any], inner: Any = None) -> None:
+        self._stream, self._inner, self.cancelled = stream, inner, False
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._stream.__aiter__()
+
+    def cancel(self) -> bool:
+        self.cancelled = True
+        return bool(self._inner.cancel()) if self._inner is not None else True
 
 
 class Tampered:
@@ -139,12 +154,14 @@ def _alter_stream(client: Any, alter: Callable[[Any], None]) -> None:
     real = client.aio._submissions
 
     def SubmitStream(batches: Any, timeout: Any = None) -> Any:
+        call = real.SubmitStream(batches)
+
         async def results() -> Any:
-            async for msg in real.SubmitStream(batches):
+            async for msg in call:
                 alter(msg)
                 yield msg
 
-        return results()
+        return StreamCall(results(), call)
 
     client.aio._submissions = Tampered(real, SubmitStream=SubmitStream)
 

@@ -22,6 +22,7 @@ from arrears.ledger.records import decode_submission
 from arrears.v1 import events_pb2 as pb
 from arrears.v1 import service_pb2 as spb
 from tests.integration.test_sdk import RECENT, resident_id
+from tests.integration.test_sdk_answers import StreamCall
 
 DAY = date(2026, 6, 15)
 REL = "loan-77"
@@ -83,12 +84,12 @@ def served(world: World, alerts: list[spb.Alert]) -> Client:
     """A bank-a client whose watch stream sends ``alerts`` (and then waits)."""
     c = world.net.client("bank-a")
 
-    def Stream(request: spb.WatchRequest, timeout: float | None = None) -> AsyncIterator[spb.Alert]:
+    def Stream(request: spb.WatchRequest, timeout: float | None = None) -> StreamCall:
         async def gen() -> AsyncIterator[spb.Alert]:
             for al in alerts:
                 yield al
 
-        return gen()
+        return StreamCall(gen())
 
     real = c.aio._watch
 

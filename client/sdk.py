@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -26,7 +24,7 @@ import grpc
 from google.protobuf.message import Message
 
 from arrears.client.errors import RpcError, from_code, from_grpc
-from arrears.client.trust import ProofNeeded, Trust
+from arrears.client.trust import ProofNeeded, Trust, write_atomically
 from arrears.client.verify import (
     CheckResult,
     Receipt,
@@ -151,13 +149,7 @@ def _load_oprf_pin(path: Path) -> tuple[bytes, int]:
 
 def _save_oprf_pin(path: Path, key: bytes, epoch: int) -> None:
     """Write the pin atomically (a crash leaves no file or the whole one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".oprf-")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"public_key": key.hex(), "epoch": epoch}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps({"public_key": key.hex(), "epoch": epoch}))
 
 
 class AsyncClient:

@@ -43,6 +43,25 @@ from arrears.ledger.note import (
 )
 
 
+def write_atomically(path: Path, text: str, *, mode: int | None = None) -> None:
+    """Replace ``path`` with ``text`` so that a crash leaves the old file or the new one, never
+    a part (written beside it, synced, then renamed over it). ``mode``: the new file's
+    permissions (default: mkstemp's 0600, for files only their owner should read)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        if mode is not None:
+            os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class ProofNeeded(ArrearsError):
     """The answer's consistency proof starts at another size than the one trusted now (another
     answer moved it meanwhile): fetch the proof from ``from_size`` to ``to_size`` and retry."""
@@ -244,12 +263,8 @@ class Trust:
         """Write the trusted checkpoint atomically (with the file lock held)."""
         if self.state_file is None:
             return
-        fd, tmp = tempfile.mkstemp(dir=self.state_file.parent, prefix=".trust-")
-        with os.fdopen(fd, "w") as f:
-            json.dump({"checkpoint": t.note.decode(), "tree_size": t.checkpoint.size}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_file)
+        state = {"checkpoint": t.note.decode(), "tree_size": t.checkpoint.size}
+        write_atomically(self.state_file, json.dumps(state))
 
     def verify_note(self, note: bytes, *, witnessed: bool = False) -> Checkpoint:
         """The checkpoint of a note signed by the log (no consistency check); with

@@ -11,8 +11,6 @@ caller reports: it is evidence that the log showed two histories.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from arrears.client.sdk import AsyncClient
+from arrears.client.trust import write_atomically
 from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.errors import (
     InconsistentCheckpointError,
@@ -67,13 +66,8 @@ def load_state(path: Path) -> Witnessed | None:
 
 def save_state(path: Path, w: Witnessed) -> None:
     """Write the witnessed state atomically (a crash leaves the old state or the new one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".witness-")
-    with os.fdopen(fd, "w") as f:
-        json.dump({"tree_size": w.size, "root": w.root.hex(), "checkpoint": w.note.decode()}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    state = {"tree_size": w.size, "root": w.root.hex(), "checkpoint": w.note.decode()}
+    write_atomically(path, json.dumps(state))
 
 
 class Witness:

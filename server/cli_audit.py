@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from arrears.client.trust import write_atomically
 from arrears.ledger.audit import (
     AuditResult,
     Finding,
@@ -121,20 +121,10 @@ def _progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that a crash leaves the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace ``path`` with ``text`` so that a crash leaves the old file or the new one; a
+    new report is readable by all (0644, not mkstemp's 0600), a replaced one keeps its mode."""
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, mode)  # mkstemp's 0600 would make every report private
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, text, mode=mode)
 
 
 def _as_of(text: str | None, rules: Rules) -> date:

@@ -148,3 +148,19 @@ def test_without_fetch_the_proofs_to_catch_up_are_asked_for_one_by_one(
             proof = consistency_proof(proof_from, proof_to, w.storage.read_tiles)
     assert asked == [(s1, s3), (s2, s3)]
     assert cp.size == s2 and p2.size == s3
+
+
+def test_files_are_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
+    from unittest import mock
+
+    from arrears.client.trust import write_atomically
+
+    path = tmp_path / "sub" / "state.json"
+    write_atomically(path, "first")
+    assert path.read_text() == "first" and path.stat().st_mode & 0o777 == 0o600
+    write_atomically(path, "second", mode=0o644)
+    assert path.read_text() == "second" and path.stat().st_mode & 0o777 == 0o644
+    with mock.patch("os.replace", side_effect=OSError("disk full")), pytest.raises(OSError):
+        write_atomically(path, "third")
+    assert path.read_text() == "second"  # the old file, whole
+    assert sorted(p.name for p in path.parent.iterdir()) == ["state.json"]  # no leftovers

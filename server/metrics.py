@@ -8,6 +8,10 @@ APPENDS = Counter("arrears_appends_total", "Entries appended to the ledger")
 LOOKUPS = Counter("arrears_lookups_total", "Subjects looked up", ["member"])
 OPRF = Counter("arrears_oprf_evaluations_total", "Blinded elements evaluated", ["member"])
 ALERTS = Counter("arrears_watch_alerts_total", "Watch alerts delivered")
+WATCH_CATCHUPS = Counter(
+    "arrears_watch_catchups_total",
+    "Times a watch stream fell a full queue behind and caught up from the ledger",
+)
 ERRORS = Counter("arrears_errors_total", "Refused or failed calls", ["method", "error"])
 LATENCY = Histogram(
     "arrears_call_seconds",

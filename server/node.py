@@ -146,10 +146,31 @@ class InquirySequencer:
         pass
 
 
+WATCH_QUEUE = 1000  # alerts held for one watch stream; beyond that it catches up from the ledger
+REPLAY_WINDOW = 2000  # entries read at a time when a stream catches up
+
+
 @dataclass
 class _Subscriber:
+    """One watch stream's live alerts. The queue is bounded: a stream that falls further
+    behind drops what does not fit, and replays it from the ledger once the queue is empty
+    (``behind``), so a watcher that stops reading costs the server a fixed amount of memory
+    and still misses nothing."""
+
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[spb.Alert]
+    behind: bool = False
+
+    def offer(self, alerts: Sequence[spb.Alert]) -> None:
+        """Queue ``alerts`` (on the stream's loop). Once one alert did not fit, later ones are
+        dropped too, until the stream has caught up: the queue stays in ledger order."""
+        for alert in alerts:
+            if self.behind:
+                return
+            try:
+                self.queue.put_nowait(alert)
+            except asyncio.QueueFull:
+                self.behind = True
 
 
 @dataclass
@@ -229,8 +250,10 @@ class Node:
         rules: Rules = DEFAULT_RULES,
         clock: Clock = system_clock_us,
         max_batch: int = 4096,
+        watch_queue: int = WATCH_QUEUE,
     ) -> None:
         self.storage = storage
+        self.watch_queue = watch_queue
         self.origin = origin
         self.rules = rules
         self.clock = clock
@@ -460,8 +483,12 @@ class Node:
 
     # --- watching ----------------------------------------------------------------------
 
-    def subscribe(self, member_id: str, loop: asyncio.AbstractEventLoop) -> _Subscriber:
-        sub = _Subscriber(loop, asyncio.Queue())
+    def subscribe(
+        self, member_id: str, loop: asyncio.AbstractEventLoop, *, behind: bool = False
+    ) -> _Subscriber:
+        """A live alert stream for ``member_id``; ``behind``: it first catches up from the
+        ledger (a resumed stream), and drops live alerts until then."""
+        sub = _Subscriber(loop, asyncio.Queue(self.watch_queue), behind)
         with self.watch.lock:
             self.watch.subscribers.setdefault(member_id, []).append(sub)
         return sub
@@ -537,10 +564,13 @@ class Node:
         if not pending:
             return
         self._complete([a for _, a in pending], head.size, head.checkpoint)
+        by_member: dict[str, list[spb.Alert]] = {}
+        for member_id, alert in pending:
+            by_member.setdefault(member_id, []).append(alert)
         with self.watch.lock:
-            for member_id, alert in pending:
+            for member_id, alerts in by_member.items():
                 for s in self.watch.subscribers.get(member_id, []):
-                    s.loop.call_soon_threadsafe(s.queue.put_nowait, alert)
+                    s.loop.call_soon_threadsafe(s.offer, alerts)  # a batch's alerts at once
 
     def _complete(self, alerts: Sequence[spb.Alert], size: int, checkpoint: bytes) -> None:
         """Fill in each alert's entry and its record's report (leaves and inclusion proofs),

@@ -26,7 +26,14 @@ from arrears.ledger.storage import Head
 from arrears.server import metrics
 from arrears.server.config import Limits
 from arrears.server.errors import RateLimited, Unauthenticated, abort, code_number
-from arrears.server.node import CheckResult, Lookup, Node, check_pseudonym, check_reference
+from arrears.server.node import (
+    REPLAY_WINDOW,
+    CheckResult,
+    Lookup,
+    Node,
+    check_pseudonym,
+    check_reference,
+)
 from arrears.server.precheck import CheckPool, Row, check_kind
 from arrears.v1 import events_pb2 as pb
 from arrears.v1 import service_pb2 as spb
@@ -652,16 +659,29 @@ class WatchServicer(sgrpc.WatchServicer):
         except ArrearsError as e:
             await abort(context, e)
         node = self.s.node
-        sub = node.subscribe(member.member_id, asyncio.get_running_loop())
+        resumed = request.cursor > 0  # replays from the ledger what came after the cursor
+        sub = node.subscribe(member.member_id, asyncio.get_running_loop(), behind=resumed)
         try:
-            last = request.cursor
-            if last:
-                head = node.ledger.log.head().size
-                for alert in await self.s.run(node.replay_alerts, member.member_id, last, head):
-                    yield alert
-                    last = alert.cursor
-                last = max(last, head - 1)
+            # Every alert up to entry ``last`` has been sent (or was before this stream's time).
+            last = request.cursor if resumed else node.ledger.log.head().size - 1
             while True:
+                if sub.behind and sub.queue.empty():
+                    # What did not fit in the queue (or came before a resumed stream) is in
+                    # the ledger up to its head: alerts for later entries are queued again.
+                    sub.behind = False
+                    if not resumed:
+                        metrics.WATCH_CATCHUPS.inc()
+                    resumed = False
+                    head = node.ledger.log.head().size
+                    while last + 1 < head:
+                        end = min(head, last + 1 + REPLAY_WINDOW)
+                        for alert in await self.s.run(
+                            node.replay_alerts, member.member_id, last, end
+                        ):
+                            metrics.ALERTS.inc()
+                            yield alert
+                        last = end - 1
+                    continue
                 alert = await sub.queue.get()
                 if alert.cursor > last:  # replayed already, or raced the replay
                     last = alert.cursor

@@ -239,3 +239,39 @@ def test_a_blocking_watch_left_early_closes_its_stream() -> None:
         while net.node.watch.subscribers.get("bank-a") and time.monotonic() < deadline:
             time.sleep(0.01)
         assert not net.node.watch.subscribers.get("bank-a")
+
+
+@pytest.mark.timeout(60)
+def test_a_watch_that_falls_a_full_queue_behind_catches_up_from_the_ledger() -> None:
+    """A watch stream holds a bounded queue of live alerts (four here). A batch of 30 reports
+    about registered borrowers raises more alerts than fit: the rest are dropped from the
+    queue and replayed from the ledger, so the watcher gets every alert once, in order."""
+    from arrears.server import metrics
+
+    borrowers = [resident_id(4500 + i) for i in range(31)]
+    with LocalConsortium(["bank-a", "bank-b"]) as net:
+        net.clock.set(DAY)
+        net.node.watch_queue = 4
+        lender, reporter = net.client("bank-a"), net.client("bank-b")
+        assert lender.register([(b, REL) for b in borrowers]) == 31
+        first = reporter.report(borrowers[0], "r-0", **RECENT)
+        alerts = lender.watch(first.index - 1)
+        assert next(alerts).index == first.index  # the stream is open
+        (sub,) = net.node.watch.subscribers["bank-a"]
+        assert sub.queue.maxsize == 4
+        catchups = metrics.WATCH_CATCHUPS._value.get()
+
+        pseudonyms = reporter.pseudonyms(borrowers[1:])
+        rows = [
+            (f"row-{i}", *reporter.prepare_report(b, f"r-{i}", pseudonym=p, **RECENT))
+            for i, (b, p) in enumerate(zip(borrowers[1:], pseudonyms, strict=True), 1)
+        ]
+        results = list(reporter.submit_stream(rows, batch=len(rows)))  # one batch
+        sent = [r.receipt.index for r in results if r.receipt is not None]
+        assert len(sent) == 30
+
+        got = [next(alerts) for _ in sent]
+        assert [a.index for a in got] == sent
+        assert {a.record.record_id for a in got} == {f"r-{i}" for i in range(1, 31)}
+        assert metrics.WATCH_CATCHUPS._value.get() == catchups + 1
+        assert not sub.behind and sub.queue.empty()

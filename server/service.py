@@ -633,15 +633,22 @@ class WatchServicer(sgrpc.WatchServicer):
     async def Register(self, request: spb.RegisterRequest, context: Ctx) -> spb.RegisterResponse:
         member = self.s.member(context, pb.ROLE_LENDER)
         node = self.s.node
-        regs = []
+        regs: dict[bytes, tuple[int, str]] = {}  # pseudonym: (first position, reference)
         for i, r in enumerate(request.registrations):
             check_pseudonym(f"registrations[{i}].pseudonym", r.pseudonym, node.oprf_epoch)
             check_reference(f"registrations[{i}].relationship_reference", r.relationship_reference)
-            regs.append((r.pseudonym, r.relationship_reference))
+            first = regs.setdefault(r.pseudonym, (i, r.relationship_reference))
+            if first[1] != r.relationship_reference:  # a repeat with the same one counts once
+                raise InputError(
+                    f"registrations[{i}].relationship_reference: the borrower of "
+                    f"registrations[{first[0]}] again, with another reference (a lender "
+                    "registers a borrower once)"
+                )
         if not regs:
             raise InputError("registrations: at least one")
-        await self.s.run(node.watch.register, member.member_id, regs, node.clock())
-        return spb.RegisterResponse(registered=len(regs))
+        pairs = [(p, ref) for p, (_, ref) in regs.items()]
+        await self.s.run(node.watch.register, member.member_id, pairs, node.clock())
+        return spb.RegisterResponse(registered=len(pairs))
 
     @_guard
     async def Unregister(

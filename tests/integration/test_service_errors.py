@@ -43,6 +43,7 @@ from arrears.server.pki import create_dev_pki
 from arrears.v1 import events_pb2 as pb
 from arrears.v1 import service_pb2 as spb
 from arrears.v1 import service_pb2_grpc as sgrpc
+from tests.integration.test_sdk import resident_id
 
 SUBJECT = "11010519491231002X"
 CONSENT = "consent-2026-0001"
@@ -819,6 +820,31 @@ def test_deadline_is_honoured(fresh: Callable[..., LocalConsortium]) -> None:
         answer = raw(sgrpc.LookupStub(ch).CheckBatch, request)
         assert len(answer.results) == 1000
     assert not n.client("bank-b").check(SUBJECT, consent_reference=CONSENT).records
+
+
+def test_a_borrower_registered_twice_in_one_call(net: LocalConsortium) -> None:
+    """The same registration twice counts once; the same borrower with two references is
+    refused, naming the second, and registers nothing."""
+    lender = net.client("lender-only")
+    borrower, other = resident_id(9101), resident_id(9102)
+    watches = net.node.storage.load_watches
+    before = watches()
+    err = raises(
+        ce.InvalidArgument,
+        lambda: lender.register([(other, "loan-1"), (borrower, "loan-2"), (borrower, "loan-3")]),
+    )
+    refused(
+        err,
+        ce.InvalidArgument,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "registrations[2].relationship_reference",
+        "registrations[1]",
+    )
+    assert watches() == before
+    assert lender.register([(borrower, "loan-2"), (borrower, "loan-2")]) == 1
+    assert [r for r in watches() if r not in before] == [
+        ("lender-only", lender.pseudonym(borrower), "loan-2")
+    ]
 
 
 def test_catalogue_left_no_trace_in_the_shared_ledger(net: LocalConsortium) -> None:

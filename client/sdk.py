@@ -804,9 +804,11 @@ class AsyncClient:
     # --- the log -------------------------------------------------------------------------
 
     async def inclusion_proof(self, index: int, tree_size: int = 0) -> spb.InclusionProof:
-        """An entry and its inclusion proof as the server sends them, not checked here (for
-        passing on, as ``arrears proof`` does): check them with
-        ``arrears.client.verify.verify_entry`` against a trusted checkpoint of that size."""
+        """An entry's inclusion proof as the server sends it, not checked here (for passing
+        on, as ``arrears proof`` does): check it with ``arrears.client.verify.verify_entry``
+        (the leaf) or ``verify_inclusion`` (its ``leaf_hash``) against a trusted checkpoint of
+        that size. The leaf itself comes only with an entry this member submitted (or to the
+        operator and regulators); otherwise only its hash."""
         p: spb.InclusionProof = await self._call(
             self._log.GetInclusionProof, spb.InclusionProofRequest(index=index, tree_size=tree_size)
         )

@@ -36,6 +36,17 @@ def key_id_for(public_key: bytes) -> bytes:
     return hashlib.sha256(KEY_ID_DOMAIN + public_key).digest()
 
 
+def usable_public_key(public_key: bytes) -> bool:
+    """Whether ``public_key`` is an Ed25519 key a signature can verify under: a canonical
+    encoding of a point of the main subgroup, not of small order (libsodium's own test; its
+    signature check refuses every other key, so a member registered with one could never
+    sign). pysodium does not wrap this function, hence the call through its library handle."""
+    return (
+        len(public_key) == PUBLIC_KEY_SIZE
+        and pysodium.sodium.crypto_core_ed25519_is_valid_point(public_key) == 1
+    )
+
+
 def signed_message(origin: str, payload: bytes) -> bytes:
     """The exact bytes a submission signature covers."""
     return SUBMISSION_DOMAIN + origin.encode() + b"\x00" + payload

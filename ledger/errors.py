@@ -109,6 +109,11 @@ class StorageError(ArrearsError):
     """The storage cannot be used: unreachable, corrupt or from a newer schema."""
 
 
+class InternalError(ArrearsError):
+    """A fault of our own while handling one request (logged where it happened): that request
+    fails, and no other."""
+
+
 _FIELD = re.compile(r"^([a-z_][a-z0-9_]*(?:\[\d+\])?(?:\.[a-z_][a-z0-9_]*(?:\[\d+\])?)*): ")
 
 

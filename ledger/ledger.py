@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from arrears.ledger.envelope import Envelope, key_id_for, verify_envelope
-from arrears.ledger.errors import ArrearsError, InputError
+from arrears.ledger.errors import ArrearsError, InputError, InternalError
 from arrears.ledger.leaf import Leaf
 from arrears.ledger.log import Appended, Clock, Entry, Log, Replay, Sequenced, system_clock_us
 from arrears.ledger.note import Ed25519Signer
@@ -272,6 +272,11 @@ class Ledger:
                 outcomes.append(self._one(view, it, first_index + len(entries), now_us, entries))
             except ArrearsError as e:
                 outcomes.append(e)
+            except Exception as e:  # a fault of ours: this submission fails, the batch goes on
+                log.exception("sequencing a submission failed")
+                outcomes.append(
+                    InternalError(f"internal error while sequencing: {type(e).__name__}")
+                )
         return Sequenced(entries, outcomes, view.changes)
 
     def _one(

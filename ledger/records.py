@@ -26,14 +26,17 @@ from typing import Any, NamedTuple, Protocol, cast
 
 from google.protobuf.message import Message
 
-from arrears.ledger.envelope import PUBLIC_KEY_SIZE, key_id_for
+from arrears.ledger.envelope import PUBLIC_KEY_SIZE, key_id_for, usable_public_key
 from arrears.ledger.errors import ArrearsError, ConflictError, InputError
 from arrears.v1 import events_pb2 as pb
 
 MAX_ID_LENGTH = 128
 COMMITMENT_SIZE = 32
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
-_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+_CURRENCY_RE = re.compile(r"[A-Z]{3}")
+# The largest amount a record may state: 10 trillion in a two-decimal currency, beyond any one
+# loan, and 9,000 times less than the wire's int64 holds.
+MAX_MINOR = 10**15
 
 
 # --- errors with rule names ------------------------------------------------------------------
@@ -397,12 +400,14 @@ def amount_text(minor: int, currency: str) -> str:
 
 
 def check_money(name: str, m: pb.Money, *, currency: str | None = None) -> int:
-    if not _CURRENCY_RE.match(m.currency):
+    if _CURRENCY_RE.fullmatch(m.currency) is None:
         raise InputError(f"{name}.currency: want an ISO 4217 code such as CNY, got {m.currency!r}")
     if currency is not None and m.currency != currency:
         raise InputError(f"{name}.currency: {m.currency} differs from the record's {currency}")
     if m.minor_units < 0:
         raise InputError(f"{name}.minor_units: must not be negative")
+    if m.minor_units > MAX_MINOR:
+        raise InputError(f"{name}.minor_units: at most {MAX_MINOR:,} minor units")
     return m.minor_units
 
 
@@ -424,8 +429,10 @@ def _check_dpd(name: str, days: int, bucket: int) -> None:
     if days < 1:
         raise InputError(f"{name}.days_past_due: a default is at least 1 day past due")
     if bucket != bucket_for(days):
+        names = pb.DpdBucket.DESCRIPTOR.values_by_number
+        given = names[bucket].name if bucket in names else f"{bucket}, not a bucket,"
         raise InputError(
-            f"{name}.dpd_bucket: {pb.DpdBucket.Name(bucket)} does not match {days} days past due "
+            f"{name}.dpd_bucket: {given} does not match {days} days past due "
             f"(want {pb.DpdBucket.Name(bucket_for(days))})"
         )
 
@@ -596,8 +603,10 @@ def _genesis(sub: pb.Submission, ctx: Context, ch: Changes, public_key: bytes) -
 
 def _admit(ev: pb.MemberAdmitted, ctx: Context, ch: Changes, view: StateView | None = None) -> None:
     mid = check_id("member_admitted.member_id", ev.member_id)
-    if not ev.name or len(ev.name) > 200:
-        raise InputError("member_admitted.name: required, at most 200 characters")
+    if not ev.name.strip() or len(ev.name) > 200 or not ev.name.isprintable():
+        raise InputError(
+            "member_admitted.name: required, at most 200 characters, no control characters"
+        )
     if not ev.roles:
         raise InputError("member_admitted.roles: at least one role")
     for r in ev.roles:
@@ -612,6 +621,10 @@ def _add_key(
 ) -> None:
     if len(pk) != PUBLIC_KEY_SIZE:
         raise InputError(f"{name}: an Ed25519 public key is {PUBLIC_KEY_SIZE} bytes, got {len(pk)}")
+    if not usable_public_key(pk):
+        raise InputError(
+            f"{name}: not a usable Ed25519 public key (no signature verifies under it)"
+        )
     kid = key_id_for(pk)
     if kid in ch.keys or (view is not None and view.key(kid) is not None):
         raise AlreadyExists("key_registered", f"{name}: key {kid.hex()[:16]} is already registered")
@@ -748,7 +761,9 @@ def _record_reported(
     )
 
 
-def _updated_fields(name: str, rec: RecordState, ev: pb.RecordUpdated) -> dict[str, object]:
+def _updated_fields(
+    name: str, rec: RecordState, ev: pb.RecordUpdated, ctx: Context
+) -> dict[str, object]:
     """The fields an update (or a dispute's correction) changes, checked."""
     changes: dict[str, object] = {}
     if ev.HasField("days_past_due"):
@@ -761,7 +776,9 @@ def _updated_fields(name: str, rec: RecordState, ev: pb.RecordUpdated) -> dict[s
             f"{name}.outstanding", ev.outstanding, currency=rec.currency
         )
     if ev.HasField("as_of"):
-        to_date(f"{name}.as_of", ev.as_of, required=False)
+        as_of = to_date(f"{name}.as_of", ev.as_of, required=False)
+        if as_of is not None:
+            _not_future(f"{name}.as_of", as_of, ctx)
     if ev.collection_stage:
         changes["collection_stage"] = _check_enum(
             f"{name}.collection_stage", ev.collection_stage, pb.CollectionStage
@@ -781,7 +798,7 @@ def _record_updated(
     _own(rec, mid, "record_updated.record")
     _need_role(view, mid, pb.ROLE_REPORTER, "update records")
     _active(rec, "record_updated.record", "update")
-    changes = _updated_fields("record_updated", rec, ev)
+    changes = _updated_fields("record_updated", rec, ev, ctx)
     ch.records[rec.ref] = evolve(rec, entries=(*rec.entries, ctx.index), **changes)
 
 
@@ -885,7 +902,7 @@ def _dispute_resolved(
     if outcome == pb.DISPUTE_OUTCOME_CORRECTED:
         if not ev.HasField("correction"):
             raise InputError("dispute_resolved.correction: required when the outcome is CORRECTED")
-        new = evolve(rec, **_updated_fields("dispute_resolved.correction", rec, ev.correction))
+        new = evolve(rec, **_updated_fields("dispute_resolved.correction", rec, ev.correction, ctx))
     elif ev.HasField("correction"):
         raise InputError("dispute_resolved.correction: only with the outcome CORRECTED")
     if outcome == pb.DISPUTE_OUTCOME_WITHDRAWN:

@@ -1330,27 +1330,36 @@ def proof_inclusion(
     """An inclusion proof as JSON: index, tree_size, leaf_hash, base64 hashes, and verified:
     whether it was checked here. In the latest tree (the default) it is proven against the
     checkpoint this client trusts, or refused; in another tree it is printed as served
-    (verified: false), since this client knows no root of that size.
+    (verified: false), since this client knows no root of that size. The server sends the
+    entry itself only for this member's own entries (all to the operator and regulators);
+    for the others the proof is of the leaf hash it sends.
 
     Example: arrears --pki pki --member bank-a proof inclusion 42
     """
     import base64
 
     from arrears.client.verify import verify_entry
-    from arrears.ledger.merkle import leaf_hash
+    from arrears.ledger.errors import ProofError
+    from arrears.ledger.merkle import leaf_hash, verify_inclusion
 
     c = _client(ctx)
     cp = _run(c.checkpoint) if tree_size == 0 else None
     size = cp.size if cp is not None else tree_size
     p = _run(lambda: c.inclusion_proof(index, size))
+    hashed = leaf_hash(p.leaf) if p.leaf else p.leaf_hash
+    if p.leaf and p.leaf_hash and p.leaf_hash != hashed:
+        raise fail(f"{ProofError.__name__}: leaf_hash: not the hash of the leaf sent")
     if cp is not None:
-        _run(lambda: verify_entry(index, p.leaf, p.hashes, cp))
+        if p.leaf:
+            _run(lambda: verify_entry(index, p.leaf, p.hashes, cp))
+        else:
+            _run(lambda: verify_inclusion(index, cp.size, hashed, p.hashes, cp.root))
     print(
         json.dumps(
             {
                 "index": p.index,
                 "tree_size": p.tree_size,
-                "leaf_hash": base64.b64encode(leaf_hash(p.leaf)).decode(),
+                "leaf_hash": base64.b64encode(hashed).decode(),
                 "hashes": [base64.b64encode(h).decode() for h in p.hashes],
                 "verified": cp is not None,
             },

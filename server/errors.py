@@ -20,6 +20,7 @@ from arrears.ledger.errors import (
     ConflictError,
     InconsistentCheckpointError,
     InputError,
+    InternalError,
     OprfError,
     SignatureError,
     StaleStateError,
@@ -64,6 +65,7 @@ def status_code(e: BaseException) -> grpc.StatusCode:
         (ConflictError, grpc.StatusCode.FAILED_PRECONDITION),
         (VerificationError, grpc.StatusCode.FAILED_PRECONDITION),
         (StorageError, grpc.StatusCode.UNAVAILABLE),
+        (InternalError, grpc.StatusCode.INTERNAL),
     ]
     for cls, code in table:
         if isinstance(e, cls):

@@ -30,6 +30,8 @@ from arrears.ledger.records import (
     ALERT_EVENTS,
     DEFAULT_RULES,
     Changes,
+    Member,
+    NotPermitted,
     RecordRef,
     RecordState,
     Rules,
@@ -55,6 +57,11 @@ PSEUDONYM_SIZE = 36
 MAX_REFERENCE = 128
 _ZERO_KEY = bytes(32)
 _PURPOSES = frozenset(pb.Purpose.values()) - {pb.PURPOSE_UNSPECIFIED}
+# Purposes only some roles may give (the others are any lender's).
+_PURPOSE_ROLES: dict[int, tuple[int, ...]] = {
+    pb.PURPOSE_SUBJECT_REQUEST: (pb.ROLE_OPERATOR,),
+    pb.PURPOSE_DISPUTE: (pb.ROLE_OPERATOR, pb.ROLE_REPORTER),
+}
 
 
 def check_pseudonym(name: str, p: bytes, epoch: int) -> bytes:
@@ -365,12 +372,21 @@ class Node:
         consent: str,
         reference: str = "consent_reference",
         at: str = "",
+        member: Member | None = None,
     ) -> None:
         """Refuse a malformed lookup before it costs anything (quota, an inquiry). ``consent``
         is the field named ``reference`` (a subject's own request names its request); ``at``
-        is where the lookup sits in the request (``checks[3].``), for the messages."""
+        is where the lookup sits in the request (``checks[3].``), for the messages. With
+        ``member``, the purpose must be one its roles allow."""
         if purpose not in _PURPOSES:
             raise InputError(f"{at}purpose: required (e.g. PURPOSE_LOAN_ORIGINATION)")
+        roles = _PURPOSE_ROLES.get(purpose)
+        if member is not None and roles and not any(member.has(r) for r in roles):
+            raise NotPermitted(
+                "purpose",
+                f"{at}purpose: {pb.Purpose.Name(purpose)} is for "
+                f"{' or '.join(pb.Role.Name(r) for r in roles)}; {member.member_id} has neither",
+            )
         check_reference(at + reference, consent)
         epoch = self.oprf_epoch.to_bytes(4, "big")
         for i, p in enumerate(pseudonyms):
@@ -445,7 +461,8 @@ class Node:
     def add_cosignature(self, member_id: str, name: int, size: int, line: str) -> bytes:
         """Check and keep a witness's cosignature/v1 line over the checkpoint at ``size``."""
         storage = self.storage_for(name)
-        note = storage.checkpoint_at(size)
+        head = self.log_for(name).head().size
+        note = storage.checkpoint_at(size) if size <= head else None
         if note is None:
             raise NotFound(f"tree_size: no checkpoint was signed at size {size}")
         if not line.endswith("\n"):

@@ -9,8 +9,9 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,9 +20,11 @@ import grpc
 from arrears.ledger.coalesce import Coalescer
 from arrears.ledger.envelope import Envelope
 from arrears.ledger.errors import ArrearsError, InputError
+from arrears.ledger.leaf import Leaf
 from arrears.ledger.ledger import RECORD_EVENTS, Opening
 from arrears.ledger.log import Appended
-from arrears.ledger.records import Member, NotPermitted, Rules, summarise
+from arrears.ledger.merkle import leaf_hash
+from arrears.ledger.records import Member, NotPermitted, Rules, decode_submission, summarise
 from arrears.ledger.storage import Head
 from arrears.server import metrics
 from arrears.server.config import Limits
@@ -71,6 +74,22 @@ class RateLimiter:
                     (n - tokens) / self.rate,
                 )
             self._buckets[member_id] = (tokens - n, now)
+
+    def give_back(self, member_id: str, n: int) -> None:
+        """Return ``n`` tokens taken for a call that was then refused."""
+        with self._lock:
+            tokens, last = self._buckets.get(member_id, (self.burst, self.clock()))
+            self._buckets[member_id] = (min(self.burst, tokens + n), last)
+
+    @contextmanager
+    def charged(self, member_id: str, n: int, what: str) -> Iterator[None]:
+        """Take ``n`` tokens for the block; a refusal (an ``ArrearsError``) gives them back."""
+        self.take(member_id, n, what)
+        try:
+            yield
+        except ArrearsError:
+            self.give_back(member_id, n)
+            raise
 
 
 class Services:
@@ -144,12 +163,15 @@ def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _envelope(req: spb.SubmitRequest) -> tuple[Envelope, Opening | None]:
+def _envelope(req: spb.SubmitRequest, epoch: int) -> tuple[Envelope, Opening | None]:
+    """The request's envelope and subject opening; the opening's pseudonym must be of the
+    current OPRF key ``epoch``, or no lookup would ever find the record."""
     if not req.HasField("envelope"):
         raise InputError("envelope: required")
     env = Envelope(req.envelope.key_id, req.envelope.payload, req.envelope.signature)
     opening = None
     if req.HasField("opening"):
+        check_pseudonym("opening.pseudonym", req.opening.pseudonym, epoch)
         opening = Opening(req.opening.pseudonym, req.opening.salt)
     return env, opening
 
@@ -162,7 +184,7 @@ class SubmitCore:
 
     def prepare(self, member: Member, req: spb.SubmitRequest, kinds: Iterable[str]) -> Any:
         """A submission checked (shape, kind, member, signature), ready for the ledger."""
-        env, opening = _envelope(req)
+        env, opening = _envelope(req, self.s.node.oprf_epoch)
         sub = check_kind(member.member_id, env, kinds)
         return self.s.node.ledger.prepare(env, opening, sub)
 
@@ -197,7 +219,7 @@ class SubmitCore:
             try:
                 public_key = keys[i] if verdicts is not None and verdicts[i] else None
                 if public_key is not None and req.HasField("envelope"):
-                    env, opening = _envelope(req)
+                    env, opening = _envelope(req, self.s.node.oprf_epoch)
                     out.append(ledger.prepared(env, opening, public_key))
                 else:
                     out.append(self.prepare(member, req, kinds))
@@ -380,11 +402,11 @@ class PseudonymsServicer(sgrpc.PseudonymsServicer):
         for i, e in enumerate(request.blinded_elements):
             if len(e) != 32:
                 raise InputError(f"blinded_elements[{i}]: must be 32 bytes, got {len(e)}")
-        self.s.oprf.take(member.member_id, n, "blinded_elements")
         node = self.s.node
-        evaluated, proof = await self.s.run(
-            node.oprf.blind_evaluate_batch, list(request.blinded_elements)
-        )
+        with self.s.oprf.charged(member.member_id, n, "blinded_elements"):
+            evaluated, proof = await self.s.run(
+                node.oprf.blind_evaluate_batch, list(request.blinded_elements)
+            )
         metrics.OPRF.labels(member.member_id).inc(n)
         return spb.EvaluateResponse(
             epoch=node.oprf_epoch, evaluated_elements=evaluated, proof=proof or b""
@@ -392,6 +414,9 @@ class PseudonymsServicer(sgrpc.PseudonymsServicer):
 
 
 _NO_RECORDS = spb.Summary()
+
+
+_INT64_MAX = (1 << 63) - 1
 
 
 def _summary(res: CheckResult, as_of: date, rules: Rules) -> spb.Summary:
@@ -405,7 +430,12 @@ def _summary(res: CheckResult, as_of: date, rules: Rules) -> spb.Summary:
         active=s.active,
         settled=s.settled,
         worst_dpd_bucket=s.worst_dpd_bucket,  # type: ignore[arg-type]
-        outstanding=[pb.Money(currency=c, minor_units=v) for c, v in sorted(s.outstanding.items())],
+        # A total beyond int64 (thousands of records at the largest amount, or amounts taken
+        # before MAX_MINOR) is sent as int64's largest: the SDK sums the records itself.
+        outstanding=[
+            pb.Money(currency=c, minor_units=min(v, _INT64_MAX))
+            for c, v in sorted(s.outstanding.items())
+        ],
         open_dispute=s.open_dispute,
         overdue_dispute=s.overdue_dispute,
         reporting_members=list(s.reporting_members),
@@ -467,12 +497,25 @@ class LookupServicer(sgrpc.LookupServicer):
         for cosigned in (False, True):
             at = [i for i, g in enumerate(group) if g[2] is cosigned]
             if at:
-                answers = await self.s.run(
-                    self._singles, [group[i][0] for i in at], [group[i][1] for i in at], cosigned
-                )
+                try:
+                    answers = await self.s.run(
+                        self._singles,
+                        [group[i][0] for i in at],
+                        [group[i][1] for i in at],
+                        cosigned,
+                    )
+                except ArrearsError as e:  # e.g. nothing cosigned yet: these lookups alone fail
+                    answers = [e] * len(at)
                 for i, a in zip(at, answers, strict=True):
                     out[i] = a
         return out
+
+    def _known(self, known_size: int) -> None:
+        """Refuse a trusted size beyond the log before the lookup is recorded. (One beyond the
+        cosigned checkpoint is fine: it gets no proof.)"""
+        size = self.s.node.ledger.log.head().size
+        if known_size > size:
+            raise InputError(f"known_tree_size: {known_size} is beyond the log's size {size}")
 
     def _consistency(self, known_size: int, size: int) -> list[bytes]:
         return self.s.node.consistency(known_size, size) if known_size <= size else []
@@ -507,12 +550,15 @@ class LookupServicer(sgrpc.LookupServicer):
     @_guard
     async def Check(self, request: spb.CheckRequest, context: Ctx) -> spb.CheckResponse:
         member = self.s.member(context, pb.ROLE_LENDER, pb.ROLE_OPERATOR)
-        self.s.node.check_lookup([request.pseudonym], request.purpose, request.consent_reference)
-        self.s.lookups.take(member.member_id, 1, "lookups")
+        self.s.node.check_lookup(
+            [request.pseudonym], request.purpose, request.consent_reference, member=member
+        )
+        self._known(request.known_tree_size)
         lookup = Lookup(
             member.member_id, request.pseudonym, request.purpose, request.consent_reference
         )
-        return await self.coalescer.ask((lookup, request.known_tree_size, request.cosigned))
+        with self.s.lookups.charged(member.member_id, 1, "lookups"):
+            return await self.coalescer.ask((lookup, request.known_tree_size, request.cosigned))
 
     @_guard
     async def CheckBatch(
@@ -521,14 +567,15 @@ class LookupServicer(sgrpc.LookupServicer):
         member = self.s.member(context, pb.ROLE_LENDER, pb.ROLE_OPERATOR)
         n = self.s.count("pseudonyms", len(request.pseudonyms))
         self.s.node.check_lookup(
-            list(request.pseudonyms), request.purpose, request.consent_reference
+            list(request.pseudonyms), request.purpose, request.consent_reference, member=member
         )
-        self.s.lookups.take(member.member_id, n, "lookups")
+        self._known(request.known_tree_size)
         lookups = [
             Lookup(member.member_id, p, request.purpose, request.consent_reference)
             for p in request.pseudonyms
         ]
-        return await self.s.run(self._batch, lookups, request.known_tree_size, request.cosigned)
+        with self.s.lookups.charged(member.member_id, n, "lookups"):
+            return await self.s.run(self._batch, lookups, request.known_tree_size, request.cosigned)
 
     def _many(
         self, lookups: list[Lookup], known_size: int, cosigned: bool, out: spb.CheckManyResponse
@@ -591,21 +638,24 @@ class LookupServicer(sgrpc.LookupServicer):
     async def CheckMany(self, request: spb.CheckManyRequest, context: Ctx) -> spb.CheckManyResponse:
         member = self.s.member(context, pb.ROLE_LENDER, pb.ROLE_OPERATOR)
         self.s.count("checks", len(request.checks))
+        self._known(request.known_tree_size)
         out = spb.CheckManyResponse()
         lookups = []
         for i, c in enumerate(request.checks):
             r = out.results.add()
             try:
                 self.s.node.check_lookup(
-                    [c.pseudonym], c.purpose, c.consent_reference, at=f"checks[{i}]."
+                    [c.pseudonym], c.purpose, c.consent_reference, at=f"checks[{i}].", member=member
                 )
             except ArrearsError as e:  # this lookup is refused; the others go on
                 _refuse(r, e)
                 continue
             lookups.append(Lookup(member.member_id, c.pseudonym, c.purpose, c.consent_reference))
         if lookups:
-            self.s.lookups.take(member.member_id, len(lookups), "lookups")
-            await self.s.run(self._many, lookups, request.known_tree_size, request.cosigned, out)
+            with self.s.lookups.charged(member.member_id, len(lookups), "lookups"):
+                await self.s.run(
+                    self._many, lookups, request.known_tree_size, request.cosigned, out
+                )
         return out  # with every lookup refused: no checkpoint, nothing to prove
 
     @_guard
@@ -655,17 +705,25 @@ class WatchServicer(sgrpc.WatchServicer):
         self, request: spb.UnregisterRequest, context: Ctx
     ) -> spb.RegisterResponse:
         member = self.s.member(context, pb.ROLE_LENDER)
-        n = await self.s.run(
-            self.s.node.watch.unregister, member.member_id, list(request.pseudonyms)
-        )
+        node = self.s.node
+        for i, p in enumerate(request.pseudonyms):
+            check_pseudonym(f"pseudonyms[{i}]", p, node.oprf_epoch)
+        if not request.pseudonyms:
+            raise InputError("pseudonyms: at least one")
+        n = await self.s.run(node.watch.unregister, member.member_id, list(request.pseudonyms))
         return spb.RegisterResponse(registered=n)
 
     async def Stream(self, request: spb.WatchRequest, context: Ctx) -> AsyncIterator[spb.Alert]:
+        node = self.s.node
         try:
             member = self.s.member(context, pb.ROLE_LENDER)
+            last_entry = node.ledger.log.head().size - 1
+            if request.cursor > last_entry:
+                raise InputError(
+                    f"cursor: {request.cursor} is beyond the ledger's last entry, {last_entry}"
+                )
         except ArrearsError as e:
             await abort(context, e)
-        node = self.s.node
         resumed = request.cursor > 0  # replays from the ledger what came after the cursor
         sub = node.subscribe(member.member_id, asyncio.get_running_loop(), behind=resumed)
         try:
@@ -698,12 +756,17 @@ class WatchServicer(sgrpc.WatchServicer):
             node.unsubscribe(member.member_id, sub)
 
 
+_LOG_NAMES = frozenset(spb.LogName.values())
+
+
 class LogServicer(sgrpc.LogServicer):
     def __init__(self, s: Services) -> None:
         self.s = s
 
     def _log(self, member: Member, name: int, *roles: int) -> Any:
         """The log ``name``; the inquiry log only for the regulator (and ``roles``)."""
+        if name not in _LOG_NAMES:
+            raise InputError(f"log: {name} names no log (LOG_NAME_LEDGER or LOG_NAME_INQUIRIES)")
         allowed = (pb.ROLE_REGULATOR, *roles)
         if name == spb.LOG_NAME_INQUIRIES and not any(member.has(r) for r in allowed):
             names = " or ".join(pb.Role.Name(r) for r in allowed)
@@ -749,12 +812,20 @@ class LogServicer(sgrpc.LogServicer):
     async def GetInclusionProof(
         self, request: spb.InclusionProofRequest, context: Ctx
     ) -> spb.InclusionProof:
-        self.s.member(context)
+        member = self.s.member(context)
         log_ = self.s.node.ledger.log
         size = request.tree_size or log_.head().size
         hashes = await self.s.run(log_.inclusion_proof, request.index, size)
         (leaf,) = await self.s.run(log_.storage.read_leaves, request.index, request.index + 1)
-        return spb.InclusionProof(index=request.index, tree_size=size, leaf=leaf, hashes=hashes)
+        proof = spb.InclusionProof(
+            index=request.index, tree_size=size, leaf_hash=leaf_hash(leaf), hashes=hashes
+        )
+        # The entry itself only to its submitter, the operator and regulators: a member never
+        # reads the others' submissions (one index at a time would be in bulk too).
+        reads_all = member.has(pb.ROLE_REGULATOR) or member.has(pb.ROLE_OPERATOR)
+        if reads_all or decode_submission(Leaf.decode(leaf).payload).member_id == member.member_id:
+            proof.leaf = leaf
+        return proof
 
     @_guard
     async def GetConsistencyProof(
@@ -777,7 +848,14 @@ class LogServicer(sgrpc.LogServicer):
             size = log_.head().size
             end = min(request.end or size, size)
             if request.start > end:
-                raise InputError(f"start: {request.start} is beyond the log's size {size}")
+                raise InputError(
+                    f"start: {request.start} is beyond "
+                    + (
+                        f"end {end}"
+                        if request.end and request.end < size
+                        else f"the log's size {size}"
+                    )
+                )
         except ArrearsError as e:
             await abort(context, e)
         pos = request.start

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from arrears.client.testing import LocalConsortium
 from arrears.ledger.errors import VerificationError
+from arrears.ledger.merkle import leaf_hash
 from arrears.ledger.note import parse_verifier_key
 from arrears.ledger.records import DEFAULT_RULES
 from arrears.ledger.tlogproof import TlogProof
@@ -231,9 +232,12 @@ def test_a_member_witnesses_the_log_from_the_command_line(
 def test_log_commands(net: LocalConsortium, tmp_path: Path) -> None:
     r = run(net, "bank-a", "checkpoint", tmp=tmp_path)
     assert r.exit_code == 0 and r.output.startswith("arrears.test/ledger\n")
+    # entry 1 is the operator's: bank-a gets its hash, not the entry, and proves that
     r = run(net, "bank-a", "proof", "inclusion", "1", tmp=tmp_path)
     proof = json.loads(r.output)
     assert proof["index"] == 1 and proof["hashes"] and proof["verified"] is True
+    leaf = net.node.storage.read_leaves(1, 2)[0]
+    assert base64.b64decode(proof["leaf_hash"]) == leaf_hash(leaf)
     r = run(net, "bank-a", "proof", "inclusion", "1", "--tree-size", "3", tmp=tmp_path)
     proof = json.loads(r.output)
     assert (proof["tree_size"], proof["verified"]) == (3, False)

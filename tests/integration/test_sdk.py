@@ -481,11 +481,15 @@ def test_erasure_makes_the_record_disappear_from_checks(net: LocalConsortium) ->
         after = q.check(borrower, consent_reference=CONSENT)
         assert [r.ref for r in after.records] == [RecordRef("bank-b", "b-1")]
         assert after.summary.reporting_members == ("bank-b",)
-    # the ledger still proves the erased report and its erasure
+    # the ledger still proves the erased report and its erasure; a lender gets the hashes of
+    # other members' entries, never the entries
     for index in (reported.index, erased.index):
         p = lender.inclusion_proof(index)
+        assert p.leaf == b""
         latest = lender.checkpoint()
-        verify_inclusion(index, p.tree_size, leaf_hash(p.leaf), p.hashes, latest.root)
+        verify_inclusion(index, p.tree_size, p.leaf_hash, p.hashes, latest.root)
+    own = a.inclusion_proof(reported.index)
+    assert own.leaf and leaf_hash(own.leaf) == own.leaf_hash
 
 
 def test_closed_clients_and_consortium_release_their_event_loops() -> None:

@@ -32,6 +32,7 @@ from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.envelope import Envelope
 from arrears.ledger.errors import IdentifierError
 from arrears.ledger.leaf import Leaf
+from arrears.ledger.merkle import leaf_hash
 from arrears.ledger.note import open_note, parse_verifier_key
 from arrears.ledger.oprf import Mode
 from arrears.ledger.oprf import blind as oprf_blind
@@ -845,6 +846,319 @@ def test_a_borrower_registered_twice_in_one_call(net: LocalConsortium) -> None:
     assert [r for r in watches() if r not in before] == [
         ("lender-only", lender.pseudonym(borrower), "loan-2")
     ]
+
+
+# --- 20: values at their limits, and what a role may ask for --------------------------------
+
+
+def report_event(
+    net: LocalConsortium, client: Client, record_id: str, change: Callable[[Any], None]
+) -> tuple[Envelope, pb.SubjectOpening]:
+    """A report about SUBJECT signed by ``client``, its event altered by ``change``."""
+    from arrears.ledger.pseudonym import Pseudonym, new_salt, subject_commitment
+
+    p, salt = client.pseudonym(SUBJECT), new_salt()
+    event = ev.record_reported(
+        record_id, subject_commitment(salt, Pseudonym.from_bytes(p)), **report_fields(net)
+    )
+    change(event)
+    return signer(client).sign(event), pb.SubjectOpening(pseudonym=p, salt=salt)
+
+
+def _set(path: str, value: Any) -> Callable[[Any], None]:
+    def change(event: Any) -> None:
+        *parents, name = path.split(".")
+        for part in parents:
+            event = getattr(event, part)
+        setattr(event, name, value)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field", "words"),
+    [
+        ("dpd_bucket", 99, "record_reported.dpd_bucket", "99, not a bucket"),
+        ("principal.currency", "CNY\n", "record_reported.principal.currency", "ISO 4217"),
+        (
+            "outstanding.minor_units",
+            10**15 + 1,
+            "record_reported.outstanding.minor_units",
+            "at most 1,000,000,000,000,000",
+        ),
+    ],
+    ids=["dpd-bucket-not-a-bucket", "currency-with-newline", "amount-too-large"],
+)
+def test_a_report_with_a_value_out_of_range(
+    net: LocalConsortium, path: str, value: Any, field: str, words: str
+) -> None:
+    a = net.client("bank-a")
+    env, opening = report_event(net, a, "range-1", _set(path, value))
+    with unchanged(net):
+        err = raises(ce.InvalidArgument, lambda: a.submit_envelope(env, opening))
+    refused(err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, field, words)
+    assert err.field == field
+
+
+def test_a_bad_row_in_a_stream_is_refused_alone(net: LocalConsortium) -> None:
+    """A value no rule expected (a bucket outside the enum) refuses its row only: the stream
+    goes on, and the message's good row is committed."""
+    a = net.client("bank-a")
+    good = report_event(net, a, "stream-good", lambda e: None)
+    bad = report_event(net, a, "stream-bad", _set("dpd_bucket", 99))
+    before = len(snapshot(net).leaves)
+    batch = spb.SubmitBatch()
+    for ref, (env, opening) in (("good", good), ("bad", bad)):
+        batch.requests.add(envelope=envelope_pb(env), opening=opening, client_ref=ref)
+    with member_channel(net, "bank-a") as ch:
+        (results,) = list(sgrpc.SubmissionsStub(ch).SubmitStream(iter([batch]), timeout=10))
+    ok, refused_row = results.results
+    assert ok.HasField("receipt") and ok.receipt.index == before
+    assert refused_row.error_code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert refused_row.error_message.startswith("record_reported.dpd_bucket: ")
+    assert len(snapshot(net).leaves) == before + 1
+
+
+def test_a_report_opened_with_a_pseudonym_of_another_epoch(net: LocalConsortium) -> None:
+    """No lookup could ever find a record whose subject is a pseudonym of another OPRF key."""
+    from arrears.ledger.pseudonym import Pseudonym, new_salt, subject_commitment
+
+    a = net.client("bank-a")
+    p, salt = (7).to_bytes(4, "big") + os.urandom(32), new_salt()
+    event = ev.record_reported(
+        "epoch-7", subject_commitment(salt, Pseudonym.from_bytes(p)), **report_fields(net)
+    )
+    env = signer(a).sign(event)
+    with unchanged(net):
+        err = raises(
+            ce.InvalidArgument,
+            lambda: a.submit_envelope(env, pb.SubjectOpening(pseudonym=p, salt=salt)),
+        )
+    refused(
+        err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, "opening.pseudonym", "epoch 7"
+    )
+
+
+def test_an_update_as_of_a_future_day(net: LocalConsortium) -> None:
+    a = net.client("bank-a")
+    event = ev.record_updated(RecordRef("bank-a", "shared-1"), days_past_due=80)
+    event.as_of.year, event.as_of.month, event.as_of.day = 9999, 12, 31
+    with unchanged(net):
+        err = raises(ce.InvalidArgument, lambda: a.submit_envelope(signer(a).sign(event)))
+    refused(
+        err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, "record_updated.as_of", "future"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "field"),
+    [
+        ("Bank M", b"\xff" * 32, "member_admitted.public_keys[0]"),
+        ("Bank M", bytes(32), "member_admitted.public_keys[0]"),  # a point of small order
+        ("   ", None, "member_admitted.name"),
+        ("Bank\nM\x07", None, "member_admitted.name"),
+    ],
+    ids=["key-not-a-point", "key-small-order", "blank-name", "name-with-controls"],
+)
+def test_an_admission_no_member_could_use(
+    net: LocalConsortium, name: str, key: bytes | None, field: str
+) -> None:
+    from arrears.ledger.envelope import MemberSigner
+
+    op = net.client("operator")
+    event = ev.member_admitted(
+        "bank-m", name, [pb.ROLE_LENDER], [key or MemberSigner.generate().public_key]
+    )
+    with unchanged(net):
+        err = raises(ce.InvalidArgument, lambda: op.admin(event))
+    refused(err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, field)
+    assert err.field == field
+
+
+@pytest.mark.parametrize("method", ["Check", "CheckBatch", "CheckMany"])
+def test_a_lookup_trusting_a_size_beyond_the_log(net: LocalConsortium, method: str) -> None:
+    size = snapshot(net).head.size
+    pseudonym = net.client("bank-a").pseudonym(SUBJECT)
+    one = spb.CheckRequest(
+        pseudonym=pseudonym, purpose=pb.PURPOSE_LOAN_ORIGINATION, consent_reference=CONSENT
+    )
+    request: Message
+    if method == "Check":
+        one.known_tree_size = size + 1
+        request = one
+    elif method == "CheckBatch":
+        request = spb.CheckBatchRequest(
+            pseudonyms=[pseudonym],
+            purpose=one.purpose,
+            consent_reference=CONSENT,
+            known_tree_size=size + 1,
+        )
+    else:
+        request = spb.CheckManyRequest(checks=[one], known_tree_size=2**64 - 1)
+    _refused_lookup(net, method, request, "known_tree_size", "beyond the log's size")
+
+
+@pytest.mark.parametrize(
+    ("purpose", "roles"),
+    [
+        (pb.PURPOSE_SUBJECT_REQUEST, "ROLE_OPERATOR"),
+        (pb.PURPOSE_DISPUTE, "ROLE_OPERATOR or ROLE_REPORTER"),
+    ],
+    ids=["subject-request", "dispute"],
+)
+def test_a_purpose_the_callers_roles_do_not_give(
+    net: LocalConsortium, purpose: int, roles: str
+) -> None:
+    request = spb.CheckRequest(
+        pseudonym=net.client("bank-a").pseudonym(SUBJECT),
+        purpose=purpose,  # type: ignore[arg-type]
+        consent_reference=CONSENT,
+    )
+    asked = inquiries(net)
+    with unchanged(net), member_channel(net, "lender-only") as ch:
+        err = raises(ce.PermissionDenied, lambda: raw(sgrpc.LookupStub(ch).Check, request))
+    refused(err, ce.PermissionDenied, grpc.StatusCode.PERMISSION_DENIED, "purpose", roles)
+    assert inquiries(net) == asked
+    with member_channel(net, "bank-a") as ch:  # a reporter may look up for a dispute
+        if purpose == pb.PURPOSE_DISPUTE:
+            assert raw(sgrpc.LookupStub(ch).Check, request).records
+
+
+def test_a_cosigned_lookup_refused_fails_no_other_lookup(net: LocalConsortium) -> None:
+    """Nothing is cosigned yet: lookups asking for a cosigned checkpoint are refused, and the
+    plain lookups answered in the same group are answered all the same."""
+    import asyncio
+
+    async def run() -> list[str]:
+        creds = credentials(net, "bank-a")
+        options = [("grpc.ssl_target_name_override", "localhost")]
+        async with grpc.aio.secure_channel(net.target, creds, options=options) as ch:
+            stub = sgrpc.LookupStub(ch)
+
+            async def one(cosigned: bool) -> str:
+                request = spb.CheckRequest(
+                    pseudonym=(1).to_bytes(4, "big") + os.urandom(32),
+                    purpose=pb.PURPOSE_LOAN_ORIGINATION,
+                    consent_reference=CONSENT,
+                    cosigned=cosigned,
+                )
+                try:
+                    await stub.Check(request, timeout=30)
+                    return f"{cosigned}:OK"
+                except grpc.aio.AioRpcError as e:
+                    return f"{cosigned}:{e.code().name}"
+
+            return await asyncio.gather(*(one(i % 2 == 1) for i in range(100)))
+
+    asked = inquiries(net)
+    got = asyncio.run(run())
+    assert sorted(set(got)) == ["False:OK", "True:NOT_FOUND"]
+    assert inquiries(net) == asked + 50  # the refused ones are not recorded
+
+
+def test_a_refused_call_spends_no_quota(fresh: Callable[..., LocalConsortium]) -> None:
+    """Tokens taken for a call that is then refused are given back."""
+    n = fresh(Limits(lookups_per_second=0.01, lookup_burst=1, oprf_per_second=0.01, oprf_burst=2))
+    pseudonym = n.client("bank-b").pseudonym(SUBJECT)  # from bank-b's quota
+    point = oprf_blind(SUBJECT.encode(), Mode.VOPRF)[1]
+    with member_channel(n, "bank-a") as ch:
+        oprf, lookups = sgrpc.PseudonymsStub(ch), sgrpc.LookupStub(ch)
+        bad = spb.EvaluateRequest(blinded_elements=[point, b"\xff" * 32])
+        err = raises(ce.InvalidArgument, lambda: raw(oprf.Evaluate, bad))
+        refused(err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, "blinded_elements[1]")
+        # the whole burst of two is still there
+        assert (
+            len(
+                raw(
+                    oprf.Evaluate, spb.EvaluateRequest(blinded_elements=[point, point])
+                ).evaluated_elements
+            )
+            == 2
+        )
+        lookup = spb.CheckRequest(
+            pseudonym=pseudonym,
+            purpose=pb.PURPOSE_LOAN_ORIGINATION,
+            consent_reference=CONSENT,
+            cosigned=True,
+        )
+        for _ in range(2):  # nothing is cosigned yet: refused twice, with a burst of one
+            err = raises(ce.NotFound, lambda: raw(lookups.Check, lookup))
+            refused(err, ce.NotFound, grpc.StatusCode.NOT_FOUND, "cosigned")
+        lookup.cosigned = False
+        assert raw(lookups.Check, lookup).tree_size  # the burst's one lookup is still there
+
+
+def test_a_watch_resumed_beyond_the_ledger(net: LocalConsortium) -> None:
+    last = snapshot(net).head.size - 1
+    with member_channel(net, "bank-a") as ch:
+        stream = sgrpc.WatchStub(ch).Stream(spb.WatchRequest(cursor=last + 1), timeout=10)
+        err = raises(ce.InvalidArgument, lambda: next(iter(_errors(stream))))
+    refused(
+        err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, "cursor", f"last entry, {last}"
+    )
+
+
+def _errors(stream: Any) -> Iterator[Any]:
+    try:
+        yield from stream
+    except grpc.RpcError as e:
+        raise from_grpc(e) from None
+
+
+def test_unregister_checks_its_pseudonyms(net: LocalConsortium) -> None:
+    with member_channel(net, "bank-a") as ch:
+        watch = sgrpc.WatchStub(ch)
+        err = raises(ce.InvalidArgument, lambda: raw(watch.Unregister, spb.UnregisterRequest()))
+        refused(err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, "pseudonyms")
+        epoch_9 = (9).to_bytes(4, "big") + bytes(32)
+        request = spb.UnregisterRequest(pseudonyms=[epoch_9, b""])
+        err = raises(ce.InvalidArgument, lambda: raw(watch.Unregister, request))
+        refused(
+            err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, "pseudonyms[0]", "epoch 9"
+        )
+
+
+@pytest.mark.parametrize("log", [2, -1])
+def test_a_log_that_does_not_exist(net: LocalConsortium, log: int) -> None:
+    with member_channel(net, "regulator") as ch:
+        stub = sgrpc.LogStub(ch)
+        for method, request in [
+            (stub.GetCheckpoint, spb.GetCheckpointRequest(log=log)),  # type: ignore[arg-type]
+            (stub.GetConsistencyProof, spb.ConsistencyProofRequest(from_size=1, log=log)),  # type: ignore[arg-type]
+        ]:
+            err = raises(ce.InvalidArgument, lambda: raw(method, request))  # noqa: B023
+            refused(
+                err, ce.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT, "log", "names no log"
+            )
+
+
+@pytest.mark.parametrize("size", [2**63, 2**64 - 1])
+def test_a_cosignature_for_a_size_beyond_any_integer_column(
+    net: LocalConsortium, size: int
+) -> None:
+    with member_channel(net, "regulator") as ch:
+        request = spb.AddCosignatureRequest(tree_size=size, signature_line="— regulator x\n")
+        err = raises(ce.NotFound, lambda: raw(sgrpc.LogStub(ch).AddCosignature, request))
+    refused(err, ce.NotFound, grpc.StatusCode.NOT_FOUND, "tree_size", str(size))
+
+
+def test_an_entry_is_read_only_by_its_submitter_the_operator_and_regulators(
+    net: LocalConsortium,
+) -> None:
+    """Inclusion proofs are for anyone; the entry itself is not (only regulators read the
+    ledger in bulk, and one index at a time would be bulk too)."""
+    index = net.client("bank-a").report(SUBJECT, "read-1", **report_fields(net)).index
+    leaf = snapshot(net).leaves[index]
+    for member_id, gets_leaf in [
+        ("bank-a", True),
+        ("regulator", True),
+        ("operator", True),
+        ("bank-b", False),
+        ("lender-only", False),
+    ]:
+        p = net.client(member_id).inclusion_proof(index)
+        assert p.leaf == (leaf if gets_leaf else b""), member_id
+        assert p.leaf_hash == leaf_hash(leaf)
 
 
 def test_catalogue_left_no_trace_in_the_shared_ledger(net: LocalConsortium) -> None:

@@ -404,16 +404,18 @@ class InclusionProofRequest(_message.Message):
     def __init__(self, index: _Optional[int] = ..., tree_size: _Optional[int] = ...) -> None: ...
 
 class InclusionProof(_message.Message):
-    __slots__ = ("index", "tree_size", "leaf", "hashes")
+    __slots__ = ("index", "tree_size", "leaf", "hashes", "leaf_hash")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     LEAF_FIELD_NUMBER: _ClassVar[int]
     HASHES_FIELD_NUMBER: _ClassVar[int]
+    LEAF_HASH_FIELD_NUMBER: _ClassVar[int]
     index: int
     tree_size: int
     leaf: bytes
     hashes: _containers.RepeatedScalarFieldContainer[bytes]
-    def __init__(self, index: _Optional[int] = ..., tree_size: _Optional[int] = ..., leaf: _Optional[bytes] = ..., hashes: _Optional[_Iterable[bytes]] = ...) -> None: ...
+    leaf_hash: bytes
+    def __init__(self, index: _Optional[int] = ..., tree_size: _Optional[int] = ..., leaf: _Optional[bytes] = ..., hashes: _Optional[_Iterable[bytes]] = ..., leaf_hash: _Optional[bytes] = ...) -> None: ...
 
 class ConsistencyProofRequest(_message.Message):
     __slots__ = ("from_size", "to_size", "log")

@@ -13,7 +13,13 @@ import pytest
 
 from arrears.ledger import events as ev
 from arrears.ledger.envelope import Envelope, MemberSigner
-from arrears.ledger.errors import ArrearsError, ConflictError, InputError, SignatureError
+from arrears.ledger.errors import (
+    ArrearsError,
+    ConflictError,
+    InputError,
+    InternalError,
+    SignatureError,
+)
 from arrears.ledger.leaf import Leaf
 from arrears.ledger.ledger import Opening
 from arrears.ledger.log import Appended
@@ -376,6 +382,33 @@ def test_a_batch_sees_its_own_earlier_entries(c: Consortium) -> None:
     assert st.state.records[RecordRef("bank-c", "c-1")].settled_on == date(2026, 11, 1)
     assert RecordRef("bank-b", "b-9") not in st.state.records
     assert c.ledger.registry.keys[new_key.key_id].member_id == "bank-c"
+    assert not check_projection(st)
+
+
+def test_a_fault_in_one_submission_fails_it_alone(
+    c: Consortium, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected exception while applying one submission (a bug of ours) refuses that
+    submission with an InternalError; the rest of its batch is committed as usual."""
+    from arrears.ledger import ledger as ledger_module
+
+    real = ledger_module.apply
+
+    def apply(view: Any, sub: pb.Submission, *a: Any, **kw: Any) -> Any:
+        if sub.record_reported.record_id == "boom":
+            raise RuntimeError("a bug")
+        return real(view, sub, *a, **kw)
+
+    monkeypatch.setattr(ledger_module, "apply", apply)
+    size = storage(c).head().size
+    items = [report(c, "bank-b", rid, 20 + i) for i, rid in enumerate(["b-1", "boom", "b-2"])]
+    with pytest.raises(InternalError, match="RuntimeError"):
+        c.ledger.log.append_batch([c.ledger.prepare(env, o) for env, o in items])
+    st = storage(c)
+    assert [Leaf.decode(x).payload for x in st.leaves[size:]] == [
+        items[0][0].payload,
+        items[2][0].payload,
+    ]
     assert not check_projection(st)
 
 

@@ -23,8 +23,14 @@ from typing import Any, NamedTuple, TypeVar
 import grpc
 from google.protobuf.message import Message
 
-from arrears.client.errors import RpcError, from_code, from_grpc
-from arrears.client.trust import ProofNeeded, Trust, write_atomically
+from arrears.client.errors import (
+    DeadlineExceeded,
+    ResourceExhausted,
+    RpcError,
+    from_code,
+    from_grpc,
+)
+from arrears.client.trust import ProofNeeded, Trust, state_errors, write_atomically
 from arrears.client.verify import (
     CheckResult,
     Receipt,
@@ -41,7 +47,7 @@ from arrears.ledger.envelope import Envelope, MemberSigner
 from arrears.ledger.errors import (
     InconsistentCheckpointError,
     InputError,
-    StorageError,
+    OprfError,
     VerificationError,
 )
 from arrears.ledger.identifiers import SubjectId, SubjectKind, parse_subject
@@ -139,11 +145,9 @@ class _Check(NamedTuple):
 
 
 def _load_oprf_pin(path: Path) -> tuple[bytes, int]:
-    try:
+    with state_errors("oprf_state_file", path, "an OPRF pin file"):
         data = json.loads(path.read_text())
         key, epoch = bytes.fromhex(data["public_key"]), int(data["epoch"])
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise StorageError(f"oprf_state_file: {path} is not an OPRF pin file: {e!r}") from e
     return key, epoch
 
 
@@ -191,7 +195,7 @@ class AsyncClient:
         self._log = sgrpc.LogStub(self.channel)  # type: ignore[no-untyped-call]
         self._oprf_key = oprf_public_key
         self._oprf_pinned_epoch = oprf_epoch
-        self._oprf_epoch = 0
+        self._oprf_epoch: int | None = None  # fetched once (0 is an epoch like any other)
         # The key and epoch first seen, kept on disk and pinned from then on (when not given).
         self._oprf_state_file = oprf_state_file
         if oprf_state_file is not None and oprf_state_file.exists():
@@ -203,7 +207,6 @@ class AsyncClient:
                 self._oprf_pinned_epoch = kept_epoch
         # Today, for the server's answers to be held to: unix microseconds, as the server's.
         self._clock = clock or (lambda: time.time_ns() // 1000)
-        self._cosigned = 0  # the largest cosigned tree accepted (with a witness policy)
         self._inquiry_trust: Trust | None = None
         self._reports = asyncio.Lock()
         self._cache: OrderedDict[bytes, bytes] = OrderedDict()
@@ -237,8 +240,10 @@ class AsyncClient:
         """The server's OPRF key (epoch, public key). Each is pinned on first use unless given
         to the client (``oprf_public_key``, ``oprf_epoch``): pin both, as the consortium
         publishes them, or a server could move this client to pseudonyms no record is about."""
-        if not self._oprf_epoch:
+        if self._oprf_epoch is None:
             key: spb.OprfKey = await self._call(self._pseudonyms.GetKey, spb.OprfKeyRequest())
+            if len(key.public_key) != 32:
+                raise OprfError(f"oprf: the server's key is {len(key.public_key)} bytes, not 32")
             if self._oprf_key is not None and key.public_key != self._oprf_key:
                 raise VerificationError("oprf: the server's key is not the pinned one")
             pinned = self._oprf_pinned_epoch
@@ -250,7 +255,7 @@ class AsyncClient:
             state = self._oprf_state_file
             if state is not None and not state.exists():
                 _save_oprf_pin(state, key.public_key, key.epoch)
-        assert self._oprf_key is not None
+        assert self._oprf_key is not None and self._oprf_epoch is not None
         return self._oprf_epoch, self._oprf_key
 
     async def pseudonyms(
@@ -264,14 +269,31 @@ class AsyncClient:
         if len(missing) == 1:  # most often one applicant: evaluated with the others asked now
             found = [await self._evaluations.ask(missing[0])]
         else:
-            found = []
-            for start in range(0, len(missing), PER_CALL):
-                found += await self._evaluate(missing[start : start + PER_CALL])
+            found = await self._evaluate_paced(missing)
         for i, p in zip(missing, found, strict=True):
             self._cache[i] = p
             if len(self._cache) > 100_000:
                 self._cache.popitem(last=False)
         return [self._cache[i] for i in inputs]
+
+    async def _evaluate_paced(self, inputs: list[bytes]) -> list[bytes]:
+        """Many pseudonyms (a bulk upload's), up to 1,000 a call, within the server's rate
+        limit: a refusal for the rate is waited out as the server says (at most 30 s at a
+        time); a call larger than the limit ever allows at once is split in two."""
+        found: list[bytes] = []
+        size = PER_CALL
+        while len(found) < len(inputs):
+            chunk = inputs[len(found) : len(found) + size]
+            try:
+                found += await self._evaluate(chunk)
+            except ResourceExhausted as e:
+                if e.rule == "over_burst":
+                    if len(chunk) == 1:
+                        raise
+                    size = len(chunk) // 2
+                else:
+                    await asyncio.sleep(min(30.0, e.retry_after or 1.0))
+        return found
 
     async def _evaluate(self, inputs: list[bytes]) -> list[bytes]:
         """The pseudonyms of up to 1,000 OPRF inputs: one Evaluate call, its proof checked."""
@@ -284,15 +306,18 @@ class AsyncClient:
         )
         if answer.epoch != epoch:
             raise VerificationError(f"oprf: answer from epoch {answer.epoch}, not {epoch}")
-        outputs = await asyncio.to_thread(
-            finalize_batch,
-            public_key,
-            inputs,
-            blinds,
-            blinded,
-            list(answer.evaluated_elements),
-            answer.proof,
-        )
+        try:
+            outputs = await asyncio.to_thread(
+                finalize_batch,
+                public_key,
+                inputs,
+                blinds,
+                blinded,
+                list(answer.evaluated_elements),
+                answer.proof,
+            )
+        except InputError as e:  # elements or proof of the wrong size or number
+            raise OprfError(f"oprf: the server's answer is malformed: {e}") from e
         return [derive_pseudonym(out, epoch).to_bytes() for out in outputs]
 
     async def pseudonym(
@@ -347,8 +372,6 @@ class AsyncClient:
                     witnessed=witnessed,
                     allow_older=not latest,
                 )
-                if witnessed:
-                    self._cosigned = max(self._cosigned, cp.size)
                 return cp
             except ProofNeeded as need:
                 proof_from, proof_to = need.from_size, need.to_size
@@ -392,7 +415,7 @@ class AsyncClient:
         """The oldest tree a lookup may be answered at: the one trusted when it was asked, or
         with a witness policy the largest cosigned one accepted. An older answer could leave
         out what the log already held."""
-        return self._cosigned if self.witnessed else self.trust.size
+        return self.trust.cosigned_size if self.witnessed else self.trust.size
 
     async def _answered_at(
         self,
@@ -534,7 +557,8 @@ class AsyncClient:
                     known_inquiry_tree_size=known_inquiries,
                 ),
             )
-            cp = await self._answered_at(answer.checkpoint, known, known, (), witnessed=False)
+            # The answer carries no ledger consistency proof: -1 has one fetched if needed.
+            cp = await self._answered_at(answer.checkpoint, -1, known, (), witnessed=False)
             # The inquiry log only grows, like the ledger: a smaller or forked inquiry
             # checkpoint could hide lookups of the borrower.
             inquiry_cp = await self.accept(
@@ -550,7 +574,8 @@ class AsyncClient:
     def inquiry_trust(self) -> Trust:
         """The inquiry log's trusted checkpoint (subject reports prove their lookups in it),
         kept beside the ledger's: in ``<state>-inquiries.json`` when the ledger's trust has a
-        state file, else for this client's lifetime."""
+        state file, else for this client's lifetime. When the ledger's trust requires its
+        state file, this one is required too (made by a first report without requiring it)."""
         if self._inquiry_trust is None:
             v = self.trust.verifier
             state = self.trust.state_file
@@ -559,6 +584,7 @@ class AsyncClient:
             self._inquiry_trust = Trust(
                 Ed25519Verifier(f"{v.name}/inquiries", v.public_key).verifier_key,
                 state_file=state,
+                require_state=self.trust.require_state,
             )
         return self._inquiry_trust
 
@@ -688,8 +714,19 @@ class AsyncClient:
         due = iter(queue)  # the server answers every request once, in order
         answered = 0
         call = self._submissions.SubmitStream(batches())
+        answers = aiter(call)
         try:
-            async for results in call:
+            while True:
+                # No deadline for the whole stream (a month's upload takes what it takes), but
+                # each message's results must come within the client's timeout.
+                try:
+                    results = await asyncio.wait_for(anext(answers), self.timeout)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise DeadlineExceeded(
+                        f"stream: no result from the server for {self.timeout:g} s"
+                    ) from None
                 # A message's receipts share their checkpoint: it is accepted once, and their
                 # proofs are verified with shared work (neighbouring leaves, shared paths).
                 run: dict[bytes, tuple[Checkpoint, InclusionVerifier]] = {}

@@ -21,7 +21,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from arrears.ledger.checkpoint import Checkpoint
@@ -41,6 +41,18 @@ from arrears.ledger.note import (
     open_note,
     parse_verifier_key,
 )
+
+
+@contextmanager
+def state_errors(field: str, path: Path, what: str) -> Iterator[None]:
+    """Reading a state file: one that cannot be read, or does not hold what it should
+    (``what``), is a ``StorageError`` naming it."""
+    try:
+        yield
+    except OSError as e:  # missing in between, a directory, no permission
+        raise StorageError(f"{field}: {path} cannot be read: {e}") from e
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+        raise StorageError(f"{field}: {path} is not {what}: {e!r}") from e  # JSONDecodeError too
 
 
 def write_atomically(path: Path, text: str, *, mode: int | None = None) -> None:
@@ -117,6 +129,9 @@ class WitnessPolicy:
 class Trusted:
     checkpoint: Checkpoint
     note: bytes
+    # The largest checkpoint accepted as witnessed (a prefix of ``checkpoint``): with a witness
+    # policy, answers older than it are refused, after a restart too.
+    cosigned_size: int = 0
 
 
 class Trust:
@@ -142,6 +157,7 @@ class Trust:
         self.verifier = verifier
         self.origin = self.verifier.name
         self.state_file = state_file
+        self.require_state = require_state
         if require_state and state_file is None:
             raise InputError("require_state: give the state_file it requires")
         if require_state and state_file is not None and not state_file.exists():
@@ -172,17 +188,23 @@ class Trust:
     def size(self) -> int:
         return self._trusted.checkpoint.size if self._trusted else 0
 
+    @property
+    def cosigned_size(self) -> int:
+        """The largest checkpoint accepted as witnessed (kept in the state file)."""
+        return self._trusted.cosigned_size if self._trusted else 0
+
     def _load(self, known: Trusted | None = None) -> Trusted | None:
         """The checkpoint in the state file, if there is one, its log signature checked
         (``known``, when the file holds that very note)."""
         path = self.state_file
         if path is None or not path.exists():
             return None
-        try:
+        with state_errors("state_file", path, "a trust state file"):
             data = json.loads(path.read_text())
             note = data["checkpoint"].encode()
-        except (ValueError, KeyError, TypeError, AttributeError) as e:  # JSONDecodeError too
-            raise StorageError(f"state_file: {path} is not a trust state file: {e!r}") from e
+            cosigned = data.get("cosigned_size", 0)
+            if isinstance(cosigned, bool) or not isinstance(cosigned, int) or cosigned < 0:
+                raise TypeError(f"cosigned_size: {cosigned!r} is not a tree size")
         if known is not None and note == known.note:
             return known
         try:
@@ -198,7 +220,7 @@ class Trust:
             raise VerificationError(
                 f"state_file: {path} holds a checkpoint of {cp.origin!r}, not {self.origin!r}"
             )
-        return Trusted(cp, note)
+        return Trusted(cp, note, min(cosigned, cp.size))
 
     @contextmanager
     def _file_lock(self) -> Iterator[None]:
@@ -235,6 +257,7 @@ class Trust:
             self._trusted = stored
             return False
         old, new = ours.checkpoint, stored.checkpoint
+        stored = replace(stored, cosigned_size=max(stored.cosigned_size, ours.cosigned_size))
         if new.size < old.size:
             return False  # written before ours; ours replaces it when it next moves
         if new.size == old.size:
@@ -251,7 +274,7 @@ class Trust:
             proof = fetch(old.size, new.size)
         try:
             verify_consistency(old.size, new.size, old.root, new.root, list(proof))
-        except VerificationError as e:
+        except (VerificationError, InputError) as e:  # a malformed proof proves nothing
             raise InconsistentCheckpointError(
                 f"checkpoint: size {new.size} in {self.state_file} is not consistent with the "
                 f"trusted size {old.size}: {e}"
@@ -263,7 +286,11 @@ class Trust:
         """Write the trusted checkpoint atomically (with the file lock held)."""
         if self.state_file is None:
             return
-        state = {"checkpoint": t.note.decode(), "tree_size": t.checkpoint.size}
+        state = {
+            "checkpoint": t.note.decode(),
+            "tree_size": t.checkpoint.size,
+            "cosigned_size": t.cosigned_size,
+        }
         write_atomically(self.state_file, json.dumps(state))
 
     def verify_note(self, note: bytes, *, witnessed: bool = False) -> Checkpoint:
@@ -330,50 +357,70 @@ class Trust:
         with self._lock, self._file_lock():
             if self.state_file is not None and self._sync(proof_from, proof, proof_to, fetch):
                 proof_from, proof, proof_to = -1, (), -1  # that proof was for the file's
-            old = self._trusted
-            if old is not None:
-                if cp.size < old.checkpoint.size:
-                    if cp.size == 0 or (not (witnessed or allow_older) and cp.size < self._floor):
-                        raise InconsistentCheckpointError(
-                            f"checkpoint: size {cp.size} is older than the trusted size "
-                            f"{old.checkpoint.size} (rolled back?)"
-                        )
-                    if (proof_from, proof_to) != (cp.size, old.checkpoint.size):
-                        if fetch is None:
-                            raise ProofNeeded(cp.size, old.checkpoint.size)
-                        proof = fetch(cp.size, old.checkpoint.size)
-                    try:
-                        verify_consistency(
-                            cp.size, old.checkpoint.size, cp.root, old.checkpoint.root, list(proof)
-                        )
-                    except VerificationError as e:
-                        raise InconsistentCheckpointError(
-                            f"checkpoint: size {cp.size} is not a prefix of the "
-                            f"trusted size {old.checkpoint.size}: {e}"
-                        ) from e
-                    return cp
-                if cp.size == old.checkpoint.size:
-                    if cp.root != old.checkpoint.root:
-                        raise InconsistentCheckpointError(
-                            f"checkpoint: another root at the trusted size {cp.size}: the log "
-                            "shows different histories"
-                        )
-                    return cp
-                if proof_from != old.checkpoint.size or proof_to not in (-1, cp.size):
+            self._accept(cp, note, proof_from, proof, proof_to, fetch, witnessed, allow_older)
+            t = self._trusted
+            if witnessed and t is not None and cp.size > t.cosigned_size:
+                t = replace(t, cosigned_size=cp.size)
+                self._save(t)
+                self._trusted = t
+            return cp
+
+    def _accept(
+        self,
+        cp: Checkpoint,
+        note: bytes,
+        proof_from: int,
+        proof: Sequence[bytes],
+        proof_to: int,
+        fetch: Callable[[int, int], Sequence[bytes]] | None,
+        witnessed: bool,
+        allow_older: bool,
+    ) -> None:
+        """``accept``'s checks and move, with the locks held."""
+        old = self._trusted
+        if old is not None:
+            if cp.size < old.checkpoint.size:
+                if cp.size == 0 or (not (witnessed or allow_older) and cp.size < self._floor):
+                    raise InconsistentCheckpointError(
+                        f"checkpoint: size {cp.size} is older than the trusted size "
+                        f"{old.checkpoint.size} (rolled back?)"
+                    )
+                if (proof_from, proof_to) != (cp.size, old.checkpoint.size):
                     if fetch is None:
-                        raise ProofNeeded(old.checkpoint.size, cp.size)
-                    proof = fetch(old.checkpoint.size, cp.size)
+                        raise ProofNeeded(cp.size, old.checkpoint.size)
+                    proof = fetch(cp.size, old.checkpoint.size)
                 try:
                     verify_consistency(
-                        old.checkpoint.size, cp.size, old.checkpoint.root, cp.root, list(proof)
+                        cp.size, old.checkpoint.size, cp.root, old.checkpoint.root, list(proof)
                     )
-                except VerificationError as e:
+                except (VerificationError, InputError) as e:
                     raise InconsistentCheckpointError(
-                        f"checkpoint: size {cp.size} is not consistent with the trusted size "
-                        f"{old.checkpoint.size}: {e}"
+                        f"checkpoint: size {cp.size} is not a prefix of the "
+                        f"trusted size {old.checkpoint.size}: {e}"
                     ) from e
-            t = Trusted(cp, note)
-            self._save(t)
-            self._trusted = t
-            self._floor = cp.size
-            return cp
+                return
+            if cp.size == old.checkpoint.size:
+                if cp.root != old.checkpoint.root:
+                    raise InconsistentCheckpointError(
+                        f"checkpoint: another root at the trusted size {cp.size}: the log "
+                        "shows different histories"
+                    )
+                return
+            if proof_from != old.checkpoint.size or proof_to not in (-1, cp.size):
+                if fetch is None:
+                    raise ProofNeeded(old.checkpoint.size, cp.size)
+                proof = fetch(old.checkpoint.size, cp.size)
+            try:
+                verify_consistency(
+                    old.checkpoint.size, cp.size, old.checkpoint.root, cp.root, list(proof)
+                )
+            except (VerificationError, InputError) as e:  # a malformed proof proves nothing
+                raise InconsistentCheckpointError(
+                    f"checkpoint: size {cp.size} is not consistent with the trusted size "
+                    f"{old.checkpoint.size}: {e}"
+                ) from e
+        cosigned = max(old.cosigned_size if old is not None else 0, cp.size if witnessed else 0)
+        t = Trusted(cp, note, cosigned)
+        self._save(t)
+        self._trusted = t
+        self._floor = cp.size

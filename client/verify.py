@@ -32,6 +32,7 @@ from arrears.ledger.records import (
     Summary,
     decode_submission,
     fold_record,
+    serve_until,
     served,
     summarise,
 )
@@ -84,7 +85,10 @@ def verify_entry(
             shared.verify(index, leaf_hash(leaf), proof)
     except InputError as e:  # a malformed proof (hash size, index beyond the tree) proves nothing
         raise ProofError(f"entry {index}: {e}") from e
-    decoded = Leaf.decode(leaf)
+    try:
+        decoded = Leaf.decode(leaf)
+    except InputError as e:  # in the tree, but not a leaf of this log's format
+        raise ProofError(f"entry {index}: {e}") from e
     if decoded.index != index:
         raise ProofError(f"entry {index}: the leaf says it is entry {decoded.index}")
     return decoded
@@ -161,6 +165,12 @@ def verify_record(
         raise VerificationError(
             f"record {ref}: the entries are not one record's history: {e}"
         ) from e
+    except (ValueError, OverflowError) as e:  # days no calendar holds (year 10000 and on)
+        raise VerificationError(f"record {ref}: {e}") from e
+    try:
+        serve_until(state, rules)  # judged below by it: a day past the calendar's end
+    except (ValueError, OverflowError) as e:
+        raise VerificationError(f"record {ref}: its retention ends beyond the calendar: {e}") from e
     if state.ref != ref:
         raise VerificationError(f"record {ref}: the entries are about {state.ref}")
     return state
@@ -254,7 +264,6 @@ def verify_subject_report(
     rules: Rules = DEFAULT_RULES,
 ) -> SubjectReport:
     """Every record and inquiry of a subject report, proven and opened with the pseudonym."""
-    from arrears.ledger.records import serve_until
     from arrears.v1 import events_pb2 as pb
 
     if answer.pseudonym != pseudonym:

@@ -18,12 +18,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from arrears.client.sdk import AsyncClient
-from arrears.client.trust import write_atomically
+from arrears.client.trust import state_errors, write_atomically
 from arrears.ledger.checkpoint import Checkpoint
 from arrears.ledger.errors import (
     InconsistentCheckpointError,
     InputError,
-    StorageError,
     VerificationError,
 )
 from arrears.ledger.merkle import verify_consistency
@@ -55,13 +54,11 @@ class CycleResult:
 def load_state(path: Path) -> Witnessed | None:
     if not path.exists():
         return None
-    try:
+    with state_errors("state_file", path, "a witness state file"):
         data = json.loads(path.read_text())
         return Witnessed(
             int(data["tree_size"]), bytes.fromhex(data["root"]), data["checkpoint"].encode()
         )
-    except (ValueError, KeyError, TypeError, AttributeError) as e:  # JSONDecodeError too
-        raise StorageError(f"state_file: {path} is not a witness state file: {e!r}") from e
 
 
 def save_state(path: Path, w: Witnessed) -> None:
@@ -129,7 +126,7 @@ class Witness:
                 )
                 try:
                     verify_consistency(old.size, cp.size, old.root, cp.root, list(proof.hashes))
-                except VerificationError as e:
+                except (VerificationError, InputError) as e:  # a malformed proof proves nothing
                     raise InconsistentCheckpointError(
                         f"checkpoint: size {cp.size} is not consistent with the witnessed size "
                         f"{old.size}: {e}"

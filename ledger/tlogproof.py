@@ -12,16 +12,18 @@ one text a member can keep and verify offline, with no access to the log::
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
 
 from arrears.ledger.checkpoint import Checkpoint
-from arrears.ledger.errors import NoteError
+from arrears.ledger.errors import InputError, NoteError, ProofError, VerificationError
 from arrears.ledger.merkle import HASH_SIZE, leaf_hash, verify_inclusion
 from arrears.ledger.note import Verifier, b64decode_canonical, open_note
 
 HEADER = "c2sp.org/tlog-proof@v1"
+_INDEX = re.compile(r"0|[1-9][0-9]{0,18}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +53,7 @@ class TlogProof:
         if pos >= len(lines) or not lines[pos].startswith("index "):
             raise NoteError("malformed tlog-proof: missing index line")
         digits = lines[pos][6:]
-        if not digits.isdigit() or (digits != "0" and digits.startswith("0")) or len(digits) > 19:
+        if _INDEX.fullmatch(digits) is None:  # ASCII digits only, no leading zero
             raise NoteError("malformed tlog-proof: invalid index")
         proof = tuple(
             b64decode_canonical(f"tlog-proof hash {i}", h, size=HASH_SIZE)
@@ -60,9 +62,21 @@ class TlogProof:
         return cls(int(digits), proof, note.encode(), extra)
 
     def verify(self, leaf: bytes, verifiers: Sequence[Verifier]) -> Checkpoint:
-        """Check the checkpoint's signature and the leaf's inclusion; return the checkpoint."""
-        checkpoint = Checkpoint.parse(open_note(self.checkpoint, verifiers).body)
-        verify_inclusion(self.index, checkpoint.size, leaf_hash(leaf), self.proof, checkpoint.root)
+        """Check the checkpoint's signature and the leaf's inclusion; return the checkpoint.
+        The checkpoint's origin must be the name of a key that signed it (a log's key is named
+        for it): a note of another log signed with the same key is not this log's."""
+        opened = open_note(self.checkpoint, verifiers)
+        checkpoint = Checkpoint.parse(opened.body)
+        if not any(sig.name == checkpoint.origin for sig in opened.signatures):
+            raise VerificationError(
+                f"checkpoint: origin {checkpoint.origin!r} is not the name of a key that signed it"
+            )
+        try:
+            verify_inclusion(
+                self.index, checkpoint.size, leaf_hash(leaf), self.proof, checkpoint.root
+            )
+        except InputError as e:  # an index beyond the tree, a malformed proof
+            raise ProofError(f"tlog-proof: {e}") from e
         return checkpoint
 
 

@@ -65,7 +65,9 @@ class RateLimiter:
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if n > self.burst:
                 raise RateLimited(
-                    f"{what}: {n} at once is more than the limit of {self.burst:g}", 1.0
+                    f"{what}: {n} at once is more than the limit of {self.burst:g}",
+                    1.0,
+                    "over_burst",
                 )
             if tokens < n:
                 self._buckets[member_id] = (tokens, now)

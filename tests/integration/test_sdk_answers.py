@@ -4,6 +4,7 @@ its old signed notes, could). Each must be refused with a typed error."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import date, timedelta
@@ -380,6 +381,19 @@ def test_operators_sharing_a_state_file_keep_making_subject_reports(
     assert [q.consent_reference for q in again.inquiries] == ["r-1", "r-2", CONSENT, "r-3"]
 
 
+def test_a_subject_report_after_the_ledger_grew(net: LocalConsortium) -> None:
+    """An honest answer at a larger ledger than the operator trusts: the consistency proof is
+    fetched (the answer carries none), not taken as empty and called a fork."""
+    subject = resident_id(650)
+    net.client("bank-a").report(subject, "grew-1", **default())
+    op = net.client("operator")
+    first = op.subject_report(subject, request_reference="g-1")
+    net.client("bank-a").report(subject, "grew-2", **default())
+    again = op.subject_report(subject, request_reference="g-2")
+    assert again.checkpoint.size > first.checkpoint.size
+    assert {r.ref.record_id for r, _ in again.records} == {"grew-1", "grew-2"}
+
+
 def test_the_oprf_key_first_seen_is_kept_and_pinned(net: LocalConsortium, tmp_path: Path) -> None:
     pin = tmp_path / "bank-c-oprf.json"
     first = net.client("bank-c", oprf_state_file=pin)
@@ -396,3 +410,123 @@ def test_the_oprf_key_first_seen_is_kept_and_pinned(net: LocalConsortium, tmp_pa
     pin.write_text("{")
     with pytest.raises(StorageError, match="not an OPRF pin file"):
         net.client("bank-c", oprf_state_file=pin)
+
+
+def _say_epoch(client: Any, say: dict[str, int]) -> None:
+    """The server's key and evaluations claim epoch ``say["epoch"]``."""
+    real = client.aio._pseudonyms
+
+    async def GetKey(req: Any, timeout: Any = None) -> Any:
+        got = await real.GetKey(req, timeout=timeout)
+        got.epoch = say["epoch"]
+        return got
+
+    async def Evaluate(req: Any, timeout: Any = None) -> Any:
+        got = await real.Evaluate(req, timeout=timeout)
+        got.epoch = say["epoch"]
+        return got
+
+    client.aio._pseudonyms = Tampered(real, GetKey=GetKey, Evaluate=Evaluate)
+
+
+def test_an_oprf_epoch_of_zero_is_pinned_like_any_other(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    """Epoch 0 first seen is pinned: the server cannot move the client to another one."""
+    pin = tmp_path / "bank-c-oprf.json"
+    c = net.client("bank-c", oprf_state_file=pin)
+    say = {"epoch": 0}
+    _say_epoch(c, say)
+    c.pseudonym(resident_id(710))
+    assert json.loads(pin.read_text())["epoch"] == 0
+    say["epoch"] = net.node.oprf_epoch
+    with pytest.raises(VerificationError, match="epoch 1, not 0"):
+        c.pseudonym(resident_id(711))
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["one element too many", "no proof", "a 31-byte element", "a 31-byte key"],
+)
+def test_a_malformed_oprf_answer_is_an_oprf_error(net: LocalConsortium, change: str) -> None:
+    from arrears.ledger.errors import OprfError
+
+    c = net.client("bank-c")
+    real = c.aio._pseudonyms
+
+    async def GetKey(req: Any, timeout: Any = None) -> Any:
+        got = await real.GetKey(req, timeout=timeout)
+        if change == "a 31-byte key":
+            got.public_key = got.public_key[:31]
+        return got
+
+    async def Evaluate(req: Any, timeout: Any = None) -> Any:
+        got = await real.Evaluate(req, timeout=timeout)
+        if change == "one element too many":
+            got.evaluated_elements.append(got.evaluated_elements[0])
+        elif change == "no proof":
+            got.proof = b""
+        elif change == "a 31-byte element":
+            got.evaluated_elements[0] = got.evaluated_elements[0][:31]
+        return got
+
+    c.aio._pseudonyms = Tampered(real, GetKey=GetKey, Evaluate=Evaluate)
+    with pytest.raises(OprfError):
+        c.pseudonyms([resident_id(720), resident_id(721)])
+
+
+def test_a_consistency_proof_with_a_short_hash_is_a_fork_not_bad_input(
+    net: LocalConsortium,
+) -> None:
+    c = net.client("bank-c")
+    c.checkpoint()
+    net.client("bank-a").report(resident_id(730), "short-1", **default())
+
+    def short(_: Any, resp: Any) -> None:
+        resp.consistency_proof[0] = resp.consistency_proof[0][:31]
+
+    _alter_check_many(c, short)
+    with pytest.raises(InconsistentCheckpointError, match="31"):
+        c.check(resident_id(730), consent_reference=CONSENT)
+
+
+def test_a_required_state_requires_the_inquiry_logs_too(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    """Otherwise the first subject report under require_state would take any inquiry log on
+    first use (one forked to list none of the borrower's lookups)."""
+    from arrears.client.trust import Trust
+
+    state = tmp_path / "operator.json"
+    net.client("operator", trust=Trust(net.verifier_key, state_file=state)).checkpoint()
+    required = net.client(
+        "operator", trust=Trust(net.verifier_key, state_file=state, require_state=True)
+    )
+    with pytest.raises(StorageError, match=r"operator-inquiries\.json does not exist"):
+        required.subject_report(resident_id(740), request_reference="req-740")
+    # Seeded by a report without requiring it, then required.
+    seed = net.client("operator", trust=Trust(net.verifier_key, state_file=state))
+    seed.subject_report(resident_id(740), request_reference="req-741")
+    again = net.client(
+        "operator", trust=Trust(net.verifier_key, state_file=state, require_state=True)
+    )
+    assert again.subject_report(resident_id(740), request_reference="req-742").inquiries
+
+
+def test_a_stream_whose_server_stops_answering_times_out(net: LocalConsortium) -> None:
+    """No deadline for a whole upload, but each message's results must come in time."""
+    from arrears.client.errors import DeadlineExceeded
+
+    a = net.client("bank-a", timeout=1.0)
+    real = a.aio._submissions
+
+    def SubmitStream(batches: Any, timeout: Any = None) -> Any:
+        async def silent() -> Any:
+            await asyncio.sleep(3600)
+            yield None
+
+        return StreamCall(silent())
+
+    a.aio._submissions = Tampered(real, SubmitStream=SubmitStream)
+    with pytest.raises(DeadlineExceeded, match="no result from the server for 1 s"):
+        list(a.submit_stream(_rows(a, 750, 1, lambda i: f"row-{i}")))

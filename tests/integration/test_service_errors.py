@@ -616,6 +616,20 @@ def test_rate_limit(fresh: Callable[..., LocalConsortium]) -> None:
     assert n.client("bank-b").check(SUBJECT, consent_reference=CONSENT)
 
 
+def test_bulk_pseudonyms_keep_within_the_oprf_rate_limit(
+    fresh: Callable[..., LocalConsortium],
+) -> None:
+    """A bulk upload's pseudonyms: a call larger than the burst is split, and the rate limit
+    is waited out as the server says, instead of failing the upload."""
+    n = fresh(
+        Limits(oprf_per_second=4000, oprf_burst=500, lookups_per_second=1e6, lookup_burst=1e6)
+    )
+    subjects = [resident_id(7000 + i) for i in range(1200)]
+    pseudonyms = n.client("bank-a").pseudonyms(subjects)
+    assert len(set(pseudonyms)) == 1200
+    assert n.client("bank-b").pseudonyms(subjects[-3:]) == pseudonyms[-3:]
+
+
 # --- 16, 17: what a submission may carry ---------------------------------------------------
 
 

@@ -168,6 +168,45 @@ def test_lenders_can_require_witnesses(net: LocalConsortium, tmp_path: Path) -> 
         other.check(APPLICANT, consent_reference="APP-5")
 
 
+def test_a_restarted_lender_still_refuses_answers_older_than_what_it_saw_cosigned(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    """The largest cosigned checkpoint a lender accepted is kept in its state file: after a
+    restart, a real older cosigned checkpoint (from before a report) is still refused as an
+    answer, as it would leave that report out."""
+    from tests.integration.test_sdk_answers import _alter_check_many
+
+    policy = WitnessPolicy(required=[verifier(net, "regulator")])
+    state = tmp_path / "bank-b.json"
+    w = witness_of(net, "regulator", tmp_path / "w.json")
+    report(net.client("bank-a"), "R-1")
+    run(net, w)
+    old_size = net.node.ledger.log.head().size
+    old_note = net.node.cosigned_note(spb.LOG_NAME_LEDGER, old_size)
+    report(net.client("bank-a"), "R-2")
+    run(net, w)
+    first = net.client(
+        "bank-b", trust=Trust(net.verifier_key, state_file=state, witness_policy=policy)
+    )
+    assert {str(r.ref) for r in first.check(APPLICANT, consent_reference="A-1").records} >= {
+        "bank-a/R-2"
+    }
+    restarted = net.client(
+        "bank-b", trust=Trust(net.verifier_key, state_file=state, witness_policy=policy)
+    )
+
+    def old_tree(_: object, resp: spb.CheckManyResponse) -> None:
+        resp.checkpoint, resp.tree_size = old_note, old_size
+        del resp.consistency_proof[:]
+        for r in resp.results:
+            r.answer.tree_size = old_size
+            del r.answer.records[:]
+
+    _alter_check_many(restarted, old_tree)
+    with pytest.raises(InconsistentCheckpointError, match=f"tree size {old_size}, older than"):
+        restarted.check(APPLICANT, consent_reference="A-2")
+
+
 def test_subject_report_lists_records_and_who_looked(net: LocalConsortium, tmp_path: Path) -> None:
     a, b = net.client("bank-a"), net.client("bank-b")
     report(a, "L-1")

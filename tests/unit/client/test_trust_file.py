@@ -76,8 +76,15 @@ def test_a_history_another_process_stored_that_ours_contradicts_is_a_fork(
 
 @pytest.mark.parametrize(
     "text",
-    ["{oops", "{}", "[]", json.dumps({"checkpoint": 5}), json.dumps({"checkpoint": "x\n"})],
-    ids=["not JSON", "no checkpoint", "a list", "not text", "not a note"],
+    [
+        "{oops",
+        "{}",
+        "[]",
+        json.dumps({"checkpoint": 5}),
+        json.dumps({"checkpoint": "x\n"}),
+        "[" * 100_000 + "]" * 100_000,
+    ],
+    ids=["not JSON", "no checkpoint", "a list", "not text", "not a note", "nested too deep"],
 )
 def test_a_corrupt_state_file_is_a_storage_error_naming_it(
     w: World,  # noqa: F811
@@ -164,3 +171,40 @@ def test_files_are_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
         write_atomically(path, "third")
     assert path.read_text() == "second"  # the old file, whole
     assert sorted(p.name for p in path.parent.iterdir()) == ["state.json"]  # no leftovers
+
+
+def test_a_state_path_that_is_a_directory_is_a_storage_error(
+    w: World,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    state = tmp_path / "trust.json"
+    state.mkdir()
+    with pytest.raises(StorageError, match="cannot be read"):
+        w.trust(state)
+
+
+def test_the_largest_witnessed_checkpoint_survives_a_restart(
+    w: World,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """With a witness policy, answers older than the largest cosigned checkpoint accepted are
+    refused; a restarted client must know that size, not start again from nothing."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from arrears.client.trust import WitnessPolicy
+    from arrears.ledger.checkpoint import Checkpoint
+    from arrears.ledger.note import CosignatureSigner, open_note, sign_note
+
+    regulator = CosignatureSigner("regulator", Ed25519PrivateKey.generate())
+    policy = WitnessPolicy(required=[regulator.verifier])
+    key, state = w.c.log_signer.verifier_key, tmp_path / "trust.json"
+    s1, s2 = w.sizes[1], w.size
+    body = Checkpoint.parse(open_note(w.note_at(s1), [w.c.log_signer.verifier]).body).body()
+    cosigned = sign_note(body, [w.c.log_signer, regulator])
+
+    t = Trust(key, state_file=state, witness_policy=policy)
+    t.accept(cosigned, witnessed=True)
+    t.accept(w.note_at(s2), fetch=honest(w))  # type: ignore[arg-type]  # the latest, plain
+    assert (t.size, t.cosigned_size) == (s2, s1)
+    restarted = Trust(key, state_file=state, witness_policy=policy)
+    assert (restarted.size, restarted.cosigned_size) == (s2, s1)

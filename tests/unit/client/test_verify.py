@@ -29,7 +29,7 @@ from arrears.ledger.leaf import Leaf
 from arrears.ledger.log import Appended, Entry, Log
 from arrears.ledger.merkle import InclusionVerifier, leaf_hash
 from arrears.ledger.note import CosignatureSigner, Ed25519Signer, sign_note
-from arrears.ledger.records import RecordRef, Status, served, summarise
+from arrears.ledger.records import DEFAULT_RULES, RecordRef, Status, served, summarise
 from arrears.ledger.storage import MemoryStorage
 from arrears.ledger.tiles import consistency_proof, inclusion_proofs
 from arrears.ledger.tlogproof import TlogProof
@@ -301,6 +301,68 @@ def test_verify_entry_refuses_a_leaf_that_names_another_index(w: World) -> None:
     assert verify_entry(a.index, a.leaf, proof, cp).index == a.index
     with pytest.raises(ProofError):
         verify_entry(a.index + 1, a.leaf, proof, cp)
+
+
+def _tree_of_one(leaf: bytes) -> Checkpoint:
+    return Checkpoint(ORIGIN, 1, leaf_hash(leaf))
+
+
+def test_an_included_leaf_of_no_known_format_is_a_proof_error() -> None:
+    """Proven in the tree, but not a leaf this log writes: a ProofError, as for a bad proof
+    (it used to escape as an EncodingError, failing the other lookups of its round trip)."""
+    leaf = b"\x02 a leaf of a later version"
+    with pytest.raises(ProofError, match="entry 0"):
+        verify_entry(0, leaf, [], _tree_of_one(leaf))
+
+
+@pytest.mark.parametrize(
+    ("integrated_at_us", "settled", "words"),
+    [
+        (2**62, False, "out of range"),
+        (253_402_214_400_000_000, True, "retention ends beyond the calendar"),  # 9999-12-31
+    ],
+    ids=["integrated-after-year-9999", "settled-on-9999-12-31"],
+)
+def test_days_beyond_the_calendar_are_a_verification_error(
+    integrated_at_us: int, settled: bool, words: str
+) -> None:
+    """Dates a lying server can put in a record it serves (real signatures, a tree of its
+    own): the lender gets a VerificationError, not a ValueError from the calendar."""
+    from arrears.client.verify import verify_record
+    from arrears.ledger.leaf import encode_leaf
+    from arrears.ledger.pseudonym import Pseudonym, new_salt, subject_commitment
+
+    bank = ev.Member("bank-a", MemberSigner.generate(), ORIGIN)
+    p, salt = pseudonym(1), new_salt()
+    report = ev.record_reported(
+        "far-1",
+        subject_commitment(salt, Pseudonym.from_bytes(p)),
+        principal_minor=1_000_000,
+        outstanding_minor=500_000,
+        days_past_due=45,
+        first_missed_payment=date(2026, 9, 1),
+        borrower_notified_on=date(2026, 10, 1),
+    )
+    events = [report]
+    if settled:
+        events.append(ev.record_settled(RecordRef("bank-a", "far-1"), date(9999, 12, 31)))
+    leaves, prev = [b"earlier entry %d" % i for i in range(5)], bytes(32)  # 0 is the genesis
+    for event in events:
+        env = bank.sign(event)
+        leaves.append(
+            encode_leaf(len(leaves), prev, integrated_at_us, env.key_id, env.payload, env.signature)
+        )
+        prev = leaf_hash(leaves[-1])
+    from tests import reference
+
+    cp = Checkpoint(ORIGIN, len(leaves), reference.mth(leaves))
+    evidence = spb.RecordEvidence(
+        record=pb.RecordRef(member_id="bank-a", record_id="far-1"), salt=salt
+    )
+    for i in range(5, len(leaves)):
+        evidence.entries.add(index=i, leaf=leaves[i], inclusion_proof=reference.path(i, leaves))
+    with pytest.raises(VerificationError, match=f"record bank-a/far-1: .*{words}"):
+        verify_record(evidence, p, cp, DEFAULT_RULES)
 
 
 @pytest.mark.parametrize("position", [0, 15, 31])

@@ -14,6 +14,9 @@ storage holds them (an export's ``index``, a database's ``idx`` column, ``GetEnt
   (``key``: unknown, another member's, revoked, or a suspended member), and the lifecycle
   rules, by replaying each entry through ``records.apply`` exactly as the ledger admitted it
   (``rule``); undecodable leaves or payloads are ``malformed``;
+* integration times (``time``): never going backwards, never after the audit's own clock (the
+  operator writes them, and the rules that depend on the day are judged by them); a time no
+  calendar holds is ``malformed``;
 * as of ``as_of``: records past retention that were never erased (``retention``), and open
   disputes past their deadline (listed in ``overdue_disputes``; they do not fail the audit).
 
@@ -87,6 +90,7 @@ INTEGRITY_KINDS = (
     "checkpoint_signature",
     "consistency",
     "malformed",
+    "time",
 )
 # Faults in what the log says, as of a day: the log is intact, the operator's duty is not done.
 COMPLIANCE_KINDS = ("retention",)
@@ -96,6 +100,10 @@ KINDS = INTEGRITY_KINDS + COMPLIANCE_KINDS
 
 _INTEGRITY = frozenset(INTEGRITY_KINDS)
 _DAY_US = 86_400_000_000
+# Integration times: from 1970 to the day before the calendar's last (a day in any time zone).
+_LAST_TIME_US = (date(9999, 12, 30) - date(1970, 1, 1)).days * _DAY_US
+CLOCK_SKEW_US = 300_000_000
+"""How far past the audit's own clock an entry may be dated before it is a ``time`` finding."""
 PROCESS_FROM = 20_000  # entries: from here on, signatures are verified in a process of their own
 _INQUIRY_KEY = bytes(KEY_ID_SIZE)
 
@@ -607,6 +615,42 @@ class _Months:
 SignatureItem = tuple[bytes, bytes, bytes, bytes]  # key id, payload, signature, public key
 
 
+class _Times:
+    """Integration times as the log's entries come: each on a day the calendar holds, none
+    before the one before it, none after the audit's own clock (with ``CLOCK_SKEW_US``)."""
+
+    def __init__(self, f: _Findings, now_us: int | None) -> None:
+        self.f = f
+        self.now_us = time.time_ns() // 1000 if now_us is None else now_us
+        self.last, self.last_index = -1, -1
+
+    def check(self, index: int, at_us: int) -> bool:
+        """False for a time no calendar day holds (a ``malformed`` finding: the entry cannot
+        be judged); a ``time`` finding, and True, for one out of order or in the future."""
+        if not 0 <= at_us <= _LAST_TIME_US:
+            self.f.add("malformed", index, f"integrated_at: {at_us} µs is no time of the calendar")
+            return False
+        if at_us < self.last:
+            self.f.add(
+                "time",
+                index,
+                f"integrated at {_iso(at_us)}, before entry {self.last_index} "
+                f"({_iso(self.last)}): integration times never go backwards",
+            )
+        elif at_us > self.now_us + CLOCK_SKEW_US:
+            self.f.add(
+                "time",
+                index,
+                f"integrated at {_iso(at_us)}, after this audit's own time {_iso(self.now_us)}",
+            )
+        self.last, self.last_index = at_us, index  # one late entry is one finding, not many
+        return True
+
+
+def _iso(at_us: int) -> str:
+    return datetime.fromtimestamp(at_us / 1e6, UTC).isoformat(timespec="seconds")
+
+
 def verify_chunk(
     origin: str, items: Sequence[SignatureItem], workers: int
 ) -> list[tuple[int, str]]:
@@ -734,8 +778,10 @@ def audit(
     separate_process: bool | None = None,
     max_findings: int = 1000,
     progress: Callable[[int], None] | None = None,
+    now_us: int | None = None,
 ) -> AuditResult:
     """Audit a ledger: ``entries`` as stored, up to the size of the checkpoint ``note``.
+    ``now_us``: the audit's own time (default: the clock's), which no entry may be dated after.
 
     Signatures are verified ``chunk`` at a time by ``verify_many`` on ``workers`` threads, in a
     process of their own when ``separate_process`` (by default: for logs of at least
@@ -750,6 +796,7 @@ def audit(
     stats = AuditStats()
     rights: dict[str, list[tuple[int, bool]]] = {}
     month_of = _Months(rules)
+    times = _Times(f, now_us)
     if separate_process is None:
         separate_process = cp is not None and cp.size >= PROCESS_FROM
     sigs = _Signatures(origin, f, workers, chunk, separate_process)
@@ -790,6 +837,8 @@ def audit(
                 sub = decode_submission(leaf.payload)
             except ArrearsError as e:
                 add_finding("malformed", index, str(e))
+                continue
+            if not times.check(index, leaf.integrated_at_us):
                 continue
             kind = sub.WhichOneof("event")
             member_id = sub.member_id
@@ -892,10 +941,12 @@ class _Rights:
         if line is None:
             return "not a member of the ledger"
         times, may = line
-        for t in (at_us, at_us - LOOKUP_GRACE_US):
-            i = bisect.bisect_right(times, t) - 1
-            if i >= 0 and may[i]:
-                return None
+        # Any time in the grace window before the lookup: the right as it stood when the
+        # window opened, and every change within it (changes at one instant included).
+        first = max(0, bisect.bisect_right(times, at_us - LOOKUP_GRACE_US) - 1)
+        last = bisect.bisect_right(times, at_us)
+        if any(may[first:last]):
+            return None
         if at_us < times[0]:
             return "not yet admitted"
         return "suspended, or holding neither the lender nor the operator role"
@@ -914,7 +965,11 @@ def _records(
         if rec.status is not Status.WITHDRAWN:
             loan_types[rec.loan_type] += 1
             buckets[rec.dpd_bucket] += 1
-        until = serve_until(rec, rules)
+        try:
+            until = serve_until(rec, rules)
+        except (ValueError, OverflowError):
+            f.add("rule", rec.reported_at, f"record {rec.ref}: retention ends past the calendar")
+            until = None
         if until is not None and as_of >= until:
             stats.expiries_by_month[until.strftime("%Y-%m")] += 1
             if not rec.erased:
@@ -936,7 +991,16 @@ def _records(
                     max(0, (end - d.opened_on).days),
                 )
             )
-            if not rec.erased and dispute_overdue(d, as_of, rules):
+            try:
+                late = not rec.erased and dispute_overdue(d, as_of, rules)
+            except OverflowError:
+                f.add(
+                    "rule",
+                    rec.reported_at,
+                    f"record {rec.ref}: dispute {d.dispute_id}'s deadline is past the calendar",
+                )
+                late = False
+            if late:
                 overdue.append(
                     OverdueDispute(
                         str(rec.ref),
@@ -977,6 +1041,7 @@ def audit_inquiries(
     chunk: int = 8192,
     progress: Callable[[int], None] | None = None,
     lookup_rights: Mapping[str, Sequence[tuple[int, bool]]] | None = None,
+    now_us: int | None = None,
 ) -> InquiryAuditResult:
     """Audit the inquiry log (origin: the verifier's key name, ``<ledger origin>/inquiries``):
     continuity, chain, root and checkpoint as for the ledger; each leaf must be a server-made
@@ -996,6 +1061,7 @@ def audit_inquiries(
     by_member: dict[str, Counter[str]] = {}
     by_month: dict[str, Counter[str]] = {}
     rights = None if lookup_rights is None else _Rights(lookup_rights)
+    times = _Times(f, now_us)
     sha256 = hashlib.sha256
     seen = 0
     for index, data in entries:
@@ -1012,6 +1078,8 @@ def audit_inquiries(
         except ArrearsError as e:
             f.add("malformed", index, str(e))
             continue
+        if not times.check(index, leaf.integrated_at_us):
+            continue
         member_id = q.member_id or "(none)"
         purpose = PURPOSE_LABELS.get(q.purpose, str(q.purpose))
         by_member.setdefault(member_id, Counter())[purpose] += 1
@@ -1021,8 +1089,7 @@ def audit_inquiries(
         if not q.consent_reference.strip():
             f.add("consent", index, f"lookup by {member_id} without a consent reference")
         if rights is not None and (why := rights.problem(q.member_id, leaf.integrated_at_us)):
-            at = datetime.fromtimestamp(leaf.integrated_at_us / 1e6, UTC).isoformat()
-            f.add("member", index, f"lookup by {member_id} at {at}: {why}")
+            f.add("member", index, f"lookup by {member_id} at {_iso(leaf.integrated_at_us)}: {why}")
     if progress is not None:
         progress(seen)
     root = tree.finish(cp, saved)

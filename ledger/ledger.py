@@ -257,11 +257,14 @@ class Ledger:
             for it in items
             if it.submission.WhichOneof("event") == "record_reported"
         ]
+        submissions = self.storage.load_submissions(subs)
+        # Retries are answered with their first entry: those read in one query, not each.
+        priors = self.storage.read_leaves_at(list(submissions.values())) if submissions else {}
         view = Overlay(
             _BatchView(
                 self.registry,
                 self.storage.load_records(refs),
-                self.storage.load_submissions(subs),
+                submissions,
                 self.storage.commitment_owners(commitments),
             )
         )
@@ -269,7 +272,8 @@ class Ledger:
         outcomes: list[int | Replay | BaseException] = []
         for it in items:
             try:
-                outcomes.append(self._one(view, it, first_index + len(entries), now_us, entries))
+                index = first_index + len(entries)
+                outcomes.append(self._one(view, it, index, now_us, entries, priors))
             except ArrearsError as e:
                 outcomes.append(e)
             except Exception as e:  # a fault of ours: this submission fails, the batch goes on
@@ -280,14 +284,20 @@ class Ledger:
         return Sequenced(entries, outcomes, view.changes)
 
     def _one(
-        self, view: Overlay, it: _Item, index: int, now_us: int, entries: list[Entry]
+        self,
+        view: Overlay,
+        it: _Item,
+        index: int,
+        now_us: int,
+        entries: list[Entry],
+        priors: dict[int, bytes],
     ) -> int | Replay:
         sub, env = it.submission, it.envelope
         if index > 0:  # first: a retry is answered only to a key of the member it names
             authorise_key(view, env.key_id, sub.member_id, index)
         prior = view.submission(sub.member_id, sub.submission_id)
         if prior is not None:
-            return self._replay(prior, env, entries, index - len(entries))
+            return self._replay(prior, env, entries, index - len(entries), priors)
         ch = apply(view, sub, Context(index, now_us, self.rules), genesis_key=it.public_key)
         if it.opening is not None:
             ch.openings[sub.record_reported.subject_commitment] = (
@@ -298,17 +308,26 @@ class Ledger:
         entries.append(Entry(env.key_id, env.payload, env.signature))
         return len(entries) - 1
 
-    def _replay(self, prior: int, env: Envelope, entries: list[Entry], first: int) -> Replay:
+    def _replay(
+        self,
+        prior: int,
+        env: Envelope,
+        entries: list[Entry],
+        first: int,
+        priors: dict[int, bytes],
+    ) -> Replay:
+        leaf = b""
         if prior >= first:  # submitted twice within this batch
             payload = entries[prior - first].payload
         else:
-            payload = Leaf.decode(self.storage.read_leaves(prior, prior + 1)[0]).payload
+            leaf = priors.get(prior) or self.storage.read_leaves(prior, prior + 1)[0]
+            payload = Leaf.decode(leaf).payload
         if payload != env.payload:
             raise AlreadyExists(
                 "submission_reused",
                 f"submission.submission_id: already used at index {prior} for another submission",
             )
-        return Replay(prior)
+        return Replay(prior, leaf)
 
     def committed(self, batch: Sequenced) -> None:
         ch: Changes = batch.changes
@@ -322,7 +341,15 @@ class Ledger:
                     log.exception("commit listener failed")
 
     def aborted(self, batch: Sequenced) -> None:
-        pass  # nothing was applied to the registry before the commit
+        """The commit failed. It may have landed all the same (a connection lost at COMMIT),
+        or another writer sharing the database moved the head first: as the log reloads its
+        head, the registry is reloaded from storage, which is the truth."""
+        try:
+            members, keys = self.storage.load_registry()
+        except Exception:
+            log.exception("could not reload the key registry after a failed commit")
+            return
+        self.registry = MemoryState(members=members, keys=keys)
 
     def close(self) -> None:
         self.log.close()

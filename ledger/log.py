@@ -63,9 +63,11 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Replay:
-    """A submission that is already in the log, at ``index``: answer with that entry."""
+    """A submission that is already in the log, at ``index``: answer with that entry
+    (``leaf``: its bytes, when the sequencer read them already)."""
 
     index: int
+    leaf: bytes = b""
 
 
 Outcome = int | Replay | BaseException
@@ -142,6 +144,7 @@ class Log:
         self.signer = signer
         self.origin = origin or signer.name
         self.clock = clock
+        self._clock_may_go_back = bool(getattr(clock, "may_go_back", False))
         self.max_batch = max_batch
         self.sequencer: Sequencer = sequencer or PlainEntries()
         # (items, future, one): ``one`` futures resolve to the single item's outcome, the
@@ -261,7 +264,11 @@ class Log:
 
     def _commit(self, items: Sequence[Any]) -> list[Appended | BaseException]:
         head = self._head
+        # Integration times never go backwards (audits flag it), whatever the clock does;
+        # except a clock set back on purpose (a test's: ``may_go_back``).
         now = self.clock()
+        if not self._clock_may_go_back:
+            now = max(now, head.signed_at_us)
         seq = self.sequencer.sequence(items, head.size, now)
         seq.first_index = head.size
         try:
@@ -276,15 +283,16 @@ class Log:
             if isinstance(o, BaseException):
                 out.append(o)
             elif isinstance(o, Replay):
-                out.append(dataclasses.replace(self.entry(o.index), replayed=True))
+                out.append(dataclasses.replace(self.entry(o.index, o.leaf), replayed=True))
             else:
                 out.append(appended[o])
         return out
 
-    def entry(self, index: int) -> Appended:
-        """An entry already in the log, with the current head."""
+    def entry(self, index: int, leaf: bytes = b"") -> Appended:
+        """An entry already in the log, with the current head (``leaf``: its bytes, if the
+        caller has them)."""
         head = self._head
-        leaves = self.storage.read_leaves(index, index + 1)
+        leaves = [leaf] if leaf else self.storage.read_leaves(index, index + 1)
         if not leaves:
             raise InputError(f"index: no entry {index} in a log of size {head.size}")
         return Appended(

@@ -170,6 +170,9 @@ class SqlStorage:
         self.engine = engine
         self._t = log
         self._is_pg = engine.dialect.name == "postgresql"
+        # The driver's own "connection lost" errors (psycopg's, sqlite3's), for the reads made
+        # on its cursor.
+        self._dbapi_operational: type[Exception] = engine.dialect.loaded_dbapi.OperationalError
         try:
             if migrate_schema:
                 migrate(engine)
@@ -298,16 +301,25 @@ class SqlStorage:
         """One statement on ``conn``'s driver cursor (in its transaction, if any): the rows
         changed and the rows returned. ``sql`` uses ``?`` placeholders."""
         raw: Any = conn.connection.driver_connection
-        if self._is_pg:
-            with raw.cursor(binary=True) as cur:
-                cur.execute(sql.replace("?", "%s"), params)
-                return cur.rowcount, cur.fetchall() if cur.description else []
-        cur = raw.cursor()
         try:
-            cur.execute(sql, params)
-            return cur.rowcount, cur.fetchall() if cur.description else []
-        finally:
-            cur.close()
+            if self._is_pg:
+                with raw.cursor(binary=True) as cur:
+                    cur.execute(sql.replace("?", "%s"), params)
+                    return cur.rowcount, cur.fetchall() if cur.description else []
+            cur = raw.cursor()
+            try:
+                cur.execute(sql, params)
+                return cur.rowcount, cur.fetchall() if cur.description else []
+            finally:
+                cur.close()
+        except self._dbapi_operational as e:
+            # As SQLAlchemy does for its own statements on a lost connection: this connection
+            # is thrown away and the pool starts afresh (after a server restart every pooled
+            # connection is dead), so the call fails as the storage being unavailable, once.
+            if self._is_pg:  # (SQLite's are a busy or locked file, not a lost connection)
+                conn.invalidate(e)
+                self.engine.dispose()  # closes the dead ones it holds; checked-out ones are left
+            raise StorageError(f"database: {e}") from e
 
     def iter_leaves(self, start: int, end: int, chunk: int = 10_000) -> Iterator[list[bytes]]:
         """Leaves in chunks, each chunk one query on the primary key."""
@@ -352,11 +364,23 @@ class SqlStorage:
 
     def _purge_erased(self) -> None:
         """Make erased openings unrecoverable from the files too: SQLite copies pages into the
-        WAL (checkpoint and truncate it); PostgreSQL keeps dead tuples until VACUUM."""
+        WAL (checkpoint and truncate it); PostgreSQL keeps dead tuples until VACUUM, and index
+        entries until a VACUUM that cleans the indexes (it skips them when few pages changed).
+        A transaction open meanwhile keeps the old row versions: logged, left to the next."""
         try:
             if self._is_pg:
                 with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-                    c.exec_driver_sql("VACUUM records")
+                    c.exec_driver_sql("VACUUM (INDEX_CLEANUP ON) records")
+                    left = c.exec_driver_sql(
+                        "SELECT pg_stat_get_dead_tuples('records'::regclass)"
+                    ).scalar()
+                    if left:
+                        log.warning(
+                            "VACUUM after an erasure left %s old row versions of records (a "
+                            "transaction was open): they hold erased openings until the next "
+                            "VACUUM",
+                            left,
+                        )
             else:
                 with self.engine.connect() as c:
                     raw: Any = c.connection.driver_connection

@@ -325,6 +325,34 @@ def test_two_writers_cannot_fork_the_log(db_url: str) -> None:
     b.close()
 
 
+def test_a_writer_refused_by_another_reloads_the_key_registry_too(db_url: str) -> None:
+    """Writer A suspends a member; writer B, refused once (the head moved), must then judge by
+    the registry in storage, not the one it loaded: the suspended member's report is refused,
+    and the ledger still replays into the same projection."""
+    from arrears.ledger import events as ev
+    from arrears.ledger.ledger import Ledger
+    from arrears.ledger.projection import check_projection
+    from arrears.ledger.records import NotPermitted
+    from tests.consortium import build
+
+    st_a, st_b = SqlStorage.open(db_url), SqlStorage.open(db_url)
+    c = build(st_a)
+    ledger_b = Ledger(st_b, c.log_signer, clock=c.clock)  # loads the registry now
+    c.submit("operator", ev.member_suspended("bank-a", "fraud"))  # through writer A
+    a_ledger = c.ledger
+    c.ledger = ledger_b
+    with pytest.raises(StaleStateError):
+        c.report("bank-a", "loan-1", 1)
+    with pytest.raises(NotPermitted, match="suspended"):
+        c.report("bank-a", "loan-2", 2)
+    assert c.report("bank-b", "loan-3", 3).index == st_a.head().size - 1
+    assert not check_projection(st_a)
+    for x in (a_ledger, ledger_b):
+        x.close()
+    st_a.close()
+    st_b.close()
+
+
 def test_group_commit_is_gapless_under_concurrency(db_url: str) -> None:
     st = SqlStorage.open(db_url)
     log = Log(st, SIGNER)
@@ -349,6 +377,40 @@ def test_group_commit_is_gapless_under_concurrency(db_url: str) -> None:
         batches = n_checkpoints.scalar_one()
     assert batches < 400  # appends were grouped
     assert verify_log(st, [SIGNER.verifier]).size == 400
+    st.close()
+
+
+@pytest.mark.postgres
+def test_after_a_postgres_restart_one_read_is_unavailable_then_the_pool_reconnects(
+    pg_url: str, pg_database: str
+) -> None:
+    """Reads on the driver's own cursor meet the dead connections too: the first is a
+    StorageError (UNAVAILABLE to a caller), and the pool starts afresh rather than failing
+    once for every connection it held."""
+    import psycopg
+
+    st = SqlStorage.open(pg_url + "&application_name=arrears-restarted")
+    log = Log(st, SIGNER)
+    log.append(entry(1))
+    threads = [threading.Thread(target=st.read_leaves, args=(0, 1)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with psycopg.connect(pg_database, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'arrears-restarted'"
+        ).fetchone()
+    assert killed is not None and killed[0] >= 2
+    outcomes = []
+    for _ in range(6):
+        try:
+            outcomes.append(len(st.read_leaves(0, 1)))
+        except StorageError:
+            outcomes.append(-1)
+    assert outcomes == [-1, 1, 1, 1, 1, 1]
+    log.close()
     st.close()
 
 

@@ -91,6 +91,7 @@ class Story:
             saved=saved,
             chunk=chunk,
             separate_process=separate_process,
+            now_us=max(self.c.clock.now_us, AT_US),  # the story's clock is the audit's
         )
 
     def sign_note(self, leaves: Sequence[bytes], signer: Ed25519Signer | None = None) -> bytes:
@@ -112,9 +113,10 @@ class Story:
         key = signer or self.c.m(member_id).signer
         env = ev.Member(member_id, key, ORIGIN).sign(event, submission_id=submission_id)
         leaves = self.leaves
+        at = max(AT_US, Leaf.decode(leaves[-1]).integrated_at_us)  # times never go back
         leaves.append(
             Leaf(
-                len(leaves), leaf_hash(leaves[-1]), AT_US, env.key_id, env.payload, env.signature
+                len(leaves), leaf_hash(leaves[-1]), at, env.key_id, env.payload, env.signature
             ).encode()
         )
         return leaves, self.sign_note(leaves)
@@ -193,8 +195,9 @@ def commitment_offset(data: bytes) -> int:
         # the signature fails at that index; the next leaf's link and the root follow.
         ("payload", ("signature", 0), [("signature", 0), ("chain", 1), ("root", None)]),
         ("signature", ("signature", 0), [("signature", 0), ("chain", 1), ("root", None)]),
-        # The integration time is not signed: the first broken thing is the next link.
-        ("time", ("chain", 1), [("chain", 1), ("root", None)]),
+        # The integration time is not signed: the first broken thing is the next link, and
+        # the next entry is now dated before it (the story's entries share one instant).
+        ("time", ("chain", 1), [("chain", 1), ("time", 1), ("root", None)]),
         ("index", ("index_field", 0), [("index_field", 0), ("chain", 1), ("root", None)]),
         ("prev", ("chain", 0), [("chain", 0), ("chain", 1), ("root", None)]),
     ],
@@ -572,7 +575,8 @@ def test_a_tampered_inquiry_log_is_named_like_the_ledger() -> None:
     leaves, note, signer = inquiry_log(items)
     timed = [leaves[0], flip(leaves[1], 48), *leaves[2:]]  # the time: not in the payload
     r = audit_inquiries(list(enumerate(timed)), note, signer.verifier)
-    assert [(f.kind, f.index) for f in r.findings] == [("chain", 2), ("root", None)]
+    # the next link breaks, and the next lookup (at the same instant) is now dated before it
+    assert [(f.kind, f.index) for f in r.findings] == [("chain", 2), ("time", 2), ("root", None)]
     keyed = [leaves[0], flip(leaves[1], 60), *leaves[2:]]  # an inquiry leaf has no key id
     r = audit_inquiries(list(enumerate(keyed)), note, signer.verifier)
     assert [(f.kind, f.index) for f in r.findings] == [
@@ -602,32 +606,116 @@ def test_lookups_by_members_who_could_not_look_up_are_flagged(fresh: Story) -> N
     assert rights["operator"] == [(t0, True)] and rights["regulator"] == [(t0, False)]
 
     minute = 60_000_000
-    asked = [
+    asked = [  # in the order of their times, as the inquiry log has them
+        ("bank-a", t0 - hour),  # before its admission
         ("bank-a", t0 + 10 * minute),  # a lender: fine
         ("operator", t0 + 10 * minute),  # a subject's own report: fine
         ("regulator", t0 + 10 * minute),  # no lender role
+        ("bank-z", t0 + 10 * minute),  # never admitted
         ("bank-c", t0 + hour + 30_000_000),  # 30 s after its suspension: within the grace
         ("bank-c", t0 + hour + 30 * minute),  # suspended
         ("bank-c", t0 + 2 * hour + minute),  # reinstated: fine
-        ("bank-z", t0 + 10 * minute),  # never admitted
-        ("bank-a", t0 - hour),  # before its admission
     ]
     items = [lookup(m, pb.PURPOSE_LOAN_ORIGINATION) for m, _ in asked]
     leaves, note, signer = inquiry_log(items, times=[at for _, at in asked])
-    r = audit_inquiries(list(enumerate(leaves)), note, signer.verifier, lookup_rights=rights)
+    now = t0 + 3 * hour
+    r = audit_inquiries(
+        list(enumerate(leaves)), note, signer.verifier, lookup_rights=rights, now_us=now
+    )
     assert r.verified and not r.ok
     assert [(f.kind, f.index) for f in r.findings] == [
-        ("member", 2),
+        ("member", 0),
+        ("member", 3),
         ("member", 4),
         ("member", 6),
-        ("member", 7),
     ]
     why = [f.message.split(": ", 1)[1] for f in r.findings]
     assert why == [
-        "suspended, or holding neither the lender nor the operator role",
+        "not yet admitted",
         "suspended, or holding neither the lender nor the operator role",
         "not a member of the ledger",
-        "not yet admitted",
+        "suspended, or holding neither the lender nor the operator role",
     ]
-    assert r.findings[0].message.startswith("lookup by regulator at 2026-11-02T12:10:00")
-    assert audit_inquiries(list(enumerate(leaves)), note, signer.verifier).ok  # not asked
+    assert r.findings[1].message.startswith("lookup by regulator at 2026-11-02T12:10:00")
+    assert audit_inquiries(list(enumerate(leaves)), note, signer.verifier, now_us=now).ok
+
+
+# --- integration times (written by the operator, signed by no member) ---------------------------
+
+
+def _retimed(story: Story, times: dict[int, int]) -> tuple[list[tuple[int, bytes]], bytes]:
+    """The story's ledger with the given entries re-timed, rechained and re-signed, as an
+    operator holding the log key could."""
+    leaves, prev = [], bytes(32)
+    for i, data in enumerate(story.leaves):
+        leaf = Leaf.decode(data)
+        at = times.get(i, leaf.integrated_at_us)
+        leaves.append(Leaf(i, prev, at, leaf.key_id, leaf.payload, leaf.signature).encode())
+        prev = leaf_hash(leaves[-1])
+    return list(enumerate(leaves)), story.sign_note(leaves)
+
+
+def test_an_entry_dated_before_the_one_before_it_or_in_the_future_is_a_time_fault(
+    story: Story,
+) -> None:
+    i = story.at["report L2"]
+    before = Leaf.decode(story.leaves[i - 1]).integrated_at_us
+    pairs, note = _retimed(story, {i: before - 86_400_000_000})  # a day back
+    r = story.run(pairs, note)
+    assert kinds(r) == [("time", i)] and not r.verified
+    assert "integration times never go backwards" in r.findings[0].message
+    last = len(story.leaves) - 1
+    pairs, note = _retimed(story, {last: story.c.clock.now_us + 86_400_000_000})  # tomorrow
+    r = story.run(pairs, note)
+    assert kinds(r) == [("time", last)]
+    assert "after this audit's own time" in r.findings[0].message
+
+
+def test_a_time_no_calendar_holds_is_malformed_not_a_crash(story: Story) -> None:
+    last = len(story.leaves) - 1
+    pairs, note = _retimed(story, {last: (1 << 63) - 1})
+    r = story.run(pairs, note)
+    assert ("malformed", last) in kinds(r)
+
+
+def test_dates_at_the_calendars_end_are_findings_not_a_crash(fresh: Story) -> None:
+    """A dispute opened on 9999-12-31 (its deadline is past the calendar): a finding, and the
+    audit goes on to its verdict."""
+    s = fresh
+    s.c.clock.set(date(9999, 12, 29))
+    s.c.submit(
+        "operator",
+        ev.dispute_opened(RecordRef("bank-a", "L1"), "D-END", date(9999, 12, 29), "at the end"),
+    )
+    r = audit(
+        list(enumerate(s.leaves)),
+        s.note,
+        s.c.log_signer.verifier,
+        ORIGIN,
+        as_of=date(9999, 12, 29),
+        now_us=s.c.clock.now_us,
+    )
+    assert [f.message for f in r.findings if f.kind == "rule"] == [
+        "record bank-a/L1: dispute D-END's deadline is past the calendar"
+    ]
+    assert {k for k, _ in kinds(r)} == {"rule", "retention"}  # L2's retention ended long ago
+
+
+def test_a_lookup_within_the_grace_after_a_suspension_that_came_soon_after_admission() -> None:
+    """Admitted at t, suspended at t + 10 s, a lookup at t + 30 s: 20 s after losing the right,
+    within the grace (only the two ends of the window were looked at); and a suspension at the
+    very instant of the admission leaves the grace too."""
+    t, s = 1_793_000_000_000_000, 1_000_000
+    rights = {"bank-c": [(t, True), (t + 10 * s, False)], "bank-d": [(t, True), (t, False)]}
+    items = [
+        lookup("bank-c", pb.PURPOSE_LOAN_ORIGINATION),
+        lookup("bank-d", pb.PURPOSE_LOAN_ORIGINATION),
+    ]
+    leaves, note, signer = inquiry_log(items, times=[t + 30 * s, t + 30 * s])
+    r = audit_inquiries(list(enumerate(leaves)), note, signer.verifier, lookup_rights=rights)
+    assert r.ok, r.findings
+    late, late_note, late_signer = inquiry_log(items[:1], times=[t + 71 * s])  # 61 s after
+    r = audit_inquiries(
+        list(enumerate(late)), late_note, late_signer.verifier, lookup_rights=rights
+    )
+    assert [(f.kind, f.index) for f in r.findings] == [("member", 0)]

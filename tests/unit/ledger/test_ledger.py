@@ -435,6 +435,29 @@ def test_a_batch_of_replays_only(c: Consortium) -> None:
     assert snapshot(c) == before
 
 
+def test_a_retried_batch_reads_its_first_entries_in_one_query(
+    c: Consortium, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk upload run again: every row is a retry, answered with its first entry. Those
+    are read together, not one query (or two) per row in the writer's thread."""
+    envs = [report(c, "bank-b", f"again-{i}", 30 + i) for i in range(20)]
+    first = c.ledger.log.append_batch([c.ledger.prepare(e, o) for e, o in envs])
+    st = storage(c)
+    calls: list[str] = []
+    for name in ("read_leaves", "read_leaves_at"):
+        real = getattr(st, name)
+
+        def counted(*a: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            calls.append(_name)
+            return _real(*a, **kw)
+
+        monkeypatch.setattr(st, name, counted)
+    again = c.ledger.log.append_batch([c.ledger.prepare(e, o) for e, o in envs])
+    assert [a.index for a in again] == [a.index for a in first]
+    assert all(a.replayed for a in again) and [a.leaf for a in again] == [a.leaf for a in first]
+    assert calls == ["read_leaves_at"]
+
+
 # --- canonical payloads ------------------------------------------------------------------------
 
 

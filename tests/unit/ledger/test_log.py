@@ -139,3 +139,38 @@ def test_submit_many_answers_every_item_with_one_future() -> None:
     assert len(st.leaves) == 4
     with pytest.raises(StorageError, match="closed"):
         log.submit_many([entry(0)])
+
+
+def test_integration_times_never_go_backwards_when_the_clock_does() -> None:
+    """A clock stepped back (NTP, a moved VM): entries keep the last time the log used, so an
+    audit never sees time run backwards in an honest log."""
+    from arrears.ledger.leaf import Leaf
+
+    times = iter([2_000_000, 1_000_000, 3_000_000])
+    st = MemoryStorage()
+    log = Log(st, SIGNER, clock=lambda: next(times))
+    for i in range(3):
+        log.append_batch([entry(i)])
+    log.close()
+    assert [Leaf.decode(x).integrated_at_us for x in st.leaves] == [2_000_000, 2_000_000, 3_000_000]
+
+
+def test_a_clock_that_may_go_back_is_taken_as_it_is() -> None:
+    """The testing harness's clock, set back on purpose: entries carry the times set."""
+    from arrears.ledger.leaf import Leaf
+
+    class TestClock:
+        may_go_back = True
+
+        def __init__(self) -> None:
+            self.times = iter([2_000_000, 1_000_000])
+
+        def __call__(self) -> int:
+            return next(self.times)
+
+    st = MemoryStorage()
+    log = Log(st, SIGNER, clock=TestClock())
+    for i in range(2):
+        log.append_batch([entry(i)])
+    log.close()
+    assert [Leaf.decode(x).integrated_at_us for x in st.leaves] == [2_000_000, 1_000_000]

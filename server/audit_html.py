@@ -366,11 +366,13 @@ def _verdict(audit: Mapping[str, Any]) -> str:
             f"the root agree with checkpoint {_e(cp.get('tree_size', '?'))}, whose signature "
             "verifies under the log key.</p></section>"
         )
-    where = "the checkpoint" if first is None or first["index"] is None else first["index"]
+    where = (
+        "the checkpoint" if first is None or first["index"] is None else f"index {first['index']}"
+    )
     summary = ", ".join(f"{_e(k)}: {_n(v)}" for k, v in sorted(counts.items()))
     return (
         '<section class="verdict failed" id="verdict"><strong>FAILED</strong>'
-        f"<p>First fault at <b>index {_e(where)}</b>: <b>{_e(first['kind'] if first else '?')}"
+        f"<p>First fault at <b>{_e(where)}</b>: <b>{_e(first['kind'] if first else '?')}"
         f"</b> — {_e(first['message'] if first else '')}</p>"
         f"<p>Findings: {summary}</p></section>"
     )

@@ -178,6 +178,16 @@ def test_a_failed_audit_is_red_and_names_the_first_fault(reports: Path, tmp_path
     assert dom.body.get("data-charts-drawn") == str(len(CHARTS) - 1)
 
 
+def test_a_fault_of_the_checkpoint_is_named_as_such(reports: Path) -> None:
+    """A split view has no index: the page says the checkpoint, as the CLI does."""
+    result = json.loads((reports / "result.json").read_text())
+    fault = {"kind": "consistency", "index": None, "message": "another history at size 16"}
+    result.update(ok=False, verified=False, first_fault=fault, findings=[fault])
+    page = render(result)
+    assert "First fault at <b>the checkpoint</b>" in page
+    assert "index the checkpoint" not in page
+
+
 def drawn_without_inquiries(page: Path, tmp: Path) -> _Dom:
     parsed = _Dom()
     parsed.feed(chromium(page, tmp / "profile", "--dump-dom").stdout)

@@ -60,6 +60,8 @@ from arrears.ledger.note import Verifier, open_note, split_note
 from arrears.ledger.projection import entry_key, no_cyclic_gc
 from arrears.ledger.records import (
     DEFAULT_RULES,
+    PURPOSE_LABELS,
+    PURPOSE_ROLES,
     Context,
     Member,
     MemoryState,
@@ -220,7 +222,7 @@ DPD_BUCKET_LABELS = {
     6: "151-180",
     7: "over 180",
 }
-PURPOSE_LABELS = {v.number: _label(v.name, "PURPOSE_") for v in pb.Purpose.DESCRIPTOR.values}
+ROLE_LABELS = {v.number: _label(v.name, "ROLE_") for v in pb.Role.DESCRIPTOR.values}
 _OUTCOMES: dict[int, str] = {
     pb.DISPUTE_OUTCOME_UNSPECIFIED: "open",
     pb.DISPUTE_OUTCOME_CORRECTED: "corrected",
@@ -289,7 +291,7 @@ class AuditResult:
     seconds: float
     # member -> (integration time, may it look up from then on), in ledger order: see
     # ``audit_inquiries``
-    lookup_rights: dict[str, list[tuple[int, bool]]] = field(default_factory=dict)
+    lookup_rights: dict[str, list[RightsLine]] = field(default_factory=dict)
 
     @property
     def entries_per_second(self) -> float:
@@ -794,7 +796,7 @@ def audit(
     tree = _Tree(f, None if cp is None else cp.size, None if saved is None else saved.size)
     state = MemoryState()
     stats = AuditStats()
-    rights: dict[str, list[tuple[int, bool]]] = {}
+    rights: dict[str, list[RightsLine]] = {}
     month_of = _Months(rules)
     times = _Times(f, now_us)
     if separate_process is None:
@@ -914,13 +916,18 @@ def audit(
     )
 
 
-def _note_right(rights: dict[str, list[tuple[int, bool]]], m: Member, at_us: int) -> None:
+RightsLine = tuple[int, bool, frozenset[int]]
+"""From a time on: whether the member may look subjects up, and its roles."""
+
+
+def _note_right(rights: dict[str, list[RightsLine]], m: Member, at_us: int) -> None:
     """Note whether ``m`` may look subjects up from ``at_us`` on: an admitted member, not
-    suspended, holding the lender role (lookups) or the operator role (subjects' own reports)."""
+    suspended, holding the lender role (lookups) or the operator role (subjects' own reports);
+    and its roles (some purposes are some roles' only)."""
     may = not m.suspended and (m.has(pb.ROLE_LENDER) or m.has(pb.ROLE_OPERATOR))
     line = rights.setdefault(m.member_id, [])
-    if not line or line[-1][1] != may:
-        line.append((at_us, may))
+    if not line or line[-1][1:] != (may, m.roles):
+        line.append((at_us, may, m.roles))
 
 
 LOOKUP_GRACE_US = 60_000_000
@@ -932,15 +939,18 @@ answers, so a suspension can be integrated in between."""
 class _Rights:
     """Who could look subjects up when, from a ledger audit's ``lookup_rights``."""
 
-    def __init__(self, rights: Mapping[str, Sequence[tuple[int, bool]]]) -> None:
-        self.lines = {m: ([t for t, _ in line], [v for _, v in line]) for m, line in rights.items()}
+    def __init__(self, rights: Mapping[str, Sequence[RightsLine]]) -> None:
+        self.lines = {
+            m: ([t for t, _, _ in line], [v for _, v, _ in line], [r for _, _, r in line])
+            for m, line in rights.items()
+        }
 
     def problem(self, member_id: str, at_us: int) -> str | None:
         """Why ``member_id`` could not have looked anyone up at ``at_us``, or None."""
         line = self.lines.get(member_id)
         if line is None:
             return "not a member of the ledger"
-        times, may = line
+        times, may, _ = line
         # Any time in the grace window before the lookup: the right as it stood when the
         # window opened, and every change within it (changes at one instant included).
         first = max(0, bisect.bisect_right(times, at_us - LOOKUP_GRACE_US) - 1)
@@ -950,6 +960,19 @@ class _Rights:
         if at_us < times[0]:
             return "not yet admitted"
         return "suspended, or holding neither the lender nor the operator role"
+
+    def purpose_problem(self, member_id: str, purpose: int, at_us: int) -> str | None:
+        """Why ``member_id`` could not look up for ``purpose`` at ``at_us`` (a purpose some
+        roles only may give), or None."""
+        allowed = PURPOSE_ROLES.get(purpose)
+        line = self.lines.get(member_id)
+        if not allowed or line is None:
+            return None
+        times, _, roles = line
+        i = bisect.bisect_right(times, at_us) - 1
+        if i >= 0 and roles[i] & set(allowed):
+            return None
+        return f"a purpose for the {' or '.join(ROLE_LABELS[r] for r in allowed)} only"
 
 
 def _records(
@@ -1040,7 +1063,7 @@ def audit_inquiries(
     max_findings: int = 1000,
     chunk: int = 8192,
     progress: Callable[[int], None] | None = None,
-    lookup_rights: Mapping[str, Sequence[tuple[int, bool]]] | None = None,
+    lookup_rights: Mapping[str, Sequence[RightsLine]] | None = None,
     now_us: int | None = None,
 ) -> InquiryAuditResult:
     """Audit the inquiry log (origin: the verifier's key name, ``<ledger origin>/inquiries``):
@@ -1090,6 +1113,10 @@ def audit_inquiries(
             f.add("consent", index, f"lookup by {member_id} without a consent reference")
         if rights is not None and (why := rights.problem(q.member_id, leaf.integrated_at_us)):
             f.add("member", index, f"lookup by {member_id} at {_iso(leaf.integrated_at_us)}: {why}")
+        elif rights is not None and (
+            why := rights.purpose_problem(q.member_id, q.purpose, leaf.integrated_at_us)
+        ):
+            f.add("purpose", index, f"lookup by {member_id} for {purpose}: {why}")
     if progress is not None:
         progress(seen)
     root = tree.finish(cp, saved)

@@ -34,6 +34,17 @@ MAX_ID_LENGTH = 128
 COMMITMENT_SIZE = 32
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")
 _CURRENCY_RE = re.compile(r"[A-Z]{3}")
+# The purposes' names in reports, audits and the CLI: the enum's, lower case with dashes.
+PURPOSE_LABELS = {
+    v.number: v.name.removeprefix("PURPOSE_").lower().replace("_", "-")
+    for v in pb.Purpose.DESCRIPTOR.values
+}
+# Lookup purposes only some roles may give (the others are any lender's): the server refuses
+# the rest, and the inquiry log's audit flags them.
+PURPOSE_ROLES: dict[int, tuple[int, ...]] = {
+    pb.PURPOSE_SUBJECT_REQUEST: (pb.ROLE_OPERATOR,),
+    pb.PURPOSE_DISPUTE: (pb.ROLE_OPERATOR, pb.ROLE_REPORTER),
+}
 # The largest amount a record may state: 10 trillion in a two-decimal currency, beyond any one
 # loan, and 9,000 times less than the wire's int64 holds.
 MAX_MINOR = 10**15

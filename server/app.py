@@ -9,10 +9,12 @@ SIGTERM, then shuts down gracefully: no new calls, in-flight calls and queued ba
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import json
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,18 +109,70 @@ def _safe(fn: Callable[[], float]) -> Callable[[], float]:
     return read
 
 
+def _listen(server: grpc.aio.Server, address: str, creds: grpc.ServerCredentials) -> int:
+    """Bind ``address`` (HOST:PORT); the port bound."""
+    if _in_use(address):
+        raise StorageError(f"cannot listen on {address}: the address is in use")
+    try:
+        port = server.add_secure_port(address, creds)
+    except RuntimeError:  # gRPC's message names no reason; its log has it
+        port = 0
+    if port == 0:
+        raise StorageError(f"cannot listen on {address}")
+    return port
+
+
+def _in_use(address: str) -> bool:
+    """Whether a socket already listens on ``address``: asked before gRPC binds, which would
+    say only that it failed."""
+    host, _, port = address.rpartition(":")
+    if not port.isdigit() or int(port) == 0:
+        return False
+    try:
+        found = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False  # gRPC will say it cannot resolve the host
+    for family, kind, proto, _, sockaddr in found:
+        try:
+            with socket.socket(family, kind, proto) as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(sockaddr)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return True
+    return False
+
+
 async def create_server(config: ServerConfig, node: Node | None = None) -> Running:
-    """Start a server for ``config``; bind to port 0 for a free port."""
-    node = node or build_node(config)
+    """Start a server for ``config``; bind to port 0 for a free port. Its address is bound
+    before the database is opened (when no ``node`` is given), so a server that cannot listen
+    leaves nothing behind."""
     limits = config.limits
+    try:
+        creds = grpc.ssl_server_credentials(
+            [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())],
+            root_certificates=config.client_ca.read_bytes(),
+            require_client_auth=True,
+        )
+    except OSError as e:
+        raise StorageError(f"cannot read the server's TLS files: {e}") from e
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", limits.max_message_bytes),
             ("grpc.max_send_message_length", max(limits.max_message_bytes, 64 * 1024 * 1024)),
             ("grpc.keepalive_permit_without_calls", 1),
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            # gRPC's default (SO_REUSEPORT) would let a second server start on the same
+            # address and take a share of the clients to its own ledger.
+            ("grpc.so_reuseport", 0),
         ]
     )
+    port = _listen(server, config.listen, creds)
+    try:
+        node = node or build_node(config)
+    except BaseException:
+        await server.stop(None)
+        raise
     services = Services(node, limits, check_processes=config.check_processes)
     names = add_services(server, services)
     health_servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -131,14 +185,6 @@ async def create_server(config: ServerConfig, node: Node | None = None) -> Runni
         ],
         server,
     )
-    creds = grpc.ssl_server_credentials(
-        [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())],
-        root_certificates=config.client_ca.read_bytes(),
-        require_client_auth=True,
-    )
-    port = server.add_secure_port(config.listen, creds)
-    if port == 0:
-        raise StorageError(f"cannot listen on {config.listen}")
     await server.start()
     for name in ["", *names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -170,7 +216,12 @@ async def serve(config: ServerConfig) -> None:
     if config.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(config.metrics_port, addr="127.0.0.1")
+        try:
+            start_http_server(config.metrics_port, addr="127.0.0.1")
+        except OSError as e:
+            raise StorageError(
+                f"cannot serve metrics on 127.0.0.1:{config.metrics_port}: {e.strerror}"
+            ) from e
     running = await create_server(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

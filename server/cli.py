@@ -16,20 +16,24 @@ import contextlib
 import csv
 import hashlib
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from arrears.ledger.errors import ArrearsError
+from arrears.ledger.records import PURPOSE_LABELS
 
 if TYPE_CHECKING:
     from arrears.ledger.records import Rules
@@ -56,13 +60,7 @@ out = Console(highlight=False)
 err = Console(stderr=True)
 
 ROLE_NAMES = {"reporter": 1, "lender": 2, "regulator": 3, "operator": 4}
-PURPOSES = {
-    "origination": 1,
-    "account-review": 2,
-    "guarantee": 3,
-    "subject-request": 4,
-    "dispute": 5,
-}
+PURPOSES = {label: n for n, label in PURPOSE_LABELS.items() if n}  # as the audits name them
 LOAN_TYPES = {
     "personal": 1,
     "mortgage": 2,
@@ -78,8 +76,27 @@ KIND_HELP = "resident_id, credit_code or passport (as COUNTRY:NUMBER, e.g. CHN:E
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    """Print ``message`` (plain text, not markup) as one error line; the exit to raise."""
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
+
+
+def _record_table(*headers: str, **kwargs: Any) -> Table:
+    """A table whose first column is ids (of records, of members): printed whole, never cut;
+    the other columns wrap first, and an id too long for a line folds onto the next."""
+    first = Column(headers[0], no_wrap=True, overflow="fold")
+    return Table(first, *headers[1:], **kwargs)
+
+
+def print_table(t: Table, console: Console | None = None) -> None:
+    """Print ``t``; when the output is not a terminal (a pipe, a file), at its full width
+    rather than the 80 columns assumed then, so that no value is cut or wrapped."""
+    con = console or out
+    if not con.is_terminal:
+        natural = Measurement.get(con, con.options.update_width(1 << 16), t).maximum
+        if natural > con.width:
+            t.width = natural
+    con.print(t, crop=False)
 
 
 # --- connection options (global: before the command) ------------------------------------------
@@ -109,21 +126,37 @@ class Conn:
             self._rules = _run(lambda: load_rules(self.config))
         return self._rules
 
+    def _credentials_error(self, e: OSError | ValueError) -> str:
+        """A credentials file that cannot be read or holds no key, named with its option."""
+        text = f"{e.filename}: {e.strerror}" if isinstance(e, OSError) else str(e)
+        given = {"--cert": self.cert, "--key": self.key, "--ca": self.ca}
+        given["--signing-key"] = self.signing_key
+        for option, path in given.items():
+            if path is not None and text.startswith(f"{path}:"):
+                return f"{option} {text}"
+        return text
+
     def client(self) -> Any:
         from arrears.client import Client, Identity, Trust
 
-        if self.cert and self.key and self.ca:
-            if not self.member:
-                raise fail("--member is required with --cert/--key/--ca")
-            identity = Identity.from_files(
-                self.member, self.cert, self.key, self.ca, self.signing_key
-            )
-        elif self.pki and self.member:
-            identity = Identity.from_dev_pki(self.pki, self.member)
-        else:
-            raise fail(
-                "give --pki DIR --member ID (or --member with --cert, --key and --ca) before the command"
-            )
+        try:
+            if self.cert and self.key and self.ca:
+                if not self.member:
+                    raise fail("--member is required with --cert/--key/--ca")
+                identity = Identity.from_files(
+                    self.member, self.cert, self.key, self.ca, self.signing_key
+                )
+            elif self.pki and self.member:
+                identity = Identity.from_dev_pki(self.pki, self.member)
+            else:
+                raise fail(
+                    "give --pki DIR --member ID (or --member with --cert, --key and --ca) before "
+                    "the command"
+                )
+        except ArrearsError:
+            raise
+        except (OSError, ValueError) as e:
+            raise fail(self._credentials_error(e)) from None
         vkey = self.verifier_key
         if vkey is None and self.pki and (self.pki / "log-verifier-key.txt").exists():
             vkey = (self.pki / "log-verifier-key.txt").read_text().strip()
@@ -253,10 +286,20 @@ def dev_pki(
     Example: arrears dev-pki pki -m operator -m bank-a -m bank-b -m regulator
     """
     from arrears.ledger.note import Ed25519Signer
-    from arrears.server.pki import create_dev_pki, load_ed25519
+    from arrears.server.pki import check_member_id, create_dev_pki
 
+    # Everything is checked before anything is written: no half-made PKI.
+    try:
+        Ed25519Signer.generate(origin)
+    except ArrearsError as e:
+        raise fail(f"--origin: {e}") from None
+    for member_id in member:
+        try:
+            check_member_id(member_id)
+        except ValueError as e:
+            raise fail(f"--member: {e}") from None
     pki = create_dev_pki(directory, member)
-    vkey = Ed25519Signer(origin, load_ed25519(pki.log_key)).verifier_key
+    vkey = Ed25519Signer(origin, _private_key(pki.log_key, "log key")).verifier_key
     (directory / "log-verifier-key.txt").write_text(vkey + "\n")
     out.print(f"PKI in {directory}: members {', '.join(pki.members()) or '(none)'}")
     out.print(f"log verifier key: {vkey}")
@@ -274,9 +317,9 @@ def operator_key(
     Example: arrears operator-key --log-key pki/log-key.pem --origin arrears.example/ledger
     """
     from arrears.ledger.note import Ed25519Signer
-    from arrears.server.pki import load_ed25519
 
-    out.print(Ed25519Signer(origin, load_ed25519(log_key)).verifier_key, soft_wrap=True)
+    key = _private_key(log_key, "--log-key")
+    out.print(_run(lambda: Ed25519Signer(origin, key)).verifier_key, soft_wrap=True)
 
 
 @app.command()
@@ -337,18 +380,37 @@ def _roles(names: list[str]) -> list[Any]:
         raise fail(f"--role: unknown role {e}; one of {', '.join(ROLE_NAMES)}") from None
 
 
-def _public_key(path: Path) -> bytes:
+def _public_key(path: Path, option: str = "--public-key") -> bytes:
+    """The raw Ed25519 public key of a PEM file holding it or its private key."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    data = path.read_bytes()
     try:
-        key: Any = serialization.load_pem_private_key(data, None).public_key()
-    except (ValueError, TypeError):
-        key = serialization.load_pem_public_key(data)
+        data = path.read_bytes()
+    except OSError as e:
+        raise fail(f"{option} {path}: {e.strerror}") from None
+    key: Any = None
+    try:
+        key = serialization.load_pem_private_key(data, None).public_key()
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        with contextlib.suppress(ValueError, UnsupportedAlgorithm):
+            key = serialization.load_pem_public_key(data)
     if not isinstance(key, Ed25519PublicKey):
-        raise fail(f"{path}: not an Ed25519 key")
+        raise fail(f"{option} {path}: not an Ed25519 key in PEM (public, or unencrypted private)")
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def _private_key(path: Path, option: str) -> Any:
+    """The Ed25519 private key in a PEM file, or one line naming the option."""
+    from arrears.server.pki import load_ed25519
+
+    try:
+        return load_ed25519(path)
+    except OSError as e:
+        raise fail(f"{option} {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise fail(f"{option} {e}") from None
 
 
 def _print_receipt(r: Any) -> None:
@@ -377,10 +439,10 @@ def member_admit(
     """
     from arrears.ledger import events as ev
 
+    key = _public_key(public_key)
+    roles = _roles(role)
     c = _client(ctx)
-    event = ev.member_admitted(
-        member_id, name or member_id, _roles(role), [_public_key(public_key)]
-    )
+    event = _run(lambda: ev.member_admitted(member_id, name or member_id, roles, [key]))
     _print_receipt(_run(lambda: c.admin(event)))
 
 
@@ -425,8 +487,9 @@ def member_add_key(
     """
     from arrears.ledger import events as ev
 
+    key = _public_key(public_key)
     c = _client(ctx)
-    _print_receipt(_run(lambda: c.admin(ev.key_added(member_id, _public_key(public_key)))))
+    _print_receipt(_run(lambda: c.admin(ev.key_added(member_id, key))))
 
 
 @member_app.command("revoke-key")
@@ -462,7 +525,7 @@ def member_list(ctx: typer.Context) -> None:
     c = _client(ctx)
     res = _run(c.members)
     names = {v: k for k, v in ROLE_NAMES.items()}
-    t = Table("member", "name", "roles", "status", "admitted at", "keys")
+    t = _record_table("member", "name", "roles", "status", "admitted at", "keys")
     for m in res.members:
         t.add_row(
             m.member_id,
@@ -472,7 +535,7 @@ def member_list(ctx: typer.Context) -> None:
             str(m.admitted_at),
             str(len(m.keys)),
         )
-    out.print(t)
+    print_table(t)
     for m in res.members:
         for k in m.keys:
             revoked = f", revoked at {k.revoked_at}" if k.HasField("revoked_at") else ""
@@ -493,14 +556,23 @@ def _int_text(text: str, field: str) -> int:
 
 
 def _minor(amount: str, currency: str, field: str) -> int:
-    from arrears.ledger.records import minor_digits
+    """An amount in minor units; ValueError naming ``field`` when it is not a finite amount
+    from 0 to the ledger's largest, or has more decimals than ``currency`` has."""
+    from arrears.ledger.records import MAX_MINOR, amount_text, minor_digits
 
     try:
         value = Decimal(amount)
     except InvalidOperation:
-        raise ValueError(f"{field}: {amount!r} is not an amount") from None
+        value = Decimal("NaN")
+    if not value.is_finite():
+        raise ValueError(f"{field}: {amount!r} is not an amount")
     digits = minor_digits(currency)
-    minor = value * (10**digits)
+    if not 0 <= value <= Decimal(MAX_MINOR).scaleb(-digits):
+        raise ValueError(
+            f"{field}: {amount} is out of range (0 to {amount_text(MAX_MINOR, currency)})"
+        )
+    exact = Context(prec=len(value.as_tuple().digits), Emin=MIN_EMIN, Emax=MAX_EMAX)
+    minor = value.scaleb(digits, exact)
     if minor != minor.to_integral_value():
         raise ValueError(f"{field}: {amount} has more than {digits} decimals for {currency}")
     return int(minor)
@@ -538,6 +610,7 @@ class ReportRow:
 
 def report_row(row: dict[str, str], member_id: str) -> ReportRow:
     """One CSV row (or command line) as a validated report. Raises ValueError/ArrearsError."""
+    from arrears.ledger import events as ev
     from arrears.ledger.identifiers import parse_subject
 
     kind = (row.get("subject_kind") or "resident_id").strip()
@@ -548,18 +621,24 @@ def report_row(row: dict[str, str], member_id: str) -> ReportRow:
         raise ValueError("record_id: required")
     currency = (row.get("currency") or "CNY").strip().upper()
     notified = (row.get("borrower_notified_on") or "").strip()
-    fields = {
+    if not notified:
+        raise ValueError(
+            "borrower_notified_on: required; the borrower must be notified before negative "
+            "data is reported"
+        )
+    fields: dict[str, Any] = {
         "loan_type": _choice(LOAN_TYPES, row.get("loan_type") or "personal", "loan_type"),
         "currency": currency,
         "principal_minor": _minor(row.get("principal", ""), currency, "principal"),
         "outstanding_minor": _minor(row.get("outstanding", ""), currency, "outstanding"),
         "days_past_due": _int_text(row.get("days_past_due") or "0", "days_past_due"),
         "first_missed_payment": _day(row.get("first_missed_payment", ""), "first_missed_payment"),
-        "borrower_notified_on": _day(notified, "borrower_notified_on") if notified else None,
+        "borrower_notified_on": _day(notified, "borrower_notified_on"),
         "collection_stage": _choice(
             STAGES, row.get("collection_stage") or "reminder", "collection_stage"
         ),
     }
+    ev.record_reported(record_id, b"", **fields)  # the wire fields' ranges, before any blinding
     # The same row of the same file always gets the same submission id, so a rerun of a file
     # adds nothing twice.
     sid = (
@@ -834,18 +913,35 @@ UPLOAD_REQUIRED = (
     "outstanding",
     "days_past_due",
     "first_missed_payment",
+    "borrower_notified_on",
 )
 
 
 def _upload_rows(file: Path) -> list[tuple[int, dict[str, str]]]:
-    """The rows of an upload's CSV with their row numbers (the header is row 1). A file that
-    is not UTF-8 CSV, or whose header lacks a required column or names an unknown one (a
-    misspelt optional column would otherwise be left at its default), is refused whole."""
+    """The rows of an upload's CSV with their row numbers: the line of the file each starts on
+    (the header is row 1; blank lines are skipped but counted). A row with more fields than the
+    header keeps the rest under None, one with fewer has None for the missing columns, as
+    csv.DictReader does. A file that is not UTF-8 CSV, or whose header lacks a required column
+    or names an unknown one (a misspelt optional column would otherwise be left at its
+    default), is refused whole."""
+    rows: list[tuple[int, dict[str, str]]] = []
     try:
         with file.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            rows = [(n, row) for n, row in enumerate(reader, start=2)]
+            reader = csv.reader(f)
+            header = next(reader, [])
+            while True:
+                start = reader.line_num + 1
+                fields = next(reader, None)
+                if fields is None:
+                    break
+                if not fields:
+                    continue
+                row: dict[Any, Any] = dict(zip(header, fields, strict=False))
+                if len(fields) > len(header):
+                    row[None] = fields[len(header) :]
+                for name in header[len(fields) :]:
+                    row[name] = None
+                rows.append((start, row))
     except UnicodeDecodeError as e:
         raise fail(f"{file}: not UTF-8 text (byte {e.start}); save the CSV as UTF-8") from None
     except csv.Error as e:
@@ -860,6 +956,22 @@ def _upload_rows(file: Path) -> list[tuple[int, dict[str, str]]]:
         problems += [f"no {c} column" for c in missing]
         raise fail(f"{file}: {'; '.join(problems)} (columns: {', '.join(known)})")
     return rows
+
+
+def _writable(path: Path, option: str) -> Path:
+    """``path``, once it is known it can be written: checked before anything is sent, its
+    directory made if need be (as `audit --html` does); else one line naming ``option``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise fail(f"{option} {path}: {path.parent} is not a directory") from None
+    except OSError as e:
+        raise fail(f"{option} {path}: {e.strerror}") from None
+    if path.is_dir():
+        raise fail(f"{option} {path}: is a directory")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise fail(f"{option} {path}: not writable")
+    return path
 
 
 def _earlier_entries(
@@ -945,11 +1057,12 @@ def upload(
 ) -> None:
     """Upload a month's defaulters from CSV. Rows are validated, blinded, signed and streamed;
     accepted rows are committed, each with a verified receipt added to the receipts file;
-    rejected rows go to an error file with their row number and reason, and the exit status
-    is then 2. A rerun of the same file adds nothing twice: a row already in the ledger with
-    the same values and subject is counted as such, while a row for an already reported record
-    with other values is rejected (correct it with `update`), and so is one with another
-    subject (withdraw the record and report it under a new record id). The subject is compared
+    rejected rows go to an error file with their row number (the line of the file the row
+    starts on; the header is row 1) and reason, and the exit status is then 2. A rerun of the
+    same file adds nothing twice: a row already in the ledger with the same values and subject
+    is counted as such, while a row for an already reported record with other values is
+    rejected (correct it with `update`), and so is one with another subject (withdraw the
+    record and report it under a new record id). The subject is compared
     with the salt the receipts file keeps; keep that file with the CSV.
 
     Columns, named in the first row (UTF-8): subject_kind (default resident_id), subject,
@@ -957,16 +1070,18 @@ def upload(
     outstanding, days_past_due, first_missed_payment, collection_stage (default reminder),
     borrower_notified_on, and optionally submission_id (default: derived from your member id
     and the record_id). A file missing a required column (subject, record_id, principal,
-    outstanding, days_past_due, first_missed_payment) or naming an unknown one is refused
-    whole; a record_id may appear in one row of a file only.
+    outstanding, days_past_due, first_missed_payment, borrower_notified_on) or naming an
+    unknown one is refused whole; a record_id may appear in one row of a file only. Amounts
+    are decimal numbers in the currency's units (e.g. 4200.50). The error and receipts files'
+    directories are made if need be.
 
     Example: arrears --pki pki --member bank-a upload defaulters-2026-10.csv
     """
     c = _client(ctx)
     member_id = c.aio.identity.member_id
-    errors = errors or file.with_suffix(".errors.csv")
-    receipts = receipts or file.with_suffix(".receipts.jsonl")
     rows = _upload_rows(file)
+    errors = _writable(errors or file.with_suffix(".errors.csv"), "--errors")
+    receipts = _writable(receipts or file.with_suffix(".receipts.jsonl"), "--receipts")
     rejected: list[tuple[int, str, str]] = []
     valid: list[tuple[int, ReportRow]] = []
     first_row: dict[str, int] = {}  # each record once a file: which of two rows would be right?
@@ -1096,7 +1211,7 @@ def upload(
             rejected.append((int(ref), record_of_row.get(ref, ""), why))
     finally:
         sink.close()
-        with errors.open("w", newline="") as f:
+        with errors.open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["row", "record_id", "reason"])
             for n, rid, reason in sorted(rejected):
@@ -1143,7 +1258,7 @@ def check(
     ctx: typer.Context,
     subject: Annotated[str, typer.Argument(help="the applicant's ID (never sent: it is blinded)")],
     consent: Annotated[str, typer.Option(help="the applicant's consent reference")],
-    purpose: Annotated[str, typer.Option(help=", ".join(PURPOSES))] = "origination",
+    purpose: Annotated[str, typer.Option(help=", ".join(PURPOSES))] = "loan-origination",
     kind: Annotated[str, typer.Option(help=KIND_HELP)] = "resident_id",
     policy: Annotated[Path | None, typer.Option(help="your credit policy (JSON)")] = None,
     as_json: Annotated[
@@ -1210,7 +1325,7 @@ def print_check(res: Any, decision: Any, console: Console | None = None) -> None
 
     con = console or out
     s = res.summary
-    t = Table(
+    t = _record_table(
         "record",
         "status",
         "days past due",
@@ -1228,7 +1343,7 @@ def print_check(res: Any, decision: Any, console: Console | None = None) -> None
             r.first_missed_payment.isoformat(),
             "OPEN" if r.open_dispute is not None else "",
         )
-    con.print(t)
+    print_table(t, con)
     con.print(
         f"defaults in 12/24/60 months: {s.defaults_12m}/{s.defaults_24m}/{s.defaults_60m}; "
         f"active {s.active}, settled {s.settled}; worst bucket {s.worst_dpd_bucket}; "
@@ -1415,7 +1530,6 @@ def witness(
     """
     from arrears.client.witness import Witness
     from arrears.ledger.errors import InconsistentCheckpointError
-    from arrears.server.pki import load_ed25519
     from arrears.v1 import service_pb2 as spb
 
     c = _client(ctx)
@@ -1428,7 +1542,8 @@ def witness(
     name = {"ledger": spb.LOG_NAME_LEDGER, "inquiries": spb.LOG_NAME_INQUIRIES}.get(log)
     if name is None:
         raise fail("--log: ledger or inquiries")
-    w = Witness(c.aio, load_ed25519(key_path), state, log=name)
+    option = "--signing-key" if conn.signing_key else "signing key"
+    w = Witness(c.aio, _private_key(key_path, option), state, log=name)
     while True:
         try:
             r = c._run(w.cycle())
@@ -1458,7 +1573,8 @@ def witness_key(
     """
     from arrears.ledger.note import CosignatureVerifier
 
-    out.print(CosignatureVerifier(member_id, _public_key(key)).verifier_key, soft_wrap=True)
+    raw = _public_key(key, "--key")
+    out.print(_run(lambda: CosignatureVerifier(member_id, raw)).verifier_key, soft_wrap=True)
 
 
 @app.command("subject-report")
@@ -1468,7 +1584,10 @@ def subject_report(
     request: Annotated[str, typer.Option(help="the borrower's request reference")],
     kind: Annotated[str, typer.Option(help=KIND_HELP)] = "resident_id",
     html_file: Annotated[
-        Path | None, typer.Option("--html", help="also write a printable HTML page")
+        Path | None,
+        typer.Option(
+            "--html", help="also write a printable HTML page (its directory made if need be)"
+        ),
     ] = None,
 ) -> None:
     """A borrower's own report (operator): every record with its status and history, dispute
@@ -1480,10 +1599,12 @@ def subject_report(
     from arrears.ledger.records import amount_text
     from arrears.server.subject_html import render
 
+    if html_file is not None:
+        _writable(html_file, "--html")  # before the lookup, which is recorded
     c = _client(ctx)
     rep = _run(lambda: c.subject_report(subject, request_reference=request, kind=kind))
     label = str(parse_subject(kind, subject))
-    t = Table(
+    t = _record_table(
         "record",
         "status",
         "outstanding",
@@ -1503,16 +1624,20 @@ def subject_report(
             str(until) if until else "while active",
             ", ".join(map(str, rec.entries)),
         )
-    out.print(t)
+    print_table(t)
     q = Table("when (UTC)", "member", "purpose", "consent", title=f"{len(rep.inquiries)} lookups")
     purposes = {v: k for k, v in PURPOSES.items()}
     for i in rep.inquiries:
         when = datetime.fromtimestamp(i.at_unix_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
         purpose = purposes.get(i.purpose, str(i.purpose))
         q.add_row(when, i.member_id, purpose, i.consent_reference)
-    out.print(q)
+    print_table(q)
     if html_file:
-        html_file.write_text(render(rep, subject_label=label, request_reference=request))
+        page = render(rep, subject_label=label, request_reference=request)
+        try:
+            html_file.write_text(page, encoding="utf-8")
+        except OSError as e:
+            raise fail(f"--html {html_file}: {e.strerror}") from None
         out.print(f"written {html_file}")
 
 

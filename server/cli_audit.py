@@ -12,6 +12,8 @@ fields for people), and the checkpoint the entries were exported under::
 
 Exit status of ``audit`` and ``audit-inquiries``: 0 when the log is sound, 1 when the audit
 found a fault, 2 when it could not run (bad input, unreadable file or database, no connection).
+``export`` exits 1, writing nothing, when the server's checkpoint does not verify under the
+log's key, and 1 too when the server sends fewer entries than the checkpoint covers.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from arrears.ledger.audit import (
     AuditResult,
     Finding,
     InquiryAuditResult,
+    RightsLine,
     SavedCheckpoint,
     audit,
     audit_inquiries,
@@ -55,7 +58,7 @@ from arrears.ledger.leaf import Leaf
 from arrears.ledger.merkle import leaf_hash
 from arrears.ledger.note import Ed25519Verifier, parse_verifier_key, split_note
 from arrears.ledger.records import Rules
-from arrears.server.cli import Conn, _client, err, fail, out
+from arrears.server.cli import Conn, _client, _record_table, err, fail, out, print_table
 
 EXPORT_FORMAT = "arrears-export/v1"
 LOGS = ("ledger", "inquiries")
@@ -74,7 +77,7 @@ def _do(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except (ArrearsError, OSError, ValueError) as e:
-        raise fail(escape(f"{type(e).__name__}: {e}"), 2) from None
+        raise fail(f"{type(e).__name__}: {e}", 2) from None
 
 
 def _verifier(ctx: typer.Context, option: str | None) -> Ed25519Verifier:
@@ -391,7 +394,10 @@ def export(
 ) -> None:
     """Export a log's raw entries to JSON Lines (regulators): a header line, one line per entry
     with the exact leaf bytes (base64) and its decoded fields, and the signed checkpoint last.
-    Resumable: run it again to continue after the last exported entry.
+    Resumable: run it again to continue after the last exported entry. The server's checkpoint
+    must verify under the log's key (the global --verifier-key, or the dev PKI's): otherwise
+    nothing is written and the exit status is 1, as it is when the server sends fewer entries
+    than its checkpoint covers (run it again to continue).
 
     Example: arrears --pki pki --member regulator export ledger.jsonl
     """
@@ -420,8 +426,11 @@ def _export(
     try:
         open_note(note, [verifier])
     except ArrearsError as e:
-        err.print(f"[red]warning:[/red] the server's checkpoint does not verify: {escape(str(e))}")
-    start = _do(lambda: _prepare_export(file, log, origin, from_index, size))
+        raise fail(
+            f"the server's checkpoint does not verify under the log's key ({e}); nothing was "
+            f"written to {file}"
+        ) from None
+    start, resumed = _do(lambda: _prepare_export(file, log, origin, from_index, size))
     done = 0
     with (
         file.open("a", encoding="utf-8") as f,
@@ -444,26 +453,32 @@ def _export(
         f.write(json.dumps({"checkpoint": note.decode(), "tree_size": size}) + "\n")
         f.flush()
         os.fsync(f.fileno())
-    if start == size:
-        out.print(f"{escape(str(file))} was up to date: {size} entries; checkpoint renewed")
+    name = escape(str(file))
+    if start == size and resumed:
+        out.print(f"{name} was up to date: {size} entries; checkpoint renewed")
+    elif start == size:
+        out.print(f"no entries from {start} on: {name} holds the log's checkpoint ({size}) only")
     elif start:
         out.print(
             f"exported entries {start} to {size - 1} of {escape(origin)} "
-            f"(continuing {escape(str(file))})"
+            + (f"(continuing {name})" if resumed else f"to {name}")
         )
     else:
-        out.print(f"exported {size} entries of {escape(origin)} to {escape(str(file))}")
+        out.print(f"exported {size} entries of {escape(origin)} to {name}")
 
 
-def _prepare_export(path: Path, log: str, origin: str, from_index: int | None, size: int) -> int:
-    """Make ``path`` ready to take entries; return the first index to write."""
+def _prepare_export(
+    path: Path, log: str, origin: str, from_index: int | None, size: int
+) -> tuple[int, bool]:
+    """Make ``path`` ready to take entries; return the first index to write, and whether the
+    file already held entries (the export continues it)."""
     if not path.exists() or path.stat().st_size == 0:
         start = from_index or 0
         if start > size:
             raise InputError(f"--from: {start} is past the log's size {size}")
         header = {"format": EXPORT_FORMAT, "log": log, "origin": origin}
         path.write_text(json.dumps(header) + "\n", encoding="utf-8")
-        return start
+        return start, False
     ex = read_export(path)
     if ex.log != log or ex.origin != origin:
         raise InputError(
@@ -485,7 +500,7 @@ def _prepare_export(path: Path, log: str, origin: str, from_index: int | None, s
         f.truncate(ex.body_end)  # the old checkpoint line and any partial line go
     if start < next_index:
         _truncate_before(path, start)
-    return start
+    return start, ex.last_index is not None
 
 
 # --- audits ----------------------------------------------------------------------------------
@@ -630,7 +645,7 @@ def _write_json(path: Path | None, data: dict[str, Any]) -> None:
 
 
 def _inquiry_json(
-    path: Path, ledger: Ed25519Verifier, rights: Mapping[str, Sequence[tuple[int, bool]]]
+    path: Path, ledger: Ed25519Verifier, rights: Mapping[str, Sequence[RightsLine]]
 ) -> dict[str, Any]:
     """An inquiry audit for the report: audited from an inquiry export (each lookup's member
     checked against ``rights``, the ledger audit's ``lookup_rights``), or a saved result."""
@@ -713,7 +728,7 @@ def audit_command(
     _verdict(result, f"ledger {result.origin} from {where}")
     _print_findings(result.findings, result.finding_counts)
     if result.overdue_disputes:
-        t = Table(
+        t = _record_table(
             "record",
             "dispute",
             "opened",
@@ -731,7 +746,7 @@ def audit_command(
                 str(d.deadline),
                 str(d.days_open),
             )
-        out.print(t)
+        print_table(t)
     s = result.stats
     out.print(
         f"{s.members} members, {s.keys} keys; "
@@ -761,7 +776,7 @@ def _lookup_rights(
     export_file: Path | None,
     database: str | None,
     rules: Rules,
-) -> dict[str, list[tuple[int, bool]]]:
+) -> dict[str, list[RightsLine]]:
     """Who could look subjects up when: from an audit of the whole ledger, which must verify
     (a ledger with an integrity fault says nothing reliable about its members)."""
     what = "auditing the ledger's members"
@@ -771,9 +786,7 @@ def _lookup_rights(
     )
     if not result.verified:
         first = result.first_fault
-        raise fail(
-            escape(f"the ledger from {where} does not verify ({first}); run `arrears audit`"), 1
-        )
+        raise fail(f"the ledger from {where} does not verify ({first}); run `arrears audit`", 1)
     out.print(f"members as of ledger size {result.size:,}, from {escape(where)}")
     return result.lookup_rights
 

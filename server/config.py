@@ -81,7 +81,23 @@ class ServerConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], env: Mapping[str, str]) -> ServerConfig:
         config: ServerConfig = _build(cls, data, "", env)
+        _check_listen(config.listen)
         return config
+
+
+def _check_listen(address: str) -> None:
+    """Refuse a ``listen`` address that is not ``HOST:PORT`` (port 0 to 65535; an IPv6 host in
+    brackets) or a ``unix:PATH`` socket: gRPC would otherwise fail only once the database is
+    open, or bind a port of its own choosing for one out of range."""
+    if address.startswith(("unix:", "unix-abstract:")):
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not (port.isascii() and port.isdigit()):
+        raise InputError(
+            f"config: listen: {address!r} is not HOST:PORT (e.g. 127.0.0.1:7443 or [::]:7443)"
+        )
+    if int(port) > 65535:
+        raise InputError(f"config: listen: port {port} is out of range (0 to 65535)")
 
 
 def load_rules(path: Path | None = None, env: Mapping[str, str] | None = None) -> Rules:
@@ -117,7 +133,10 @@ def _build(kind: type[Any], values: Mapping[str, Any], prefix: str, env: Mapping
     for name, f in known.items():
         nested = _NESTED.get(name) if kind is ServerConfig else None
         if nested is not None:
-            kwargs[name] = _build(nested, values.get(name, {}), f"{name}.", env)
+            table = values.get(name, {})
+            if not isinstance(table, Mapping):
+                raise InputError(f"config: {name}: must be a [{name}] table, not {table!r}")
+            kwargs[name] = _build(nested, table, f"{name}.", env)
             continue
         env_key = "ARREARS_" + (prefix + name).replace(".", "_").upper()
         raw = env.get(env_key, values.get(name))

@@ -29,6 +29,7 @@ from arrears.ledger.pseudonym import new_salts, subject_commitments
 from arrears.ledger.records import (
     ALERT_EVENTS,
     DEFAULT_RULES,
+    PURPOSE_ROLES,
     Changes,
     Member,
     NotPermitted,
@@ -57,11 +58,6 @@ PSEUDONYM_SIZE = 36
 MAX_REFERENCE = 128
 _ZERO_KEY = bytes(32)
 _PURPOSES = frozenset(pb.Purpose.values()) - {pb.PURPOSE_UNSPECIFIED}
-# Purposes only some roles may give (the others are any lender's).
-_PURPOSE_ROLES: dict[int, tuple[int, ...]] = {
-    pb.PURPOSE_SUBJECT_REQUEST: (pb.ROLE_OPERATOR,),
-    pb.PURPOSE_DISPUTE: (pb.ROLE_OPERATOR, pb.ROLE_REPORTER),
-}
 
 
 def check_pseudonym(name: str, p: bytes, epoch: int) -> bytes:
@@ -380,7 +376,7 @@ class Node:
         ``member``, the purpose must be one its roles allow."""
         if purpose not in _PURPOSES:
             raise InputError(f"{at}purpose: required (e.g. PURPOSE_LOAN_ORIGINATION)")
-        roles = _PURPOSE_ROLES.get(purpose)
+        roles = PURPOSE_ROLES.get(purpose)
         if member is not None and roles and not any(member.has(r) for r in roles):
             raise NotPermitted(
                 "purpose",

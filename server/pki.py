@@ -17,16 +17,30 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 ORG = "arrears consortium (development)"
+_MEMBER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_member_id(member_id: str) -> str:
+    """``member_id`` if it names one directory of its own under ``members/``: up to 128
+    letters, digits, ``.``, ``_`` and ``-``, starting with a letter or digit; else ValueError."""
+    if _MEMBER_ID.fullmatch(member_id) is None:
+        raise ValueError(
+            f"member id {member_id!r}: want up to 128 letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
+        )
+    return member_id
 
 
 def _name(cn: str) -> x509.Name:
@@ -137,7 +151,10 @@ class DevPki:
 
 def create_dev_pki(root: Path, members: list[str]) -> DevPki:
     """Create (or extend) a development PKI under ``root``: the CA and server certificate and
-    log/OPRF keys once, and a client certificate and signing key for each new member."""
+    log/OPRF keys once, and a client certificate and signing key for each new member. Member
+    ids are checked (``check_member_id``) before anything is written."""
+    for member_id in members:
+        check_member_id(member_id)
     pki = DevPki(root)
     root.mkdir(parents=True, exist_ok=True)
     if pki.ca.exists():
@@ -168,7 +185,15 @@ def create_dev_pki(root: Path, members: list[str]) -> DevPki:
 
 
 def load_ed25519(path: Path) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key(path.read_bytes(), None)
+    """The Ed25519 private key in the PEM file ``path`` (unencrypted). Raises OSError when the
+    file cannot be read, ValueError naming the file when it holds no such key."""
+    data = path.read_bytes()
+    try:
+        key = serialization.load_pem_private_key(data, None)
+    except TypeError:
+        raise ValueError(f"{path}: an encrypted private key; want it unencrypted") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ValueError(f"{path}: not a private key in PEM") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path}: not an Ed25519 private key")
     return key

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -12,7 +14,7 @@ from unittest import mock
 import pytest
 from typer.testing import CliRunner
 
-from arrears.client.testing import LocalConsortium
+from arrears.client.testing import ORIGIN, LocalConsortium
 from arrears.ledger.errors import VerificationError
 from arrears.ledger.merkle import leaf_hash
 from arrears.ledger.note import parse_verifier_key
@@ -727,3 +729,326 @@ def test_an_upload_cut_short_keeps_its_receipts_and_a_rerun_adds_the_rest(
     for x in lines:
         leaf = net.node.storage.read_leaves(x["index"], x["index"] + 1)[0]
         TlogProof.parse(x["tlog_proof"]).verify(leaf, [verifier])
+
+
+@pytest.fixture
+def serve_leaves_no_trace() -> Iterator[None]:
+    """`serve` sets up the process's logging and collector: put them back after the test."""
+    import gc
+    import logging
+
+    logger = logging.getLogger("arrears")
+    saved = (logger.handlers[:], logger.level, logger.propagate, gc.get_threshold())
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved[:3]
+    gc.set_threshold(*saved[3])
+
+
+def _server_toml(net: LocalConsortium, path: Path, listen: str, *extra: str) -> Path:
+    pki = net.pki
+    path.write_text(
+        f'listen = "{listen}"\ndatabase_url = "sqlite:///{path.with_suffix(".db")}"\n'
+        f'tls_cert = "{pki.server_cert}"\ntls_key = "{pki.server_key}"\n'
+        f'client_ca = "{pki.ca}"\nlog_key = "{pki.log_key}"\noprf_key = "{pki.oprf_key}"\n'
+        + "".join(f"{line}\n" for line in extra)
+    )
+    return path
+
+
+def _one_error_line(r: Any) -> str:
+    """The output of a command refused with one line (and no traceback)."""
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    lines = [x for x in r.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.output
+    return " ".join(r.output.split())
+
+
+@pytest.mark.timeout(60)  # a server that starts anyway serves until it is stopped
+@pytest.mark.usefixtures("serve_leaves_no_trace")
+def test_serve_refuses_an_address_in_use_before_opening_its_database(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    """Another process listens on the address, allowing the port to be shared (as gRPC servers
+    do by default): `serve` must not start beside it and split the members between two
+    ledgers."""
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        address = f"127.0.0.1:{other.getsockname()[1]}"
+        config = _server_toml(net, tmp_path / "second.toml", address)
+        r = CliRunner().invoke(app, ["serve", "--config", str(config)])
+    assert r.exit_code == 1, r.output
+    said = _one_error_line(r)
+    assert f"cannot listen on {address}: the address is in use" in said, said
+    assert not (tmp_path / "second.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("listen", "said"),
+    [
+        ("localhost-7443", "config: listen: 'localhost-7443' is not HOST:PORT"),
+        ("127.0.0.1:", "config: listen: '127.0.0.1:' is not HOST:PORT"),
+        ("127.0.0.1:99999", "config: listen: port 99999 is out of range (0 to 65535)"),
+    ],
+)
+@pytest.mark.timeout(60)  # a port out of range had gRPC bind one of its own choosing, and serve
+@pytest.mark.usefixtures("serve_leaves_no_trace")
+def test_serve_refuses_a_malformed_listen_address_before_creating_anything(
+    net: LocalConsortium, tmp_path: Path, listen: str, said: str
+) -> None:
+    config = _server_toml(net, tmp_path / "bad.toml", listen)
+    r = CliRunner().invoke(app, ["serve", "--config", str(config)])
+    assert r.exit_code == 1, r.output
+    assert said in _one_error_line(r)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
+
+
+def test_upload_rejects_a_row_with_a_bad_value_and_commits_the_rest(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    """Amounts out of range or not finite, and days past due beyond the wire field, are that
+    row's rejection, named by column; they neither abort the upload nor reach the server."""
+    row = "resident_id,440106198507160022,,{},personal,CNY,{},{},{},2026-10-12,phone,2026-11-03\n"
+    csv = tmp_path / "values.csv"
+    csv.write_text(
+        HEADER
+        + row.format("V-1", "3000", "2500", "40")
+        + row.format("V-2", "1e30", "2500", "40")
+        + row.format("V-3", "3000", "2500", "99999999999")
+        + row.format("V-4", "Infinity", "2500", "40")
+        + row.format("V-5", "3000", "NaN", "40")
+        + row.format("V-6", "sNaN", "2500", "40")
+        + row.format("V-7", "3000", "-1", "40")
+    )
+    size = net.node.ledger.log.head().size
+    r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
+    assert r.exit_code == 2, (r.output, r.exception)
+    assert "1 committed" in r.output and "6 rejected" in r.output, r.output
+    assert net.node.ledger.log.head().size == size + 1
+    errors = (tmp_path / "values.errors.csv").read_text().splitlines()[1:]
+    assert errors == [
+        '3,V-2,"principal: 1e30 is out of range (0 to 10,000,000,000,000.00 CNY)"',
+        "4,V-3,days_past_due: 99999999999 is out of range (0 to 4294967295)",
+        "5,V-4,principal: 'Infinity' is not an amount",
+        "6,V-5,outstanding: 'NaN' is not an amount",
+        "7,V-6,principal: 'sNaN' is not an amount",
+        '8,V-7,"outstanding: -1 is out of range (0 to 10,000,000,000,000.00 CNY)"',
+    ]
+
+
+@pytest.mark.parametrize("principal", ["Infinity", "-Infinity", "NaN", "sNaN", "1e30"])
+def test_report_refuses_an_amount_that_is_not_finite_or_in_range(
+    net: LocalConsortium, tmp_path: Path, principal: str
+) -> None:
+    size = net.node.ledger.log.head().size
+    r = report(net, "bank-a", APPLICANT, "CLI-NAN", principal, "1", "40", tmp_path)
+    assert r.exit_code == 1, r.output
+    said = _one_error_line(r).replace("'", "")
+    assert f"error: principal: {principal} is " in said, said
+    assert "is not an amount" in said or "is out of range (0 to " in said, said
+    assert net.node.ledger.log.head().size == size
+
+
+def test_upload_makes_the_output_directories_before_sending_anything(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    """--errors and --receipts (and subject-report's --html) in a directory that does not
+    exist yet: it is made, as `audit --html` does; one that cannot be made is refused before
+    anything is sent or looked up."""
+    csv = tmp_path / "dirs.csv"
+    csv.write_text(HEADER + ROW.format("D-1", 40) + ROW.format("D-2", "forty"))
+    errors, receipts = tmp_path / "out" / "errors.csv", tmp_path / "kept" / "r.jsonl"
+    r = run(
+        net, "bank-a", "upload", str(csv), "--errors", str(errors), "--receipts", str(receipts),
+        tmp=tmp_path,
+    )  # fmt: skip
+    assert r.exit_code == 2 and "1 committed" in r.output, (r.output, r.exception)
+    assert errors.read_text().splitlines()[1].startswith("3,D-2,days_past_due")
+    assert json.loads(receipts.read_text())["record_id"] == "D-1"
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    csv.write_text(HEADER + ROW.format("D-3", 40))
+    size = net.node.ledger.log.head().size
+    for option in ("--errors", "--receipts"):
+        r = run(net, "bank-a", "upload", str(csv), option, str(blocker / "x"), tmp=tmp_path)
+        assert r.exit_code == 1, r.output
+        said = f"error: {option} {blocker / 'x'}: {blocker} is not a directory"
+        assert said in _one_error_line(r)
+    assert net.node.ledger.log.head().size == size
+
+    page = tmp_path / "pages" / "report.html"
+    args = ("subject-report", APPLICANT, "--request", "REQ-DIR")
+    r = run(net, "operator", *args, "--html", str(page), tmp=tmp_path)
+    assert r.exit_code == 0 and page.exists(), (r.output, r.exception)
+    lookups = net.node.inquiries.head().size
+    r = run(net, "operator", *args, "--html", str(blocker / "r.html"), tmp=tmp_path)
+    assert r.exit_code == 1 and "--html" in _one_error_line(r)
+    assert net.node.inquiries.head().size == lookups  # refused before the lookup
+
+
+def test_upload_numbers_rows_by_their_line_in_the_file(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    csv = tmp_path / "blank.csv"
+    csv.write_text(HEADER + "\n" + ROW.format("B-1", 40) + "\n\n" + ROW.format("B-2", "x"))
+    r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
+    assert r.exit_code == 2 and "1 committed" in r.output, r.output
+    errors = (tmp_path / "blank.errors.csv").read_text().splitlines()
+    assert errors[1] == "6,B-2,days_past_due: 'x' is not a whole number", errors
+    (kept,) = [json.loads(x) for x in (tmp_path / "blank.receipts.jsonl").read_text().splitlines()]
+    assert (kept["row"], kept["record_id"]) == (3, "B-1")
+
+
+def test_upload_requires_the_borrower_notified_on_column(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    from arrears.server.cli import UPLOAD_REQUIRED
+
+    csv = tmp_path / "unnotified.csv"
+    csv.write_text(
+        HEADER.replace(",borrower_notified_on", "")
+        + ROW.format("N-1", 40).replace(",2026-11-03", "")
+    )
+    size = net.node.ledger.log.head().size
+    r = run(net, "bank-a", "upload", str(csv), tmp=tmp_path)
+    assert r.exit_code == 1 and "no borrower_notified_on column" in r.output, r.output
+    assert net.node.ledger.log.head().size == size
+    # The help names every required column as required.
+    text = " ".join(CliRunner().invoke(app, ["upload", "--help"]).output.replace("│", " ").split())
+    required = text.split("A file missing a required column (")[1].split(")")[0]
+    assert required.split(", ") == list(UPLOAD_REQUIRED)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        ("operator-key --log-key {tmp}/missing.pem", "--log-key {tmp}/missing.pem: No such file"),
+        ("witness-key regulator --key {tmp}/not.pem", "--key {tmp}/not.pem: not an Ed25519 key"),
+        (
+            "member add-key bank-a --public-key {tmp}/missing.pem",
+            "--public-key {tmp}/missing.pem: No such file",
+        ),
+        (
+            "member admit bank-c -r lender --public-key {pki}/ca.pem",
+            "--public-key {pki}/ca.pem: not an Ed25519 key",
+        ),
+        (
+            "--cert {own}/tls.pem --key {tmp}/missing.pem --ca {pki}/ca.pem checkpoint",
+            "--key {tmp}/missing.pem: No such file",
+        ),
+        (
+            "--signing-key {tmp}/not.pem --cert {own}/tls.pem --key {own}/tls-key.pem "
+            "--ca {pki}/ca.pem checkpoint",
+            "--signing-key {tmp}/not.pem: not a private key in PEM",
+        ),
+        ("dev-pki {tmp}/new-pki --origin {spaced}", "--origin: key name: 'my ledger'"),
+        ("serve --config {tmp}/limits.toml", "config: limits: must be a [limits] table, not 5"),
+    ],
+    ids=[
+        "operator-key",
+        "witness-key",
+        "add-key",
+        "admit-certificate",
+        "global-key",
+        "global-signing-key",
+        "dev-pki-origin",
+        "config-table",
+    ],
+)
+@pytest.mark.usefixtures("serve_leaves_no_trace")
+def test_files_and_settings_that_cannot_be_used_are_one_line_naming_the_option(
+    net: LocalConsortium, tmp_path: Path, args: str, said: str
+) -> None:
+    (tmp_path / "not.pem").write_text('listen = "127.0.0.1:0"\n')
+    _server_toml(net, tmp_path / "limits.toml", "127.0.0.1:0", "limits = 5")
+    own = net.pki.member("operator").cert.parent
+    names = {"tmp": tmp_path, "pki": net.pki.root, "own": own, "spaced": "my ledger"}
+    size = net.node.ledger.log.head().size
+    r = run(net, "operator", *(a.format(**names) for a in args.split()), tmp=tmp_path)
+    assert r.exit_code == 1, (r.output, r.exception)
+    assert said.format(**names) in _one_error_line(r)
+    assert net.node.ledger.log.head().size == size
+    assert not (tmp_path / "new-pki").exists()  # dev-pki wrote nothing
+    assert not (tmp_path / "limits.db").exists()
+
+
+def test_record_ids_print_whole_when_the_output_is_not_a_terminal(
+    net: LocalConsortium, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # what rich assumes for a pipe or a file
+    subject, record_id = "310104198001010017", "LOAN-2026-000123-BRANCH-0042"
+    r = report(net, "bank-a", subject, record_id, "50000", "42000.50", "45", tmp_path)
+    assert r.exit_code == 0, r.output
+    for member, args in (
+        ("bank-b", ("check", subject, "--consent", "APP-WIDE")),
+        ("operator", ("subject-report", subject, "--request", "REQ-WIDE")),
+    ):
+        r = run(net, member, *args, tmp=tmp_path)
+        assert r.exit_code == 0, r.output
+        (line,) = [x for x in r.output.splitlines() if record_id in x]
+        assert f"bank-a/{record_id}" in line and "42,000.50 CNY" in line, r.output
+        assert "…" not in r.output, r.output
+
+
+@pytest.mark.parametrize("member_id", ["bank-a/../bank-z", "..", ".hidden", "a b", "x" * 129])
+def test_dev_pki_refuses_a_member_id_that_is_not_one_directory(
+    tmp_path: Path, member_id: str
+) -> None:
+    pki = tmp_path / "pki"
+    r = CliRunner().invoke(app, ["dev-pki", str(pki), "-m", "operator", "-m", member_id])
+    assert r.exit_code == 1, r.output
+    assert "error: --member: member id" in _one_error_line(r)
+    assert not pki.exists() and list(tmp_path.iterdir()) == []
+
+
+def _regulator(net: LocalConsortium) -> str:
+    from arrears.v1 import events_pb2 as pb
+
+    if "regulator" not in net.node.ledger.registry.members:
+        net.admit("regulator", [pb.ROLE_REGULATOR])
+    return "regulator"
+
+
+def test_export_to_a_new_file_from_an_index_does_not_say_it_continues(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    from arrears.server import cli_audit
+
+    cli_audit.register(app)
+    regulator = _regulator(net)
+    fresh = tmp_path / "fresh.jsonl"
+    r = run(net, regulator, "export", str(fresh), "--from", "2", tmp=tmp_path)
+    assert r.exit_code == 0, r.output
+    said = " ".join(r.output.split())
+    assert "continuing" not in said and f"to {fresh}" in said, said
+    assert said.startswith("exported entries 2 to "), said
+    r = run(net, regulator, "export", str(fresh), tmp=tmp_path)
+    said = " ".join(r.output.split())
+    assert r.exit_code == 0 and f"{fresh} was up to date" in said, said
+
+
+def test_export_refuses_a_checkpoint_that_does_not_verify_and_writes_nothing(
+    net: LocalConsortium, tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from arrears.ledger.note import Ed25519Signer
+    from arrears.server import cli_audit
+
+    cli_audit.register(app)
+    regulator = _regulator(net)
+    stranger = Ed25519Signer(ORIGIN, Ed25519PrivateKey.generate()).verifier_key
+    export = tmp_path / "ledger.jsonl"
+    r = run(net, regulator, "--verifier-key", stranger, "export", str(export), tmp=tmp_path)
+    assert r.exit_code == 1, r.output
+    said = _one_error_line(r)
+    assert "checkpoint does not verify under the log's key" in said, said
+    assert not export.exists()
+    # An export begun before is left as it was.
+    r = run(net, regulator, "export", str(export), tmp=tmp_path)
+    assert r.exit_code == 0, r.output
+    before = export.read_bytes()
+    r = run(net, regulator, "--verifier-key", stranger, "export", str(export), tmp=tmp_path)
+    assert r.exit_code == 1 and export.read_bytes() == before, r.output

@@ -602,8 +602,14 @@ def test_lookups_by_members_who_could_not_look_up_are_flagged(fresh: Story) -> N
     s.c.clock.now_us = t0 + 2 * hour
     s.c.submit("operator", ev.member_reinstated("bank-c", "licence restored"))
     rights = s.run().lookup_rights
-    assert rights["bank-c"] == [(t0, True), (t0 + hour, False), (t0 + 2 * hour, True)]
-    assert rights["operator"] == [(t0, True)] and rights["regulator"] == [(t0, False)]
+    lender = frozenset({pb.ROLE_REPORTER, pb.ROLE_LENDER})
+    assert rights["bank-c"] == [
+        (t0, True, lender),
+        (t0 + hour, False, lender),
+        (t0 + 2 * hour, True, lender),
+    ]
+    assert rights["operator"] == [(t0, True, frozenset({pb.ROLE_OPERATOR}))]
+    assert rights["regulator"] == [(t0, False, frozenset({pb.ROLE_REGULATOR}))]
 
     minute = 60_000_000
     asked = [  # in the order of their times, as the inquiry log has them
@@ -706,7 +712,11 @@ def test_a_lookup_within_the_grace_after_a_suspension_that_came_soon_after_admis
     within the grace (only the two ends of the window were looked at); and a suspension at the
     very instant of the admission leaves the grace too."""
     t, s = 1_793_000_000_000_000, 1_000_000
-    rights = {"bank-c": [(t, True), (t + 10 * s, False)], "bank-d": [(t, True), (t, False)]}
+    roles = frozenset({pb.ROLE_LENDER})
+    rights = {
+        "bank-c": [(t, True, roles), (t + 10 * s, False, roles)],
+        "bank-d": [(t, True, roles), (t, False, roles)],
+    }
     items = [
         lookup("bank-c", pb.PURPOSE_LOAN_ORIGINATION),
         lookup("bank-d", pb.PURPOSE_LOAN_ORIGINATION),
@@ -719,3 +729,33 @@ def test_a_lookup_within_the_grace_after_a_suspension_that_came_soon_after_admis
         list(enumerate(late)), late_note, late_signer.verifier, lookup_rights=rights
     )
     assert [(f.kind, f.index) for f in r.findings] == [("member", 0)]
+
+
+def test_a_lookup_for_a_purpose_its_members_roles_do_not_give_is_flagged() -> None:
+    """A borrower's own report is the operator's to ask for, a dispute the operator's or a
+    reporter's: a lender-only member's lookup for either is flagged (the server refuses it)."""
+    t = 1_793_000_000_000_000
+    rights = {
+        "lender": [(t, True, frozenset({pb.ROLE_LENDER}))],
+        "bank": [(t, True, frozenset({pb.ROLE_LENDER, pb.ROLE_REPORTER}))],
+        "operator": [(t, True, frozenset({pb.ROLE_OPERATOR}))],
+    }
+    asked = [
+        ("lender", pb.PURPOSE_SUBJECT_REQUEST),
+        ("lender", pb.PURPOSE_DISPUTE),
+        ("bank", pb.PURPOSE_DISPUTE),  # a reporter: fine
+        ("operator", pb.PURPOSE_SUBJECT_REQUEST),  # fine
+        ("bank", pb.PURPOSE_SUBJECT_REQUEST),
+    ]
+    items = [lookup(m, p) for m, p in asked]
+    leaves, note, signer = inquiry_log(items, times=[t + 60_000_000] * len(items))
+    r = audit_inquiries(list(enumerate(leaves)), note, signer.verifier, lookup_rights=rights)
+    assert [(f.kind, f.index) for f in r.findings] == [
+        ("purpose", 0),
+        ("purpose", 1),
+        ("purpose", 4),
+    ]
+    assert r.findings[0].message == (
+        "lookup by lender for subject-request: a purpose for the operator only"
+    )
+    assert r.findings[1].message.endswith("a purpose for the operator or reporter only")

@@ -355,10 +355,20 @@ def _chart_table(chart: Mapping[str, Any]) -> str:
     return _table(f"{chart['title']} ({chart['unit']})", head, rows)
 
 
-def _verdict(audit: Mapping[str, Any]) -> str:
+def _verdict(audit: Mapping[str, Any], inquiries: Mapping[str, Any] | None = None) -> str:
     cp = audit.get("checkpoint") or {}
     first = audit.get("first_fault")
     counts: Mapping[str, int] = audit.get("finding_counts", {})
+    if audit.get("ok") and inquiries is not None and not inquiries.get("ok"):
+        first = inquiries.get("first_fault") or {}
+        where = "the checkpoint" if first.get("index") is None else f"index {first['index']}"
+        return (
+            '<section class="verdict failed" id="verdict"><strong>FAILED</strong>'
+            f"<p>The ledger's {_n(audit.get('size', 0))} entries agree with checkpoint "
+            f"{_e(cp.get('tree_size', '?'))}; the <b>inquiry log</b> does not: first fault at "
+            f"<b>{_e(where)}</b>: <b>{_e(first.get('kind', '?'))}</b> — "
+            f"{_e(first.get('message', ''))}</p></section>"
+        )
     if audit.get("ok"):
         return (
             '<section class="verdict ok" id="verdict"><strong>OK</strong>'
@@ -416,7 +426,7 @@ def render(
         f"{_e(cp.get('tree_size', '?'))} · root <span class=mono>{_e(cp.get('root', '?'))}"
         f"</span> · generated {_e(when)}</p>"
     )
-    parts.append(_verdict(audit))
+    parts.append(_verdict(audit, inquiries))
 
     findings = audit.get("findings", [])
     overdue = audit.get("overdue_disputes", [])
@@ -513,7 +523,8 @@ def render(
         f"keys. Audited in {_e(audit.get('seconds', '?'))} s.</p>"
     )
 
-    title = f"Audit of {audit.get('origin', '')}: {'OK' if audit.get('ok') else 'FAILED'}"
+    ok = audit.get("ok") and (inquiries is None or inquiries.get("ok"))
+    title = f"Audit of {audit.get('origin', '')}: {'OK' if ok else 'FAILED'}"
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'

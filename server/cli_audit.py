@@ -316,33 +316,43 @@ def read_export(path: Path) -> ExportFile:
         if header.get("log", "ledger") not in LOGS:
             raise InputError(f"{path}: unknown log {header.get('log')!r}")
         size = f.seek(0, os.SEEK_END)
-        f.seek(0)
-        data_end = size
-        if size and not _ends_in_newline(f, size):
-            f.seek(0)
-            data_end = _last_newline(f, size) + 1  # drop the partial line
+        # Blank lines at the end are no lines of the export (an editor or a copy adds them).
+        end, after = _content_end(f, size)
         note: bytes | None = None
         tree_size: int | None = None
-        body_end = data_end
         last_index: int | None = None
-        if data_end > len(first):
-            tail = _tail_lines(f, data_end, 2)
-            tail = [(o, line) for o, line in tail if o >= len(first)]
-            if tail:
-                off, line = tail[-1]
-                cp = _checkpoint_line(line)
-                if cp is not None:
-                    note, tree_size = cp
-                    body_end = off
-                    tail = tail[:-1]
-            if tail:
+        line_start = _last_newline(f, end) + 1
+        body_end = line_start
+        if line_start >= len(first) and end > line_start:
+            f.seek(line_start)
+            cp = _checkpoint_line(f.read(end - line_start))
+            if cp is not None:  # complete, even without its newline
+                note, tree_size = cp
+            elif after:
+                body_end = after  # an entry line, complete: the export was cut after it
+            # else a partly written line (an interrupted export): left out
+        if body_end > len(first):
+            tail = _tail_lines(f, body_end, 1)
+            if tail and tail[-1][0] >= len(first):
                 last_index = _parse_entry(tail[-1][1], 0)[0]
     return ExportFile(path, header, note, tree_size, body_end, last_index)
 
 
-def _ends_in_newline(f: IO[bytes], size: int) -> bool:
-    f.seek(size - 1)
-    return f.read(1) == b"\n"
+def _content_end(f: IO[bytes], size: int) -> tuple[int, int]:
+    """The offset after the file's last byte that is not white space, and the offset after
+    the newline that ends its line (0 when none does: the last line is incomplete)."""
+    pos, trailing = size, b""
+    while pos > 0:
+        step = min(1 << 16, pos)
+        f.seek(pos - step)
+        chunk = f.read(step)
+        kept = chunk.rstrip(b" \t\r\n")
+        trailing = chunk[len(kept) :] + trailing
+        if kept:
+            end = pos - step + len(kept)
+            return end, end + trailing.index(b"\n") + 1 if b"\n" in trailing else 0
+        pos -= step
+    return 0, 0
 
 
 def _last_newline(f: IO[bytes], size: int) -> int:
@@ -645,7 +655,7 @@ def _write_json(path: Path | None, data: dict[str, Any]) -> None:
 
 
 def _inquiry_json(
-    path: Path, ledger: Ed25519Verifier, rights: Mapping[str, Sequence[RightsLine]]
+    path: Path, ledger: Ed25519Verifier, rights: Mapping[str, Sequence[RightsLine]] | None
 ) -> dict[str, Any]:
     """An inquiry audit for the report: audited from an inquiry export (each lookup's member
     checked against ``rights``, the ledger audit's ``lookup_rights``), or a saved result."""
@@ -755,18 +765,25 @@ def audit_command(
     )
     data = result.to_json()
     _write_json(json_out, data)
+    inq = None
     if html is not None:
         from arrears.server.audit_html import render
 
-        inq = (
-            _do(lambda: _inquiry_json(inquiries, verifier, result.lookup_rights))
-            if inquiries
-            else None
-        )
+        if inquiries:
+            # Lookups are checked against the ledger's members only when the ledger verified.
+            rights = result.lookup_rights if result.verified else None
+            inq = _do(lambda: _inquiry_json(inquiries, verifier, rights))
+            first = inq.get("first_fault") or {}
+            where = "the checkpoint" if first.get("index") is None else f"index {first['index']}"
+            fault = f"{first.get('kind')} at {where}: {first.get('message')}"
+            out.print(
+                f"inquiry log: {inq.get('size', 0):,} lookups, "
+                + ("OK" if inq.get("ok") else f"FAILED, first fault {escape(fault)}")
+            )
         _do(lambda: _write_atomically(html, render(data, inq)))
         out.print(f"report written to {escape(str(html))}")
     _save(saved, result)
-    if not result.ok:
+    if not result.ok or (inq is not None and not inq.get("ok")):
         raise typer.Exit(1)
 
 

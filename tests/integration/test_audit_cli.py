@@ -271,6 +271,36 @@ def said(text: str) -> str:
     return " ".join(text.split()).replace("/ ", "/")
 
 
+@pytest.mark.parametrize(
+    ("ending", "code"),
+    [
+        ("no final newline", 0),
+        ("blank lines after it", 0),
+        ("CRLF and a blank line", 0),
+        ("half a checkpoint line", 2),
+    ],
+)
+def test_an_exports_last_line_as_other_tools_leave_it(built: Built, ending: str, code: int) -> None:
+    """A complete export re-written by another tool may lose its final newline or gain blank
+    lines: it still audits. Half a checkpoint line is an interrupted export, as before."""
+    text = built.export.read_text()
+    assert text.endswith("}\n")
+    copy = built.tmp / f"ending-{ending.replace(' ', '-')}.jsonl"
+    copy.write_text(
+        {
+            "no final newline": text[:-1],
+            "blank lines after it": text + "\n  \n",
+            "CRLF and a blank line": text.replace("\n", "\r\n") + "\r\n",
+            "half a checkpoint line": text[: text.rindex("\n", 0, -1) + 40],
+        }[ending],
+        newline="",
+    )
+    r = built.cli.audit("--export", str(copy), "--as-of", "2025-03-12")
+    assert r.exit_code == code, r.output
+    if code == 2:
+        assert "no checkpoint line" in said(r.output)
+
+
 def test_an_audit_that_cannot_run_says_why_with_status_2(built: Built) -> None:
     r = built.cli.audit("--export", str(built.tmp / "missing.jsonl"))
     assert r.exit_code == 2 and "No such file" in said(r.output)

@@ -133,6 +133,18 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             str(tmp / "report.html"),
         )
         assert r.exit_code == 0, r.output
+        # The same with an inquiry export missing its entry 2 (the header is line 0).
+        lines = (tmp / "inquiries.jsonl").read_text().splitlines(keepends=True)
+        (tmp / "inquiries-gap.jsonl").write_text("".join(lines[:3] + lines[4:]))
+        r = cli.audit(
+            "--export",
+            str(tmp / "ledger.jsonl"),
+            "--inquiries",
+            str(tmp / "inquiries-gap.jsonl"),
+            "--html",
+            str(tmp / "gap.html"),
+        )
+        (tmp / "gap.out").write_text(f"{r.exit_code}\n{r.output}")
     yield tmp
 
 
@@ -186,6 +198,18 @@ def test_a_fault_of_the_checkpoint_is_named_as_such(reports: Path) -> None:
     page = render(result)
     assert "First fault at <b>the checkpoint</b>" in page
     assert "index the checkpoint" not in page
+
+
+def test_an_inquiry_log_that_fails_fails_the_report_and_the_exit_status(reports: Path) -> None:
+    """The ledger verifies, the inquiry log in the same report does not: the page's title and
+    verdict say FAILED, naming the inquiry log's first fault, and the command exits 1."""
+    code, output = (reports / "gap.out").read_text().split("\n", 1)
+    assert code == "1", output
+    assert "inquiry log: " in output and "FAILED, first fault gap at index 2" in output
+    page = (reports / "gap.html").read_text()
+    assert "<title>Audit of arrears.test/ledger: FAILED</title>" in page
+    assert '<section class="verdict failed" id="verdict">' in page
+    assert "the <b>inquiry log</b> does not: first fault at <b>index 2</b>: <b>gap</b>" in page
 
 
 def drawn_without_inquiries(page: Path, tmp: Path) -> _Dom:

@@ -66,6 +66,7 @@ from arrears.ledger.records import (
     Member,
     MemoryState,
     NotPermitted,
+    RecordRef,
     RecordState,
     Rules,
     Status,
@@ -799,6 +800,11 @@ def audit(
     rights: dict[str, list[RightsLine]] = {}
     month_of = _Months(rules)
     times = _Times(f, now_us)
+    # The records as they stood at the end of ``as_of`` (the consortium's day) are the ones
+    # judged: a record erased only later was overdue on that day.
+    day_after = (as_of.toordinal() + 1 - date(1970, 1, 1).toordinal()) * _DAY_US
+    as_of_end_us = day_after - rules.utc_offset_minutes * 60_000_000
+    records_then: dict[RecordRef, RecordState] | None = None
     if separate_process is None:
         separate_process = cp is not None and cp.size >= PROCESS_FROM
     sigs = _Signatures(origin, f, workers, chunk, separate_process)
@@ -842,6 +848,8 @@ def audit(
                 continue
             if not times.check(index, leaf.integrated_at_us):
                 continue
+            if records_then is None and leaf.integrated_at_us >= as_of_end_us:
+                records_then = dict(state.records)
             kind = sub.WhichOneof("event")
             member_id = sub.member_id
             month = month_of(leaf.integrated_at_us)
@@ -892,7 +900,9 @@ def audit(
     if progress is not None:
         progress(seen)
     root = tree.finish(cp, saved)
-    overdue = _records(state, stats, f, as_of, rules)
+    overdue = _records(
+        state.records if records_then is None else records_then, stats, f, as_of, rules
+    )
     stats.members = len(state.members)
     stats.keys = len(state.keys)
     first = f.first or f.first_other
@@ -976,13 +986,18 @@ class _Rights:
 
 
 def _records(
-    state: MemoryState, stats: AuditStats, f: _Findings, as_of: date, rules: Rules
+    records: Mapping[RecordRef, RecordState],
+    stats: AuditStats,
+    f: _Findings,
+    as_of: date,
+    rules: Rules,
 ) -> list[OverdueDispute]:
-    """Retention, disputes and the record figures, from the replayed records."""
+    """Retention, disputes and the record figures, from the replayed records as they stood
+    at the end of ``as_of``."""
     loan_types = Counter[int]()
     buckets = Counter[int]()
     overdue: list[OverdueDispute] = []
-    recs: list[RecordState] = sorted(state.records.values(), key=lambda r: r.reported_at)
+    recs: list[RecordState] = sorted(records.values(), key=lambda r: r.reported_at)
     for rec in recs:
         stats.records_by_status["erased" if rec.erased else rec.status.value] += 1
         if rec.status is not Status.WITHDRAWN:

@@ -697,7 +697,11 @@ def audit_command(
         typer.Option(help="an inquiry export or audit-inquiries JSON to include in --html"),
     ] = None,
     as_of: Annotated[
-        str | None, typer.Option(help="judge retention and disputes on this day (YYYY-MM-DD)")
+        str | None,
+        typer.Option(
+            help="judge retention and disputes on the records as they stood at the end of this "
+            "day (YYYY-MM-DD; default today)"
+        ),
     ] = None,
     config: Annotated[
         Path | None,

@@ -759,3 +759,19 @@ def test_a_lookup_for_a_purpose_its_members_roles_do_not_give_is_flagged() -> No
         "lookup by lender for subject-request: a purpose for the operator only"
     )
     assert r.findings[1].message.endswith("a purpose for the operator or reporter only")
+
+
+def test_retention_is_judged_on_the_records_as_they_stood_that_day(fresh: Story) -> None:
+    """Erased five days after its retention ended: an audit as of two days after the end
+    flags it (on that day it was still served), one as of ten days after does not."""
+    s = fresh
+    ends = add_years(TODAY, 5)  # L2 was settled on TODAY
+    s.c.clock.set(ends + timedelta(days=5))
+    s.c.submit(
+        "operator", ev.record_erased(RecordRef("bank-a", "L2"), pb.ERASURE_REASON_RETENTION_ENDED)
+    )
+    then = s.run(as_of=ends + timedelta(days=2))
+    assert kinds(then) == [("retention", s.at["report L2"])] and then.verified
+    assert "2 days over" in then.findings[0].message
+    later = s.run(as_of=ends + timedelta(days=10))
+    assert later.ok and later.stats.records_by_status["erased"] == 1

@@ -298,7 +298,8 @@ class Ledger:
         prior = view.submission(sub.member_id, sub.submission_id)
         if prior is not None:
             return self._replay(prior, env, entries, index - len(entries), priors)
-        ch = apply(view, sub, Context(index, now_us, self.rules), genesis_key=it.public_key)
+        ctx = Context(index, now_us, self.rules, admitting=True)
+        ch = apply(view, sub, ctx, genesis_key=it.public_key)
         if it.opening is not None:
             ch.openings[sub.record_reported.subject_commitment] = (
                 it.opening.pseudonym,

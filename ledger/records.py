@@ -45,6 +45,9 @@ PURPOSE_ROLES: dict[int, tuple[int, ...]] = {
     pb.PURPOSE_SUBJECT_REQUEST: (pb.ROLE_OPERATOR,),
     pb.PURPOSE_DISPUTE: (pb.ROLE_OPERATOR, pb.ROLE_REPORTER),
 }
+# Checks added after ledgers were written hold for new entries only (``Context.admitting``):
+# an amount above MAX_MINOR, a currency code with a trailing newline, a future ``as_of`` in an
+# update, a blank or unprintable member name, a member key no signature verifies under.
 # The largest amount a record may state: 10 trillion in a two-decimal currency, beyond any one
 # loan, and 9,000 times less than the wire's int64 holds.
 MAX_MINOR = 10**15
@@ -410,14 +413,19 @@ def amount_text(minor: int, currency: str) -> str:
     return f"{Decimal(minor).scaleb(-digits):,.{digits}f} {currency}"
 
 
-def check_money(name: str, m: pb.Money, *, currency: str | None = None) -> int:
-    if _CURRENCY_RE.fullmatch(m.currency) is None:
+def check_money(
+    name: str, m: pb.Money, *, currency: str | None = None, admitting: bool = True
+) -> int:
+    """Minor units of an amount. ``admitting=False`` (replaying a ledger) leaves out the checks
+    added later: the ceiling, and a currency code followed by a newline."""
+    code = m.currency if admitting else m.currency.removesuffix("\n")
+    if _CURRENCY_RE.fullmatch(code) is None:
         raise InputError(f"{name}.currency: want an ISO 4217 code such as CNY, got {m.currency!r}")
     if currency is not None and m.currency != currency:
         raise InputError(f"{name}.currency: {m.currency} differs from the record's {currency}")
     if m.minor_units < 0:
         raise InputError(f"{name}.minor_units: must not be negative")
-    if m.minor_units > MAX_MINOR:
+    if admitting and m.minor_units > MAX_MINOR:
         raise InputError(f"{name}.minor_units: at most {MAX_MINOR:,} minor units")
     return m.minor_units
 
@@ -460,14 +468,27 @@ def _ref(name: str, r: pb.RecordRef) -> RecordRef:
 
 
 class Context:
-    """Where and when an entry lands (the day is worked out once, on first use)."""
+    """Where and when an entry lands (the day is worked out once, on first use).
 
-    __slots__ = ("_today", "index", "integrated_at_us", "rules")
+    ``admitting``: the ledger is deciding whether to take the entry, rather than replaying one
+    it took (a client folding a record, an audit, a projection rebuild). Checks of the input's
+    form added after entries were taken apply only then, so history a server accepted stays
+    verifiable (they are listed above ``MAX_MINOR``)."""
 
-    def __init__(self, index: int, integrated_at_us: int, rules: Rules = DEFAULT_RULES) -> None:
+    __slots__ = ("_today", "admitting", "index", "integrated_at_us", "rules")
+
+    def __init__(
+        self,
+        index: int,
+        integrated_at_us: int,
+        rules: Rules = DEFAULT_RULES,
+        *,
+        admitting: bool = False,
+    ) -> None:
         self.index = index
         self.integrated_at_us = integrated_at_us
         self.rules = rules
+        self.admitting = admitting
         self._today: date | None = None
 
     @property
@@ -614,7 +635,11 @@ def _genesis(sub: pb.Submission, ctx: Context, ch: Changes, public_key: bytes) -
 
 def _admit(ev: pb.MemberAdmitted, ctx: Context, ch: Changes, view: StateView | None = None) -> None:
     mid = check_id("member_admitted.member_id", ev.member_id)
-    if not ev.name.strip() or len(ev.name) > 200 or not ev.name.isprintable():
+    if (
+        not ev.name
+        or len(ev.name) > 200
+        or (ctx.admitting and (not ev.name.strip() or not ev.name.isprintable()))
+    ):
         raise InputError(
             "member_admitted.name: required, at most 200 characters, no control characters"
         )
@@ -632,7 +657,7 @@ def _add_key(
 ) -> None:
     if len(pk) != PUBLIC_KEY_SIZE:
         raise InputError(f"{name}: an Ed25519 public key is {PUBLIC_KEY_SIZE} bytes, got {len(pk)}")
-    if not usable_public_key(pk):
+    if ctx.admitting and not usable_public_key(pk):
         raise InputError(
             f"{name}: not a usable Ed25519 public key (no signature verifies under it)"
         )
@@ -733,9 +758,12 @@ def _record_reported(
     _check_enum("record_reported.subject_kind", ev.subject_kind, pb.SubjectKind)
     _check_enum("record_reported.loan_type", ev.loan_type, pb.LoanType)
     _check_enum("record_reported.collection_stage", ev.collection_stage, pb.CollectionStage)
-    principal = check_money("record_reported.principal", ev.principal)
+    principal = check_money("record_reported.principal", ev.principal, admitting=ctx.admitting)
     outstanding = check_money(
-        "record_reported.outstanding", ev.outstanding, currency=ev.principal.currency
+        "record_reported.outstanding",
+        ev.outstanding,
+        currency=ev.principal.currency,
+        admitting=ctx.admitting,
     )
     _check_dpd("record_reported", ev.days_past_due, ev.dpd_bucket)
     missed = _req_date("record_reported.first_missed_payment", ev.first_missed_payment)
@@ -784,11 +812,11 @@ def _updated_fields(
         raise InputError(f"{name}.dpd_bucket: only together with days_past_due")
     if ev.HasField("outstanding"):
         changes["outstanding_minor"] = check_money(
-            f"{name}.outstanding", ev.outstanding, currency=rec.currency
+            f"{name}.outstanding", ev.outstanding, currency=rec.currency, admitting=ctx.admitting
         )
     if ev.HasField("as_of"):
         as_of = to_date(f"{name}.as_of", ev.as_of, required=False)
-        if as_of is not None:
+        if as_of is not None and ctx.admitting:
             _not_future(f"{name}.as_of", as_of, ctx)
     if ev.collection_stage:
         changes["collection_stage"] = _check_enum(
@@ -827,7 +855,12 @@ def _record_settled(
     if on < rec.first_missed_payment:
         raise InputError("record_settled.settled_on: before the first missed payment")
     if ev.HasField("amount_paid"):
-        check_money("record_settled.amount_paid", ev.amount_paid, currency=rec.currency)
+        check_money(
+            "record_settled.amount_paid",
+            ev.amount_paid,
+            currency=rec.currency,
+            admitting=ctx.admitting,
+        )
     outstanding = 0 if ev.kind == pb.SETTLEMENT_KIND_FULL else rec.outstanding_minor
     ch.records[rec.ref] = evolve(
         rec,

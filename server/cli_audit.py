@@ -322,7 +322,7 @@ def read_export(path: Path) -> ExportFile:
         tree_size: int | None = None
         last_index: int | None = None
         line_start = _last_newline(f, end) + 1
-        body_end = line_start
+        body_end = max(line_start, len(first))  # a file of its header alone keeps it
         if line_start >= len(first) and end > line_start:
             f.seek(line_start)
             cp = _checkpoint_line(f.read(end - line_start))

@@ -40,7 +40,7 @@ class Unauthenticated(ArrearsError):
 class RateLimited(ArrearsError):
     """The caller's quota is spent for now; ``retry_after`` seconds until it refills."""
 
-    def __init__(self, message: str, retry_after: float, rule: str = "rate_limit") -> None:
+    def __init__(self, message: str, retry_after: float, rule: str = "") -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.rule = rule  # "over_burst": more at once than the limit ever allows

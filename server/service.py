@@ -30,6 +30,7 @@ from arrears.server import metrics
 from arrears.server.config import Limits
 from arrears.server.errors import RateLimited, Unauthenticated, abort, code_number
 from arrears.server.node import (
+    PSEUDONYM_SIZE,
     REPLAY_WINDOW,
     CheckResult,
     Lookup,
@@ -708,8 +709,11 @@ class WatchServicer(sgrpc.WatchServicer):
     ) -> spb.RegisterResponse:
         member = self.s.member(context, pb.ROLE_LENDER)
         node = self.s.node
-        for i, p in enumerate(request.pseudonyms):
-            check_pseudonym(f"pseudonyms[{i}]", p, node.oprf_epoch)
+        for i, p in enumerate(request.pseudonyms):  # of any epoch: registrations outlive one
+            if len(p) != PSEUDONYM_SIZE:
+                raise InputError(
+                    f"pseudonyms[{i}]: a pseudonym is {PSEUDONYM_SIZE} bytes, got {len(p)}"
+                )
         if not request.pseudonyms:
             raise InputError("pseudonyms: at least one")
         n = await self.s.run(node.watch.unregister, member.member_id, list(request.pseudonyms))
@@ -726,19 +730,21 @@ class WatchServicer(sgrpc.WatchServicer):
                 )
         except ArrearsError as e:
             await abort(context, e)
-        resumed = request.cursor > 0  # replays from the ledger what came after the cursor
-        sub = node.subscribe(member.member_id, asyncio.get_running_loop(), behind=resumed)
+        # Every alert up to entry ``last`` has been sent, or came before this stream's time:
+        # the cursor, or (from now) the head read before subscribing. A stream starts behind:
+        # what was committed after ``last`` and before it subscribed comes from the ledger.
+        last = request.cursor if request.cursor > 0 else last_entry
+        sub = node.subscribe(member.member_id, asyncio.get_running_loop(), behind=True)
+        starting = True
         try:
-            # Every alert up to entry ``last`` has been sent (or was before this stream's time).
-            last = request.cursor if resumed else node.ledger.log.head().size - 1
             while True:
                 if sub.behind and sub.queue.empty():
-                    # What did not fit in the queue (or came before a resumed stream) is in
-                    # the ledger up to its head: alerts for later entries are queued again.
+                    # What did not fit in the queue (or came before the stream subscribed) is
+                    # in the ledger up to its head: alerts for later entries are queued again.
                     sub.behind = False
-                    if not resumed:
+                    if not starting:
                         metrics.WATCH_CATCHUPS.inc()
-                    resumed = False
+                    starting = False
                     head = node.ledger.log.head().size
                     while last + 1 < head:
                         end = min(head, last + 1 + REPLAY_WINDOW)

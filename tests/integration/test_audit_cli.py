@@ -360,3 +360,16 @@ def test_the_inquiry_log_is_audited_from_the_database_too(built: Built) -> None:
         "bank-a": {"loan-origination": 1},
         "bank-b": {"account-review": 1, "guarantee": 1, "loan-origination": 1},
     }
+
+
+def test_an_export_cut_after_its_header_is_resumed_with_its_header(tmp_path: Path) -> None:
+    """Interrupted before its first entry: the header stays, entries go after it."""
+    from arrears.server.cli_audit import EXPORT_FORMAT, _prepare_export, read_export
+
+    path = tmp_path / "header-only.jsonl"
+    header = json.dumps({"format": EXPORT_FORMAT, "log": "ledger", "origin": "o"}) + "\n"
+    path.write_text(header)
+    assert read_export(path).body_end == len(header)
+    assert _prepare_export(path, "ledger", "o", None, 5) == (0, False)
+    assert path.read_text() == header
+    assert read_export(path).last_index is None

@@ -275,3 +275,26 @@ def test_a_watch_that_falls_a_full_queue_behind_catches_up_from_the_ledger() -> 
         assert {a.record.record_id for a in got} == {f"r-{i}" for i in range(1, 31)}
         assert metrics.WATCH_CATCHUPS._value.get() == catchups + 1
         assert not sub.behind and sub.queue.empty()
+
+
+@pytest.mark.timeout(60)
+def test_a_report_committed_while_a_stream_subscribes_reaches_it() -> None:
+    """A stream from now: a report committed after the stream read the ledger's size but
+    before it subscribed is neither queued nor before its time; it comes from the ledger."""
+    from arrears.ledger.ledger import Opening
+
+    borrower = resident_id(4600)
+    with LocalConsortium(["bank-a", "bank-b"]) as net:
+        net.clock.set(DAY)
+        lender, reporter = net.client("bank-a"), net.client("bank-b")
+        lender.register([(borrower, REL)])
+        env, opening = reporter.prepare_report(borrower, "r-race", **RECENT)
+        real = net.node.subscribe
+
+        def subscribe(*args: Any, **kwargs: Any) -> Any:
+            net.node.ledger.append(env, Opening(opening.pseudonym, opening.salt))
+            return real(*args, **kwargs)
+
+        net.node.subscribe = subscribe  # type: ignore[method-assign]
+        first = next(lender.watch())
+        assert (first.record.record_id, first.event) == ("r-race", "record_reported")

@@ -21,6 +21,7 @@ from arrears.ledger.envelope import MemberSigner
 from arrears.ledger.errors import ArrearsError, InputError
 from arrears.ledger.records import (
     DEFAULT_RULES,
+    MAX_MINOR,
     RECORD_STATE_FORMAT,
     AlreadyExists,
     Changes,
@@ -1364,3 +1365,40 @@ def test_numbers_the_wire_cannot_hold_are_input_errors_naming_the_field(
 ) -> None:
     with pytest.raises(InputError, match=said):
         make()
+
+
+@pytest.mark.parametrize(
+    "case", ["amount above the ceiling", "currency with a newline", "update as of tomorrow"]
+)
+def test_checks_added_later_hold_for_new_entries_only(case: str) -> None:
+    """The ledger refuses these now (admitting), but entries a server took before the checks
+    existed still replay: a client folding a record, an audit and a projection rebuild accept
+    them, or every lookup of the borrower would fail for good."""
+    h = Harness()
+    genesis(h)
+    h.admit("bank-a", [pb.ROLE_REPORTER])
+    ref = h.report("bank-a", "L-1")
+    if case == "update as of tomorrow":
+        event: Message = ev.record_updated(ref, days_past_due=60)
+        tomorrow = h.today + timedelta(days=1)
+        event.as_of.year, event.as_of.month, event.as_of.day = (  # type: ignore[attr-defined]
+            tomorrow.year,
+            tomorrow.month,
+            tomorrow.day,
+        )
+    else:
+        event = reported("L-2")
+        if case == "amount above the ceiling":
+            event.principal.minor_units = MAX_MINOR + 1  # type: ignore[attr-defined]
+        else:
+            event.principal.currency = "CNY\n"  # type: ignore[attr-defined]
+            event.outstanding.currency = "CNY\n"  # type: ignore[attr-defined]
+    sub = ev.Member("bank-a", h.signers["bank-a"], ORIGIN).submission(event)
+
+    def applied(admitting: bool) -> Changes:
+        ctx = Context(h.index, h.clock(), h.rules, admitting=admitting)
+        return apply(copy.deepcopy(h.state), sub, ctx)
+
+    with pytest.raises(InputError):
+        applied(True)
+    assert applied(False).records

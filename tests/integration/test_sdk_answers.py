@@ -134,18 +134,27 @@ def test_an_answer_at_an_older_tree_than_the_client_trusts_is_refused(
     stale = net.node.storage.checkpoint_at(before)
     c = net.client("bank-c")
     c.checkpoint()  # trusts the latest tree, with the report in it
-
-    def old_tree(req: Any, resp: Any) -> None:
-        assert req.known_tree_size > before
-        resp.checkpoint, resp.tree_size = stale, before
-        del resp.consistency_proof[:]
-        for r in resp.results:
-            r.answer.tree_size = before
-            del r.answer.records[:]
-
-    _alter_check_many(c, old_tree)
+    asked = answer_at_an_old_tree(c, stale, before)
     with pytest.raises(InconsistentCheckpointError, match=f"tree size {before}, older than"):
         c.check(applicant, consent_reference=CONSENT)
+    assert asked and all(known > before for known in asked)
+
+
+def answer_at_an_old_tree(client: Any, note: bytes, size: int) -> list[int]:
+    """Every lookup answer the client gets is at the old tree of ``size`` (signed ``note``),
+    with no records; returns the sizes the client said it trusted, as it asks."""
+    asked: list[int] = []
+
+    def old_tree(req: Any, resp: Any) -> None:
+        asked.append(req.known_tree_size)
+        resp.checkpoint, resp.tree_size = note, size
+        del resp.consistency_proof[:]
+        for r in resp.results:
+            r.answer.tree_size = size
+            del r.answer.records[:]
+
+    _alter_check_many(client, old_tree)
+    return asked
 
 
 # --- bulk uploads ----------------------------------------------------------------------------

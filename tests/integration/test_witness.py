@@ -174,7 +174,7 @@ def test_a_restarted_lender_still_refuses_answers_older_than_what_it_saw_cosigne
     """The largest cosigned checkpoint a lender accepted is kept in its state file: after a
     restart, a real older cosigned checkpoint (from before a report) is still refused as an
     answer, as it would leave that report out."""
-    from tests.integration.test_sdk_answers import _alter_check_many
+    from tests.integration.test_sdk_answers import answer_at_an_old_tree
 
     policy = WitnessPolicy(required=[verifier(net, "regulator")])
     state = tmp_path / "bank-b.json"
@@ -195,14 +195,7 @@ def test_a_restarted_lender_still_refuses_answers_older_than_what_it_saw_cosigne
         "bank-b", trust=Trust(net.verifier_key, state_file=state, witness_policy=policy)
     )
 
-    def old_tree(_: object, resp: spb.CheckManyResponse) -> None:
-        resp.checkpoint, resp.tree_size = old_note, old_size
-        del resp.consistency_proof[:]
-        for r in resp.results:
-            r.answer.tree_size = old_size
-            del r.answer.records[:]
-
-    _alter_check_many(restarted, old_tree)
+    answer_at_an_old_tree(restarted, old_note, old_size)
     with pytest.raises(InconsistentCheckpointError, match=f"tree size {old_size}, older than"):
         restarted.check(APPLICANT, consent_reference="A-2")
 

@@ -496,12 +496,10 @@ class Node:
 
     # --- watching ----------------------------------------------------------------------
 
-    def subscribe(
-        self, member_id: str, loop: asyncio.AbstractEventLoop, *, behind: bool = False
-    ) -> _Subscriber:
-        """A live alert stream for ``member_id``; ``behind``: it first catches up from the
-        ledger (a resumed stream), and drops live alerts until then."""
-        sub = _Subscriber(loop, asyncio.Queue(self.watch_queue), behind)
+    def subscribe(self, member_id: str, loop: asyncio.AbstractEventLoop) -> _Subscriber:
+        """A live alert stream for ``member_id``. It starts behind: it first catches up from
+        the ledger (what came after its cursor), and drops live alerts until then."""
+        sub = _Subscriber(loop, asyncio.Queue(self.watch_queue), behind=True)
         with self.watch.lock:
             self.watch.subscribers.setdefault(member_id, []).append(sub)
         return sub

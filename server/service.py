@@ -734,7 +734,7 @@ class WatchServicer(sgrpc.WatchServicer):
         # the cursor, or (from now) the head read before subscribing. A stream starts behind:
         # what was committed after ``last`` and before it subscribed comes from the ledger.
         last = request.cursor if request.cursor > 0 else last_entry
-        sub = node.subscribe(member.member_id, asyncio.get_running_loop(), behind=True)
+        sub = node.subscribe(member.member_id, asyncio.get_running_loop())
         starting = True
         try:
             while True:
